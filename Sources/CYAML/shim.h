@@ -1,0 +1,4 @@
+#ifndef SENDPATH_CYAML_SHIM_H
+#define SENDPATH_CYAML_SHIM_H
+#include <yaml.h>
+#endif

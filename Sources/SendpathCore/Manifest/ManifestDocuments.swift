@@ -1,0 +1,138 @@
+/// `metadata` of every document: a DNS-label name (unique per kind) and optional labels.
+public struct Metadata: Sendable, Hashable {
+    public var name: Located<String>
+    public var labels: [String: String]
+    /// Where the document starts, for problems about the document as a whole.
+    public var documentLocation: SourceLocation
+
+    public init(name: Located<String>, labels: [String: String] = [:], documentLocation: SourceLocation) {
+        self.name = name
+        self.labels = labels
+        self.documentLocation = documentLocation
+    }
+}
+
+/// A marketing-platform instance and the sending path it should have.
+public struct Instance: Sendable, Hashable {
+    public var metadata: Metadata
+    public var tenant: String
+    public var product: Product
+    public var hosting: Hosting
+    public var environment: Environment
+    public var build: String
+    public var sendingIPs: [Located<IPAddress>]
+    public var sendingPath: Located<SendingPath>
+    public var wave: Located<String>
+
+    public init(metadata: Metadata, tenant: String, product: Product, hosting: Hosting,
+                environment: Environment, build: String, sendingIPs: [Located<IPAddress>],
+                sendingPath: Located<SendingPath>, wave: Located<String>) {
+        self.metadata = metadata
+        self.tenant = tenant
+        self.product = product
+        self.hosting = hosting
+        self.environment = environment
+        self.build = build
+        self.sendingIPs = sendingIPs
+        self.sendingPath = sendingPath
+        self.wave = wave
+    }
+
+    public var name: String { metadata.name.value }
+    /// The declared IPs, deduplicated and in canonical order.
+    public var declaredIPs: [IPAddress] { Array(Set(sendingIPs.map(\.value))).sorted() }
+}
+
+/// A BYOIP address prefix: advertised from exactly one place, moved whole.
+public struct AddressPrefix: Sendable, Hashable {
+    public var metadata: Metadata
+    public var cidr: Located<AddressBlock>
+    public var awsRegion: Located<String>?
+
+    public init(metadata: Metadata, cidr: Located<AddressBlock>, awsRegion: Located<String>? = nil) {
+        self.metadata = metadata
+        self.cidr = cidr
+        self.awsRegion = awsRegion
+    }
+
+    public var name: String { metadata.name.value }
+}
+
+/// A maintenance window: sending is frozen only inside it.
+public struct Window: Sendable, Hashable, Codable {
+    public var start: Timestamp
+    public var end: Timestamp
+
+    public init(start: Timestamp, end: Timestamp) {
+        self.start = start
+        self.end = end
+    }
+
+    public func contains(_ instant: Timestamp) -> Bool { instant >= start && instant < end }
+    public var length: Duration { end - start }
+}
+
+/// A migration wave: a window, how many cut-over groups run at once, what must come first.
+public struct Wave: Sendable, Hashable {
+    public var metadata: Metadata
+    public var window: Window
+    public var windowLocation: SourceLocation
+    public var maxParallel: Int
+    public var after: [Located<String>]
+    /// A notice sent by another system, if the manifest declares one.
+    public var noticeSentAt: Located<Timestamp>?
+
+    public init(metadata: Metadata, window: Window, windowLocation: SourceLocation, maxParallel: Int = 1,
+                after: [Located<String>] = [], noticeSentAt: Located<Timestamp>? = nil) {
+        self.metadata = metadata
+        self.window = window
+        self.windowLocation = windowLocation
+        self.maxParallel = maxParallel
+        self.after = after
+        self.noticeSentAt = noticeSentAt
+    }
+
+    public var name: String { metadata.name.value }
+}
+
+/// Fleet-wide settings. Every field is optional in the manifest; these are the defaults.
+public struct Policy: Sendable, Hashable {
+    public var noticeLeadTime: [Environment: Duration]
+    public var bakeTime: Duration
+    public var rollbackReserve: Duration
+    public var resendMaxAge: Duration
+    public var onVerificationFailure: VerificationFailurePolicy
+    /// The Policy document's metadata, when the manifests declare one.
+    public var metadata: Metadata?
+
+    public static let defaultNoticeLeadTime: [Environment: Duration] = [
+        .dev: .seconds(7 * 86_400), .staging: .seconds(7 * 86_400), .prod: .seconds(30 * 86_400),
+    ]
+
+    public init(noticeLeadTime: [Environment: Duration] = Policy.defaultNoticeLeadTime,
+                bakeTime: Duration = .seconds(7 * 86_400),
+                rollbackReserve: Duration = .seconds(15 * 60),
+                resendMaxAge: Duration = .seconds(84 * 3600),
+                onVerificationFailure: VerificationFailurePolicy = .rollback,
+                metadata: Metadata? = nil) {
+        self.noticeLeadTime = noticeLeadTime
+        self.bakeTime = bakeTime
+        self.rollbackReserve = rollbackReserve
+        self.resendMaxAge = resendMaxAge
+        self.onVerificationFailure = onVerificationFailure
+        self.metadata = metadata
+    }
+
+    /// The notice lead time for an environment (the default when the Policy omits it).
+    public func leadTime(for environment: Environment) -> Duration {
+        noticeLeadTime[environment] ?? Policy.defaultNoticeLeadTime[environment]!
+    }
+}
+
+/// One decoded manifest document.
+public enum ManifestDocument: Sendable, Hashable {
+    case instance(Instance)
+    case addressPrefix(AddressPrefix)
+    case wave(Wave)
+    case policy(Policy)
+}

@@ -1,0 +1,99 @@
+/// Builds the JSON Schema (draft 2020-12) of the manifests from ``ManifestSchema``, so that
+/// editors (yaml-language-server) check what the validator checks, as far as JSON Schema can:
+/// rules across documents (references, prefixes, closure) are the validator's alone.
+public enum ManifestJSONSchema {
+    public static let id = "https://sendpath.dev/schemas/sendpath-v1.json"
+
+    public static func document() -> JSONValue {
+        var defs: [JSONValue.Member] = [
+            .init("name", ["type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+                           "description": "A DNS label: lowercase letters, digits and '-', at most 63."]),
+            .init("duration", ["type": "string", "pattern": "^(?=[0-9])([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$",
+                               "description": "Like 90s, 15m, 4h, 7d or 1h30m."]),
+            .init("time", ["type": "string", "format": "date-time",
+                           "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
+                           "description": "RFC 3339 with an offset, like 2023-10-10T20:00:00Z."]),
+            .init("ipAddress", ["type": "string", "anyOf": [["format": "ipv4"], ["format": "ipv6"]],
+                                "description": "An IPv4 or IPv6 address."]),
+            .init("cidr", ["type": "string",
+                           "anyOf": [["pattern": "^[0-9]{1,3}(\\.[0-9]{1,3}){3}/([0-9]|1[0-9]|2[0-4])$"],
+                                     ["pattern": "^[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/([0-9]|[1-3][0-9]|4[0-8])$"]],
+                           "description": "An IPv4 /24 or larger, or an IPv6 /48 or larger."]),
+            .init("awsRegion", ["type": "string", "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$",
+                                "description": "An AWS region, like eu-west-1."]),
+        ]
+        var conditions: [JSONValue] = []
+        for kind in ManifestKind.allCases {
+            let spec = ManifestSchema.spec(for: kind)
+            let defName = kind.rawValue + "Spec"
+            defs.append(.init(defName, object(spec)))
+            conditions.append([
+                "if": ["properties": ["kind": ["const": .string(kind.rawValue)]], "required": ["kind"]],
+                "then": ["properties": ["spec": ["$ref": .string("#/$defs/\(defName)")]]],
+            ])
+        }
+        defs.append(.init("metadata", object(ManifestSchema.metadata)))
+        return .object([
+            .init("$schema", "https://json-schema.org/draft/2020-12/schema"),
+            .init("$id", .string(id)),
+            .init("title", "Sendpath manifest"),
+            .init("description", "One document of a Sendpath manifest file (apiVersion sendpath/v1)."),
+            .init("type", "object"),
+            .init("required", ["apiVersion", "kind", "metadata", "spec"]),
+            .init("additionalProperties", false),
+            .init("properties", [
+                "apiVersion": ["const": .string(ManifestSchema.apiVersion)],
+                "kind": ["enum": .array(ManifestKind.allCases.map { .string($0.rawValue) })],
+                "metadata": ["$ref": "#/$defs/metadata"],
+                "spec": ["type": "object"],
+            ]),
+            .init("allOf", .array(conditions)),
+            .init("$defs", .object(defs)),
+        ])
+    }
+
+    static func object(_ schema: ObjectSchema) -> JSONValue {
+        var members: [JSONValue.Member] = [.init("type", "object")]
+        if !schema.summary.isEmpty { members.append(.init("description", .string(schema.summary))) }
+        let required = schema.fields.filter(\.required).map { JSONValue.string($0.name) }
+        if !required.isEmpty { members.append(.init("required", .array(required))) }
+        members.append(.init("additionalProperties", false))
+        members.append(.init("properties", .object(schema.fields.map { field in
+            var property = type(field.type)
+            if case .object(var parts) = property {
+                parts.removeAll { $0.key == "description" }
+                parts.append(.init("description", .string(field.summary)))
+                if let value = field.defaultValue { parts.append(.init("default", defaultValue(value, field.type))) }
+                property = .object(parts)
+            }
+            return .init(field.name, property)
+        })))
+        return .object(members)
+    }
+
+    static func defaultValue(_ text: String, _ type: FieldType) -> JSONValue {
+        if case .integer = type, let value = Int(text) { return .integer(value) }
+        if text == "[]" { return .array([]) }
+        return .string(text)
+    }
+
+    static func type(_ type: FieldType) -> JSONValue {
+        switch type {
+        case .string: ["type": "string", "minLength": 1]
+        case .constant(let value): ["const": .string(value)]
+        case .name: ["$ref": "#/$defs/name"]
+        case .enumeration(let values): ["enum": .array(values.map(JSONValue.string))]
+        case .integer(let minimum): ["type": "integer", "minimum": .integer(minimum)]
+        case .duration: ["$ref": "#/$defs/duration"]
+        case .time: ["$ref": "#/$defs/time"]
+        case .ipAddress: ["$ref": "#/$defs/ipAddress"]
+        case .cidr: ["$ref": "#/$defs/cidr"]
+        case .awsRegion: ["$ref": "#/$defs/awsRegion"]
+        case .list(let element, let nonEmpty):
+            nonEmpty ? ["type": "array", "minItems": 1, "items": self.type(element)]
+                : ["type": "array", "items": self.type(element)]
+        case .stringMap: ["type": "object", "additionalProperties": ["type": "string"]]
+        case .object(let schema): object(schema)
+        }
+    }
+}

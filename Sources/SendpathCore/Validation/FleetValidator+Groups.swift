@@ -1,0 +1,65 @@
+extension FleetValidator {
+    /// Links instances that share a prefix into cut-over groups and checks that each group can
+    /// move as one: a single wave and a single target (matching the prefixes' awsRegion).
+    static func formGroups(instances: [Instance], prefixes: [AddressPrefix], membership: Membership,
+                           into diagnostics: inout [Diagnostic]) -> [CutoverGroup] {
+        var parent = Array(instances.indices)
+        func find(_ x: Int) -> Int {
+            var x = x
+            while parent[x] != x {
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            }
+            return x
+        }
+        for members in membership.instancesByPrefix where members.count > 1 {
+            let root = find(members[0])
+            for other in members.dropFirst() {
+                let r = find(other)
+                if r != root { parent[r] = root }
+            }
+        }
+        var components: [Int: [Int]] = [:]
+        for index in instances.indices { components[find(index), default: []].append(index) }
+
+        var groups: [CutoverGroup] = []
+        groups.reserveCapacity(components.count)
+        for (_, memberIndices) in components {
+            let members = memberIndices.sorted { instances[$0].name < instances[$1].name }
+            let prefixIndices = Set(members.flatMap { membership.prefixesByInstance[$0] }).sorted { prefixes[$0].name < prefixes[$1].name }
+            guard !prefixIndices.isEmpty else { continue }  // reported as ip-outside-prefix
+            let lead = instances[members[0]]
+            let prefixNames = prefixIndices.map { prefixes[$0].name }
+            let shared = prefixNames.count == 1 ? "prefix '\(prefixNames[0])'" : "prefixes \(prefixNames.map { "'\($0)'" }.joined(separator: ", "))"
+            for index in members.dropFirst() {
+                let instance = instances[index]
+                if instance.wave.value != lead.wave.value {
+                    diagnostics.append(Diagnostic(.prefixSplit, at: instance.wave.location,
+                                                  "instance '\(instance.name)' is in wave '\(instance.wave.value)' but shares \(shared) with '\(lead.name)' in wave '\(lead.wave.value)'",
+                                                  hint: "a prefix moves whole: put every instance with an IP in it in the same wave"))
+                }
+                if instance.sendingPath.value != lead.sendingPath.value {
+                    diagnostics.append(Diagnostic(.prefixTargetMismatch, at: instance.sendingPath.location,
+                                                  "instance '\(instance.name)' targets \(instance.sendingPath.value) but shares \(shared) with '\(lead.name)', which targets \(lead.sendingPath.value)",
+                                                  hint: "a prefix is advertised from one place: give every instance in it the same sendingPath"))
+                }
+            }
+            for index in members {
+                let instance = instances[index]
+                guard instance.sendingPath.value.infrastructure == .aws else { continue }
+                for prefixIndex in membership.prefixesByInstance[index] {
+                    if let region = prefixes[prefixIndex].awsRegion, region.value != instance.sendingPath.value.location {
+                        diagnostics.append(Diagnostic(.prefixTargetMismatch, at: instance.sendingPath.location,
+                                                      "instance '\(instance.name)' targets aws/\(instance.sendingPath.value.location) but its prefix '\(prefixes[prefixIndex].name)' is provisioned in \(region.value)",
+                                                      hint: "target \(region.value), or change the prefix's awsRegion"))
+                    }
+                }
+            }
+            groups.append(CutoverGroup(id: prefixNames.joined(separator: "+"), wave: lead.wave.value,
+                                       instances: members.map { instances[$0].name }, prefixes: prefixNames,
+                                       blocks: prefixIndices.map { prefixes[$0].cidr.value }.sorted(),
+                                       target: lead.sendingPath.value))
+        }
+        return groups.sorted { ($0.wave, $0.id) < ($1.wave, $1.id) }
+    }
+}

@@ -1,0 +1,206 @@
+/// Checks the rules that span documents and builds the ``Fleet``.
+///
+/// Every problem is reported in one pass; a fleet is returned only when there is no error.
+public enum FleetValidator {
+    public struct Result: Sendable {
+        public var fleet: Fleet?
+        public var diagnostics: [Diagnostic]
+    }
+
+    public static func validate(_ documents: [ManifestDocument]) -> Result {
+        var diagnostics: [Diagnostic] = []
+        var instances: [Instance] = []
+        var prefixes: [AddressPrefix] = []
+        var waves: [Wave] = []
+        var policies: [Policy] = []
+        for document in documents {
+            switch document {
+            case .instance(let value): instances.append(value)
+            case .addressPrefix(let value): prefixes.append(value)
+            case .wave(let value): waves.append(value)
+            case .policy(let value): policies.append(value)
+            }
+        }
+        checkUniqueNames(instances.map(\.metadata), kind: .instance, into: &diagnostics)
+        checkUniqueNames(prefixes.map(\.metadata), kind: .addressPrefix, into: &diagnostics)
+        checkUniqueNames(waves.map(\.metadata), kind: .wave, into: &diagnostics)
+        for extra in policies.dropFirst() {
+            let first = policies[0].metadata?.documentLocation
+            diagnostics.append(Diagnostic(.multiplePolicies, at: extra.metadata?.name.location ?? first!,
+                                          "more than one Policy: '\(extra.metadata?.name.value ?? "")' repeats '\(policies[0].metadata?.name.value ?? "")'",
+                                          hint: first.map { "merge them into the one at \($0)" }))
+        }
+        checkWaves(waves, into: &diagnostics)
+        let prefixTable = checkPrefixes(prefixes, into: &diagnostics)
+        let waveNames = Set(waves.map(\.name))
+        let membership = checkInstances(instances, waveNames: waveNames, prefixes: prefixTable, into: &diagnostics)
+        let groups = formGroups(instances: instances, prefixes: prefixes, membership: membership, into: &diagnostics)
+        for (index, prefix) in prefixes.enumerated() where membership.instancesByPrefix[index].isEmpty {
+            diagnostics.append(Diagnostic(.unusedPrefix, at: prefix.cidr.location,
+                                          "prefix '\(prefix.name)' (\(prefix.cidr.value)) holds no instance's sending IP; it will not move",
+                                          hint: "remove it, or add the instances that send from it", severity: .warning))
+        }
+        diagnostics = diagnostics.sortedByLocation()
+        guard !diagnostics.hasErrors else { return Result(fleet: nil, diagnostics: diagnostics) }
+        let fleet = Fleet(instances: instances.sorted { $0.name < $1.name },
+                          prefixes: prefixes.sorted { $0.name < $1.name },
+                          waves: waves.sorted { $0.name < $1.name },
+                          policy: policies.first ?? Policy(),
+                          groups: groups)
+        return Result(fleet: fleet, diagnostics: diagnostics)
+    }
+
+    static func checkUniqueNames(_ metadata: [Metadata], kind: ManifestKind, into diagnostics: inout [Diagnostic]) {
+        var first: [String: SourceLocation] = [:]
+        first.reserveCapacity(metadata.count)
+        for item in metadata {
+            if let previous = first[item.name.value] {
+                diagnostics.append(Diagnostic(.duplicateName, at: item.name.location,
+                                              "\(kind.rawValue) '\(item.name.value)' is declared twice",
+                                              hint: "the first is at \(previous); names are unique per kind"))
+            } else {
+                first[item.name.value] = item.name.location
+            }
+        }
+    }
+
+    static func checkWaves(_ waves: [Wave], into diagnostics: inout [Diagnostic]) {
+        var byName: [String: Wave] = [:]
+        for wave in waves where byName[wave.name] == nil { byName[wave.name] = wave }
+        for wave in waves {
+            if wave.window.end <= wave.window.start {
+                diagnostics.append(Diagnostic(.windowOrder, at: wave.windowLocation,
+                                              "window of wave '\(wave.name)' ends (\(wave.window.end)) before or when it starts (\(wave.window.start))",
+                                              hint: "the end must be after the start"))
+            }
+            for reference in wave.after where byName[reference.value] == nil {
+                diagnostics.append(Diagnostic(.danglingReference, at: reference.location,
+                                              "wave '\(wave.name)' comes after '\(reference.value)', which is not a declared Wave",
+                                              hint: Spelling.closest(to: reference.value, among: Array(byName.keys)).map { "did you mean '\($0)'?" }))
+            }
+        }
+        // Cycles in `after`: depth-first search, reporting each cycle once at its first wave.
+        var state: [String: Int] = [:]  // 1 visiting, 2 done
+        var reported = Set<String>()
+        func visit(_ name: String, path: [String]) {
+            guard let wave = byName[name] else { return }
+            state[name] = 1
+            for reference in wave.after {
+                let next = reference.value
+                if state[next] == 1 {
+                    let cycle = Array(path.drop(while: { $0 != next })) + [name, next]
+                    let key = Set(cycle).sorted().joined(separator: ",")
+                    if reported.insert(key).inserted {
+                        diagnostics.append(Diagnostic(.afterCycle, at: reference.location,
+                                                      "waves wait for each other: \(cycle.joined(separator: " -> "))",
+                                                      hint: "remove one of these 'after' entries"))
+                    }
+                } else if state[next] == nil {
+                    visit(next, path: path + [name])
+                }
+            }
+            state[name] = 2
+        }
+        for wave in waves.sorted(by: { $0.name < $1.name }) where state[wave.name] == nil {
+            visit(wave.name, path: [])
+        }
+    }
+
+    /// Prefixes that passed their own checks, indexed for address lookup.
+    struct PrefixTable {
+        var lengths: [Int] = []
+        var byNetwork: [AddressBlock: Int] = [:]
+
+        func prefix(containing address: IPAddress) -> Int? {
+            for length in lengths where length <= address.bitWidth {
+                if let index = byNetwork[AddressBlock(network: address, length: length)] { return index }
+            }
+            return nil
+        }
+    }
+
+    static func checkPrefixes(_ prefixes: [AddressPrefix], into diagnostics: inout [Diagnostic]) -> PrefixTable {
+        var table = PrefixTable()
+        var lengths = Set<Int>()
+        for (index, prefix) in prefixes.enumerated() {
+            let block = prefix.cidr.value
+            let limit = block.network.bitWidth == 32 ? 24 : 48
+            if block.length > limit {
+                diagnostics.append(Diagnostic(.prefixSize, at: prefix.cidr.location,
+                                              "prefix '\(prefix.name)' (\(block)) is smaller than a BYOIP prefix may be: \(block.network.family) needs /\(limit) or larger",
+                                              hint: "declare the whole /\(limit) that holds it: \(AddressBlock(network: block.network, length: limit))"))
+            }
+            if table.byNetwork[block] == nil {
+                table.byNetwork[block] = index
+                lengths.insert(block.length)
+            }
+        }
+        // Overlaps: in address order, a block overlaps an earlier one only if one contains the other.
+        let sorted = prefixes.indices.sorted { prefixes[$0].cidr.value < prefixes[$1].cidr.value }
+        var open: [Int] = []
+        for index in sorted {
+            let block = prefixes[index].cidr.value
+            while let last = open.last, !prefixes[last].cidr.value.overlaps(block) { open.removeLast() }
+            if let last = open.last {
+                let other = prefixes[last]
+                diagnostics.append(Diagnostic(.prefixOverlap, at: prefixes[index].cidr.location,
+                                              "prefix '\(prefixes[index].name)' (\(block)) overlaps '\(other.name)' (\(other.cidr.value)) at \(other.cidr.location)",
+                                              hint: "a BYOIP address belongs to exactly one prefix; remove one"))
+            }
+            open.append(index)
+        }
+        table.lengths = lengths.sorted(by: >)
+        return table
+    }
+
+    /// Which prefix each instance's IPs fall in.
+    struct Membership {
+        var prefixesByInstance: [[Int]] = []
+        var instancesByPrefix: [[Int]] = []
+    }
+
+    static func checkInstances(_ instances: [Instance], waveNames: Set<String>, prefixes: PrefixTable,
+                               into diagnostics: inout [Diagnostic]) -> Membership {
+        var membership = Membership()
+        membership.prefixesByInstance.reserveCapacity(instances.count)
+        membership.instancesByPrefix = Array(repeating: [], count: prefixes.byNetwork.values.max().map { $0 + 1 } ?? 0)
+        var owners: [IPAddress: Int] = [:]
+        owners.reserveCapacity(instances.count * 2)
+        for (index, instance) in instances.enumerated() {
+            if !waveNames.contains(instance.wave.value) {
+                diagnostics.append(Diagnostic(.danglingReference, at: instance.wave.location,
+                                              "instance '\(instance.name)' is in wave '\(instance.wave.value)', which is not a declared Wave",
+                                              hint: Spelling.closest(to: instance.wave.value, among: Array(waveNames)).map { "did you mean '\($0)'?" }))
+            }
+            if instance.hosting == .onPremise && instance.sendingPath.value.infrastructure == .aws {
+                diagnostics.append(Diagnostic(.onPremiseTarget, at: instance.sendingPath.location,
+                                              "instance '\(instance.name)' is on-premise and cannot be targeted at aws",
+                                              hint: "on-premise instances are not migrated; target adobe-dc or remove the instance"))
+            }
+            var own: [Int] = []
+            for ip in instance.sendingIPs {
+                if let owner = owners[ip.value] {
+                    let message = owner == index
+                        ? "IP \(ip.value) is listed twice on instance '\(instance.name)'"
+                        : "IP \(ip.value) is declared on both '\(instances[owner].name)' and '\(instance.name)'"
+                    diagnostics.append(Diagnostic(.duplicateIP, at: ip.location, message,
+                                                  hint: "an IP sends for exactly one instance"))
+                } else {
+                    owners[ip.value] = index
+                }
+                if let prefix = prefixes.prefix(containing: ip.value) {
+                    if !own.contains(prefix) {
+                        own.append(prefix)
+                        membership.instancesByPrefix[prefix].append(index)
+                    }
+                } else {
+                    diagnostics.append(Diagnostic(.ipOutsidePrefix, at: ip.location,
+                                                  "IP \(ip.value) of instance '\(instance.name)' is in no declared AddressPrefix",
+                                                  hint: "declare the \(ip.value.family == "IPv4" ? "/24" : "/48") (or larger) BYOIP prefix that holds it"))
+                }
+            }
+            membership.prefixesByInstance.append(own)
+        }
+        return membership
+    }
+}

@@ -1,0 +1,42 @@
+/// AWS region names: `eu-west-1`, `us-gov-west-1`, `ap-southeast-2`.
+public enum AWSRegion {
+    /// Whether `text` has the shape of an AWS region name.
+    public static func isValid(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 3, let last = parts.last, !last.isEmpty, last.count <= 2,
+              last.allSatisfy({ $0.isASCII && $0.isNumber }),
+              parts[0].count == 2
+        else { return false }
+        return parts.dropLast().allSatisfy { part in
+            !part.isEmpty && part.allSatisfy { $0.isASCII && $0.isLowercase && $0.isLetter }
+        }
+    }
+}
+
+/// DNS-label names (RFC 1123): lowercase letters, digits and '-', 1 to 63 characters,
+/// starting and ending with a letter or digit.
+public enum DNSLabel {
+    public static func isValid(_ bytes: some Collection<UInt8>) -> Bool {
+        guard !bytes.isEmpty, bytes.count <= 63 else { return false }
+        guard let first = bytes.first, first != 0x2D else { return false }
+        var last: UInt8 = 0
+        for byte in bytes {
+            let ok = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D
+            if !ok { return false }
+            last = byte
+        }
+        return last != 0x2D
+    }
+
+    /// A DNS-label version of a name, for hints: lowercased, other characters replaced by '-'.
+    public static func suggestion(for name: String) -> String {
+        var out = ""
+        for scalar in name.lowercased().unicodeScalars {
+            let c = Character(scalar)
+            out.append(c.isASCII && (c.isLetter || c.isNumber) ? c : "-")
+        }
+        while out.hasPrefix("-") { out.removeFirst() }
+        while out.hasSuffix("-") { out.removeLast() }
+        return String(out.prefix(63))
+    }
+}

@@ -1,0 +1,56 @@
+/// The manifest duration syntax: whole numbers with units `d`, `h`, `m`, `s` (and `ms`),
+/// largest first, combinable: `90s`, `15m`, `4h`, `7d`, `1h30m`.
+public enum ManifestDuration {
+    /// Parses a duration; `nil` when the text is not in the syntax above.
+    public static func parse(_ text: some StringProtocol) -> Duration? {
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty else { return nil }
+        var total: Int64 = 0  // milliseconds
+        var index = 0
+        var lastRank = Int.max
+        while index < bytes.count {
+            var value: Int64 = 0
+            let start = index
+            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
+                value = value * 10 + Int64(bytes[index] - 0x30)
+                if value > 1_000_000_000 { return nil }
+                index += 1
+            }
+            guard index > start, index < bytes.count else { return nil }
+            let unit: Int64
+            let rank: Int
+            switch bytes[index] {
+            case 0x64: unit = 86_400_000; rank = 4  // d
+            case 0x68: unit = 3_600_000; rank = 3  // h
+            case 0x6D:
+                if index + 1 < bytes.count, bytes[index + 1] == 0x73 {  // ms
+                    unit = 1; rank = 0; index += 1
+                } else {
+                    unit = 60_000; rank = 2  // m
+                }
+            case 0x73: unit = 1000; rank = 1  // s
+            default: return nil
+            }
+            guard rank < lastRank else { return nil }
+            lastRank = rank
+            total += value * unit
+            index += 1
+        }
+        return .milliseconds(total)
+    }
+
+    /// Formats a duration the way manifests write it: `7d`, `1h30m`, `90s`, `250ms`, `0s`.
+    public static func format(_ duration: Duration) -> String {
+        var millis = duration.nanoseconds / 1_000_000
+        if millis == 0 { return "0s" }
+        var text = millis < 0 ? "-" : ""
+        millis = abs(millis)
+        for (unit, suffix) in [(Int64(86_400_000), "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s"), (1, "ms")] {
+            if millis >= unit {
+                text += "\(millis / unit)\(suffix)"
+                millis %= unit
+            }
+        }
+        return text
+    }
+}

@@ -1,0 +1,305 @@
+import SendpathCore
+
+/// Typed readers: each consumes exactly one value node, reports what is wrong with it,
+/// and returns `nil` when it could not be decoded.
+extension ManifestFileDecoder {
+    static let stringTag = "tag:yaml.org,2002:str"
+
+    func location(of event: YAMLEvent) -> SourceLocation {
+        SourceLocation(file: file, line: event.line, column: event.column)
+    }
+
+    func report(_ rule: DiagnosticRule, at event: YAMLEvent, _ message: String, hint: String? = nil) {
+        diagnosticsAppend(Diagnostic(rule, at: location(of: event), message, hint: hint))
+    }
+
+    func report(_ rule: DiagnosticRule, line: Int, column: Int, _ message: String, hint: String? = nil) {
+        diagnosticsAppend(Diagnostic(rule, at: SourceLocation(file: file, line: line, column: column), message, hint: hint))
+    }
+
+    func describe(_ event: YAMLEvent) -> String {
+        switch event.kind {
+        case .mappingStart: return "a mapping"
+        case .sequenceStart: return "a list"
+        case .scalar where event.isNull: return "null"
+        case .scalar:
+            let text = event.string
+            return "'\(text.count > 40 ? String(text.prefix(40)) + "…" : text)'"
+        default: return "nothing"
+        }
+    }
+
+    /// Consumes the rest of a node whose first event has been read.
+    func skip(_ first: YAMLEvent) throws(YAMLReadError) {
+        guard first.kind == .mappingStart || first.kind == .sequenceStart else { return }
+        var open = 1
+        while open > 0 {
+            let event = try reader.next()
+            switch event.kind {
+            case .mappingStart, .sequenceStart: open += 1
+            case .mappingEnd, .sequenceEnd: open -= 1
+            case .documentEnd, .streamEnd: return
+            default: break
+            }
+        }
+    }
+
+    /// Walks a mapping's keys against a schema. Unknown, duplicate and merge keys are reported
+    /// and their values skipped; `handle` reads each known field's value. Returns whether every
+    /// required field was present.
+    func forEachField(of schema: ObjectSchema, opening: YAMLEvent,
+                      _ handle: (String, YAMLEvent) throws(YAMLReadError) -> Void) throws(YAMLReadError) -> Bool {
+        var seen = [YAMLEvent?](repeating: nil, count: schema.fields.count)
+        var seenLines = [Int](repeating: 0, count: schema.fields.count)
+        while true {
+            let key = try reader.next()
+            if key.kind == .mappingEnd { break }
+            guard key.kind == .scalar, !key.isNull else {
+                report(.wrongType, at: key, "keys in \(schema.title) must be field names, found \(describe(key))")
+                try skip(key)
+                try skip(try reader.next())
+                continue
+            }
+            if key.plain && key.equals("<<") {
+                report(.mergeKey, at: key, "merge keys (<<) are not supported in \(schema.title)",
+                       hint: "write the fields out, or use an alias (*name) for a whole value")
+                try skip(try reader.next())
+                continue
+            }
+            guard let index = schema.fields.firstIndex(where: { field in field.name.utf8.elementsEqual(key.value) }) else {
+                let name = key.string
+                let hint = schema.suggestion(for: name).map { "did you mean '\($0)'?" }
+                    ?? "known fields: \(schema.fields.map(\.name).joined(separator: ", "))"
+                report(.unknownField, at: key, "unknown field '\(name)' in \(schema.title)", hint: hint)
+                try skip(try reader.next())
+                continue
+            }
+            if seen[index] != nil {
+                report(.duplicateKey, at: key, "duplicate key '\(schema.fields[index].name)' in \(schema.title)",
+                       hint: "the first is at line \(seenLines[index]); keep one")
+                try skip(try reader.next())
+                continue
+            }
+            seen[index] = key
+            seenLines[index] = key.line
+            try handle(schema.fields[index].name, key)
+        }
+        var complete = true
+        for (index, field) in schema.fields.enumerated() where field.required && seen[index] == nil {
+            complete = false
+            report(.missingField, at: opening, "missing required field '\(field.name)' in \(schema.title)",
+                   hint: field.summary)
+        }
+        return complete
+    }
+
+    /// Reads a mapping's opening event, or reports the wrong type and skips the value.
+    func readMapping(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> YAMLEvent? {
+        let event = try reader.next()
+        if event.kind == .mappingStart, acceptsTag(event, "tag:yaml.org,2002:map") { return event }
+        report(.wrongType, at: event, "'\(field)' in \(schema.title) must be a mapping, found \(describe(event))")
+        try skip(event)
+        return nil
+    }
+
+    /// Reads a non-null scalar, or reports the wrong type and skips the value.
+    func readScalar(_ field: String, in schema: ObjectSchema, _ type: FieldType) throws(YAMLReadError) -> YAMLEvent? {
+        let event = try reader.next()
+        return try scalar(event, field: field, in: schema, type)
+    }
+
+    func scalar(_ event: YAMLEvent, field: String, in schema: ObjectSchema, _ type: FieldType) throws(YAMLReadError) -> YAMLEvent? {
+        guard event.kind == .scalar, !event.isNull else {
+            report(.wrongType, at: event, "'\(field)' in \(schema.title) must be \(type.noun), found \(describe(event))",
+                   hint: event.kind == .sequenceStart && type.noun == "a string" ? "give one value, not a list" : nil)
+            try skip(event)
+            return nil
+        }
+        let expectedTag = if case .integer = type { "tag:yaml.org,2002:int" } else { Self.stringTag }
+        guard acceptsTag(event, expectedTag) else {
+            report(.unsupportedTag, at: event, "tag '\(String(decoding: event.tag!, as: UTF8.self))' does not fit '\(field)' in \(schema.title), which is \(type.noun)",
+                   hint: "remove the tag")
+            return nil
+        }
+        return event
+    }
+
+    /// No tag, the non-specific `!`, or the core tag of the expected type.
+    func acceptsTag(_ event: YAMLEvent, _ expected: String) -> Bool {
+        guard let tag = event.tag else { return true }
+        return tag.elementsEqual("!".utf8) || tag.elementsEqual(expected.utf8)
+    }
+
+    func readString(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> Located<String>? {
+        guard let event = try readScalar(field, in: schema, .string) else { return nil }
+        guard event.value.count > 0 else {
+            report(.badValue, at: event, "'\(field)' in \(schema.title) must not be empty")
+            return nil
+        }
+        return Located(event.string, at: location(of: event))
+    }
+
+    func readEnum<Value: RawRepresentable & CaseIterable>(_ field: String, in schema: ObjectSchema, _ type: Value.Type)
+        throws(YAMLReadError) -> Value? where Value.RawValue == String {
+        let allowed = Value.allCases.map(\.rawValue)
+        guard let event = try readScalar(field, in: schema, .enumeration(allowed)) else { return nil }
+        for value in Value.allCases where value.rawValue.utf8.elementsEqual(event.value) { return value }
+        let found = event.string
+        var hint = Spelling.closest(to: found, among: allowed).map { "did you mean '\($0)'?" }
+        if event.plain, ["yes", "no", "on", "off", "true", "false", "y", "n"].contains(found.lowercased()) {
+            hint = "YAML 1.1 booleans are not read here: write one of the values"
+        }
+        report(.badEnum, at: event, "'\(field)' in \(schema.title) must be one of \(allowed.joined(separator: ", ")); found '\(found)'",
+               hint: hint)
+        return nil
+    }
+
+    func readName(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> Located<String>? {
+        guard let event = try readScalar(field, in: schema, .name) else { return nil }
+        return name(event, field: field)
+    }
+
+    func name(_ event: YAMLEvent, field: String) -> Located<String>? {
+        guard event.kind == .scalar, !event.isNull else {
+            report(.wrongType, at: event, "'\(field)' must list names, found \(describe(event))")
+            return nil
+        }
+        guard DNSLabel.isValid(event.value) else {
+            let text = event.string
+            let suggestion = DNSLabel.suggestion(for: text)
+            report(.badName, at: event, "'\(field)' must be a DNS label (lowercase letters, digits and '-', at most 63), found '\(text)'",
+                   hint: suggestion.isEmpty || suggestion == text ? nil : "did you mean '\(suggestion)'?")
+            return nil
+        }
+        return Located(event.string, at: location(of: event))
+    }
+
+    func readInteger(_ field: String, in schema: ObjectSchema, minimum: Int) throws(YAMLReadError) -> Int? {
+        guard let event = try readScalar(field, in: schema, .integer(minimum: minimum)) else { return nil }
+        let text = event.string
+        guard event.plain || event.tag != nil, let value = Int(text) else {
+            report(.wrongType, at: event, "'\(field)' in \(schema.title) must be an integer, found '\(text)'",
+                   hint: event.plain ? nil : "write the number without quotes")
+            return nil
+        }
+        guard value >= minimum else {
+            report(.badValue, at: event, "'\(field)' in \(schema.title) must be at least \(minimum), found \(value)")
+            return nil
+        }
+        return value
+    }
+
+    func readDuration(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> Duration? {
+        guard let event = try readScalar(field, in: schema, .duration) else { return nil }
+        let text = event.string
+        guard let value = ManifestDuration.parse(text) else {
+            report(.badDuration, at: event, "'\(field)' in \(schema.title) is not a duration: '\(text)'",
+                   hint: "write it like 90s, 15m, 4h, 7d or 1h30m")
+            return nil
+        }
+        return value
+    }
+
+    func readTime(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> Located<Timestamp>? {
+        guard let event = try readScalar(field, in: schema, .time) else { return nil }
+        let text = event.string
+        guard let value = Timestamp(rfc3339: text) else {
+            report(.badTime, at: event, "'\(field)' in \(schema.title) is not an RFC 3339 time with an offset: '\(text)'",
+                   hint: "write it like 2023-10-10T08:00:00Z or 2023-10-10T10:00:00+02:00")
+            return nil
+        }
+        return Located(value, at: location(of: event))
+    }
+
+    func ipAddress(_ event: YAMLEvent) -> Located<IPAddress>? {
+        guard event.kind == .scalar, !event.isNull else {
+            report(.wrongType, at: event, "'sendingIPs' must list addresses, found \(describe(event))")
+            return nil
+        }
+        guard let address = IPAddress(utf8: event.value) else {
+            report(.badIP, at: event, "'\(event.string)' is not an IPv4 or IPv6 address",
+                   hint: "write it like 198.51.100.10 or 2001:db8::10")
+            return nil
+        }
+        return Located(address, at: location(of: event))
+    }
+
+    func readCIDR(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> Located<AddressBlock>? {
+        guard let event = try readScalar(field, in: schema, .cidr) else { return nil }
+        let text = event.string
+        switch AddressBlock.parse(text) {
+        case .success(let block):
+            return Located(block, at: location(of: event))
+        case .failure(.hostBitsSet(let suggestion)):
+            report(.badCIDR, at: event, "'\(text)' has host bits set", hint: "did you mean '\(suggestion)'?")
+        case .failure(.malformed):
+            report(.badCIDR, at: event, "'\(text)' is not a CIDR block", hint: "write it like 198.51.100.0/24 or 2001:db8:100::/48")
+        }
+        return nil
+    }
+
+    /// Reads a list, decoding each element with `element` (which reports its own problems).
+    /// Returns `nil` when the value is not a list or any element failed.
+    func readList<Element>(_ field: String, in schema: ObjectSchema, nonEmpty: Bool,
+                           _ element: (YAMLEvent) -> Element?) throws(YAMLReadError) -> [Element]? {
+        let opening = try reader.next()
+        guard opening.kind == .sequenceStart, acceptsTag(opening, "tag:yaml.org,2002:seq") else {
+            report(.wrongType, at: opening, "'\(field)' in \(schema.title) must be a list, found \(describe(opening))",
+                   hint: opening.kind == .scalar ? "write it as [\(opening.string)] or as a '- ' item" : nil)
+            try skip(opening)
+            return nil
+        }
+        var values: [Element] = []
+        var ok = true
+        while true {
+            let event = try reader.next()
+            if event.kind == .sequenceEnd { break }
+            if event.kind == .scalar, let value = element(event) {
+                values.append(value)
+            } else {
+                if event.kind != .scalar { _ = element(event) }
+                ok = false
+                try skip(event)
+            }
+        }
+        if nonEmpty && values.isEmpty && ok {
+            report(.emptyList, at: opening, "'\(field)' in \(schema.title) must not be empty")
+            return nil
+        }
+        return ok ? values : nil
+    }
+
+    /// Reads a mapping of string keys to string values (labels).
+    func readStringMap(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> [String: String]? {
+        guard let opening = try readMapping(field, in: schema) else { return nil }
+        var values: [String: String] = [:]
+        var ok = true
+        while true {
+            let key = try reader.next()
+            if key.kind == .mappingEnd { break }
+            guard key.kind == .scalar, !key.isNull else {
+                report(.wrongType, at: key, "keys in '\(field)' must be strings, found \(describe(key))")
+                try skip(key)
+                try skip(try reader.next())
+                ok = false
+                continue
+            }
+            let name = key.string
+            let value = try reader.next()
+            guard value.kind == .scalar, !value.isNull else {
+                report(.wrongType, at: value, "'\(field).\(name)' must be a string, found \(describe(value))")
+                try skip(value)
+                ok = false
+                continue
+            }
+            if values[name] != nil {
+                report(.duplicateKey, at: key, "duplicate key '\(name)' in '\(field)'")
+                ok = false
+                continue
+            }
+            values[name] = value.string
+        }
+        _ = opening
+        return ok ? values : nil
+    }
+}

@@ -1,0 +1,144 @@
+public import SendpathCore
+import Foundation
+import Synchronization
+
+/// What loading a set of manifest paths produced.
+public struct ManifestLoadResult: Sendable {
+    /// The files read, in the order their documents were taken.
+    public var files: [String]
+    public var documents: [ManifestDocument]
+    public var diagnostics: [Diagnostic]
+    /// The validated fleet, when there is no error.
+    public var fleet: Fleet?
+}
+
+/// Reads manifest files and folders (recursively, sorted, `.yaml` and `.yml`), decodes
+/// every document straight from libyaml's events and validates the whole set.
+///
+/// Files are decoded concurrently; results are merged in sorted file order, so output
+/// does not depend on scheduling. Hidden files and folders (`.git`) are skipped.
+public struct ManifestLoader: Sendable {
+    public var limits: YAMLLimits
+    /// Files larger than this are refused unread, with a diagnostic.
+    public var maxFileSize: Int
+
+    public static let defaultMaxFileSize = 16 << 20
+
+    public init(limits: YAMLLimits = YAMLLimits(), maxFileSize: Int = ManifestLoader.defaultMaxFileSize) {
+        self.limits = limits
+        self.maxFileSize = maxFileSize
+    }
+
+    /// Loads and validates; `fleet` is set only when there is no error.
+    public func load(paths: [String]) -> ManifestLoadResult {
+        var result = decode(paths: paths)
+        if !result.diagnostics.hasErrors {
+            let validation = FleetValidator.validate(result.documents)
+            result.diagnostics += validation.diagnostics
+            result.fleet = validation.fleet
+        }
+        result.diagnostics = result.diagnostics.sortedByLocation()
+        return result
+    }
+
+    /// Reads and decodes every file, without the rules across documents.
+    public func decode(paths: [String]) -> ManifestLoadResult {
+        var diagnostics: [Diagnostic] = []
+        let files = manifestFiles(paths: paths, diagnostics: &diagnostics)
+        let results = Mutex<[FileResult?]>(Array(repeating: nil, count: files.count))
+        let limits = self.limits
+        let maxFileSize = self.maxFileSize
+        DispatchQueue.concurrentPerform(iterations: files.count) { index in
+            let decoded = Self.decodeFile(files[index], limits: limits, maxFileSize: maxFileSize)
+            results.withLock { $0[index] = decoded }
+        }
+        var documents: [ManifestDocument] = []
+        for result in results.withLock({ $0 }) {
+            guard let result else { continue }
+            documents += result.documents
+            diagnostics += result.diagnostics
+        }
+        return ManifestLoadResult(files: files, documents: documents, diagnostics: diagnostics, fleet: nil)
+    }
+
+    struct FileResult: Sendable {
+        var documents: [ManifestDocument]
+        var diagnostics: [Diagnostic]
+    }
+
+    static func decodeFile(_ path: String, limits: YAMLLimits, maxFileSize: Int) -> FileResult {
+        let start = SourceLocation(file: path, line: 1, column: 1)
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = (attributes[.size] as? NSNumber)?.intValue else {
+            return FileResult(documents: [], diagnostics: [Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'",
+                                                                      hint: "check that it exists and is readable (a broken link?)")])
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else {
+            return FileResult(documents: [], diagnostics: [Diagnostic(.fileUnreadable, at: start, "'\(path)' is not a regular file")])
+        }
+        guard size <= maxFileSize else {
+            return FileResult(documents: [], diagnostics: [Diagnostic(
+                .fileTooLarge, at: start,
+                "file is \(Self.megabytes(size)), more than the \(Self.megabytes(maxFileSize)) limit for one manifest file",
+                hint: "split the fleet over several files")])
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return FileResult(documents: [], diagnostics: [Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'")])
+        }
+        let decoder = ManifestFileDecoder(file: path, bytes: data, limits: limits)
+        decoder.decode()
+        return FileResult(documents: decoder.documents, diagnostics: decoder.diagnostics)
+    }
+
+    static func megabytes(_ bytes: Int) -> String {
+        let tenths = (bytes * 10 + (1 << 19)) >> 20
+        return "\(tenths / 10).\(tenths % 10) MiB"
+    }
+
+    /// The manifest files under `paths`, each folder walked recursively in sorted order.
+    func manifestFiles(paths: [String], diagnostics: inout [Diagnostic]) -> [String] {
+        var files: [String] = []
+        let manager = FileManager.default
+        for rawPath in paths {
+            let path = rawPath.count > 1 && rawPath.hasSuffix("/") ? String(rawPath.dropLast()) : rawPath
+            var isDirectory: ObjCBool = false
+            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                diagnostics.append(Diagnostic(.pathNotFound, at: SourceLocation(file: path, line: 1, column: 1),
+                                              "no such file or folder: '\(path)'"))
+                continue
+            }
+            if !isDirectory.boolValue {
+                files.append(path)
+                continue
+            }
+            var found: [String] = []
+            walk(path, into: &found)
+            if found.isEmpty {
+                diagnostics.append(Diagnostic(.noManifests, at: SourceLocation(file: path, line: 1, column: 1),
+                                              "folder '\(path)' holds no .yaml or .yml file",
+                                              hint: "point sendpath at the folder that holds the manifests"))
+            }
+            files += found.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        }
+        return files
+    }
+
+    private func walk(_ folder: String, into files: inout [String]) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for entry in entries where !entry.hasPrefix(".") {
+            let path = folder == "." ? entry : folder + "/" + entry
+            let isManifest = entry.hasSuffix(".yaml") || entry.hasSuffix(".yml")
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                // A dangling link named like a manifest is reported as unreadable, not skipped.
+                if isManifest { files.append(path) }
+                continue
+            }
+            if isDirectory.boolValue {
+                walk(path, into: &files)
+            } else if isManifest {
+                files.append(path)
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+import SendpathCore
+
+/// `sendpath`: moves the email-sending path of marketing-platform instances as declared
+/// in manifests. Each subcommand lives in its own file; this one only lists them.
+@main
+struct SendpathCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sendpath",
+        abstract: "Move the email-sending path of marketing-platform instances, as declared in manifests.",
+        version: SendpathVersion.current,
+        subcommands: [ValidateCommand.self, SchemaCommand.self]
+    )
+}
