@@ -47,50 +47,52 @@ extension ManifestFileDecoder {
     /// Walks a mapping's keys against a schema. Unknown, duplicate and merge keys are reported
     /// and their values skipped; `handle` reads each known field's value. Returns whether every
     /// required field was present.
-    func forEachField(of schema: ObjectSchema, opening: YAMLEvent,
+    func forEachField(of table: FieldTable, opening: YAMLEvent,
                       _ handle: (String, YAMLEvent) throws(YAMLReadError) -> Void) throws(YAMLReadError) -> Bool {
-        var seen = [YAMLEvent?](repeating: nil, count: schema.fields.count)
-        var seenLines = [Int](repeating: 0, count: schema.fields.count)
-        while true {
-            let key = try reader.next()
-            if key.kind == .mappingEnd { break }
-            guard key.kind == .scalar, !key.isNull else {
-                report(.wrongType, at: key, "keys in \(schema.title) must be field names, found \(describe(key))")
-                try skip(key)
-                try skip(try reader.next())
-                continue
+        let schema = table.schema
+        var seen: UInt64 = 0
+        return try withUnsafeTemporaryAllocation(of: Int.self, capacity: table.names.count) { (seenLines) throws(YAMLReadError) -> Bool in
+            while true {
+                let key = try reader.next()
+                if key.kind == .mappingEnd { break }
+                guard key.kind == .scalar, !key.isNull else {
+                    report(.wrongType, at: key, "keys in \(schema.title) must be field names, found \(describe(key))")
+                    try skip(key)
+                    try skip(try reader.next())
+                    continue
+                }
+                if key.plain && key.value.count == 2 && key.value[0] == 0x3C && key.value[1] == 0x3C {
+                    report(.mergeKey, at: key, "merge keys (<<) are not supported in \(schema.title)",
+                           hint: "write the fields out, or use an alias (*name) for a whole value")
+                    try skip(try reader.next())
+                    continue
+                }
+                guard let index = table.index(of: key.value) else {
+                    let name = key.string
+                    let hint = schema.suggestion(for: name).map { "did you mean '\($0)'?" }
+                        ?? "known fields: \(schema.fields.map(\.name).joined(separator: ", "))"
+                    report(.unknownField, at: key, "unknown field '\(name)' in \(schema.title)", hint: hint)
+                    try skip(try reader.next())
+                    continue
+                }
+                let bit: UInt64 = 1 << UInt64(index)
+                if seen & bit != 0 {
+                    report(.duplicateKey, at: key, "duplicate key '\(schema.fields[index].name)' in \(schema.title)",
+                           hint: "the first is at line \(seenLines[index]); keep one")
+                    try skip(try reader.next())
+                    continue
+                }
+                seen |= bit
+                seenLines[index] = key.line
+                try handle(table.fieldNames[index], key)
             }
-            if key.plain && key.equals("<<") {
-                report(.mergeKey, at: key, "merge keys (<<) are not supported in \(schema.title)",
-                       hint: "write the fields out, or use an alias (*name) for a whole value")
-                try skip(try reader.next())
-                continue
+            guard seen & table.requiredMask != table.requiredMask else { return true }
+            for (index, field) in schema.fields.enumerated() where field.required && seen & (1 << UInt64(index)) == 0 {
+                report(.missingField, at: opening, "missing required field '\(field.name)' in \(schema.title)",
+                       hint: field.summary)
             }
-            guard let index = schema.fields.firstIndex(where: { field in field.name.utf8.elementsEqual(key.value) }) else {
-                let name = key.string
-                let hint = schema.suggestion(for: name).map { "did you mean '\($0)'?" }
-                    ?? "known fields: \(schema.fields.map(\.name).joined(separator: ", "))"
-                report(.unknownField, at: key, "unknown field '\(name)' in \(schema.title)", hint: hint)
-                try skip(try reader.next())
-                continue
-            }
-            if seen[index] != nil {
-                report(.duplicateKey, at: key, "duplicate key '\(schema.fields[index].name)' in \(schema.title)",
-                       hint: "the first is at line \(seenLines[index]); keep one")
-                try skip(try reader.next())
-                continue
-            }
-            seen[index] = key
-            seenLines[index] = key.line
-            try handle(schema.fields[index].name, key)
+            return false
         }
-        var complete = true
-        for (index, field) in schema.fields.enumerated() where field.required && seen[index] == nil {
-            complete = false
-            report(.missingField, at: opening, "missing required field '\(field.name)' in \(schema.title)",
-                   hint: field.summary)
-        }
-        return complete
     }
 
     /// Reads a mapping's opening event, or reports the wrong type and skips the value.
@@ -139,11 +141,11 @@ extension ManifestFileDecoder {
         return Located(event.string, at: location(of: event))
     }
 
-    func readEnum<Value: RawRepresentable & CaseIterable>(_ field: String, in schema: ObjectSchema, _ type: Value.Type)
-        throws(YAMLReadError) -> Value? where Value.RawValue == String {
+    func readEnum<Value: ManifestEnumeration>(_ field: String, in schema: ObjectSchema, _ type: Value.Type)
+        throws(YAMLReadError) -> Value? {
+        guard let event = try readScalar(field, in: schema, .string) else { return nil }
+        if let value = Value.byteTable.match(event.value) { return value }
         let allowed = Value.allCases.map(\.rawValue)
-        guard let event = try readScalar(field, in: schema, .enumeration(allowed)) else { return nil }
-        for value in Value.allCases where value.rawValue.utf8.elementsEqual(event.value) { return value }
         let found = event.string
         var hint = Spelling.closest(to: found, among: allowed).map { "did you mean '\($0)'?" }
         if event.plain, ["yes", "no", "on", "off", "true", "false", "y", "n"].contains(found.lowercased()) {
@@ -216,7 +218,7 @@ extension ManifestFileDecoder {
             report(.wrongType, at: event, "'sendingIPs' must list addresses, found \(describe(event))")
             return nil
         }
-        guard let address = IPAddress(utf8: event.value) else {
+        guard let address = IPAddress(utf8Bytes: event.value) else {
             report(.badIP, at: event, "'\(event.string)' is not an IPv4 or IPv6 address",
                    hint: "write it like 198.51.100.10 or 2001:db8::10")
             return nil

@@ -11,7 +11,7 @@ final class ManifestFileDecoder {
     private(set) var diagnostics: [Diagnostic] = []
 
     func diagnosticsAppend(_ diagnostic: Diagnostic) { diagnostics.append(diagnostic) }
-    private(set) var documents: [ManifestDocument] = []
+    private(set) var documents = ManifestSet()
 
     init(file: String, bytes: some Collection<UInt8>, limits: YAMLLimits) {
         self.file = file
@@ -71,8 +71,9 @@ final class ManifestFileDecoder {
         var metadata: Metadata?
         var spec: ManifestDocument?
         var pendingSpec: [RecordedYAMLEvent]?
+        var specHasMetadata = false
         let documentLocation = location(of: root)
-        let complete = try forEachField(of: ManifestSchema.document, opening: root) { (name, key) throws(YAMLReadError) in
+        let complete = try forEachField(of: FieldTable.document, opening: root) { (name, key) throws(YAMLReadError) in
             switch name {
             case "apiVersion":
                 if let value = try readScalar("apiVersion", in: ManifestSchema.document, .constant(ManifestSchema.apiVersion)) {
@@ -90,6 +91,7 @@ final class ManifestFileDecoder {
                 metadata = try decodeMetadata(documentLocation: documentLocation)
             default:  // spec
                 if let kind {
+                    specHasMetadata = metadata != nil
                     spec = try decodeSpec(kind, metadata: metadata, documentLocation: documentLocation)
                 } else {
                     pendingSpec = try reader.captureNode()
@@ -98,19 +100,20 @@ final class ManifestFileDecoder {
         }
         if let pendingSpec, let kind {
             reader.replay(pendingSpec)
+            specHasMetadata = metadata != nil
             spec = try decodeSpec(kind, metadata: metadata, documentLocation: documentLocation)
         }
         _ = kindKnown
         guard complete, apiVersionOK, let metadata, let spec else { return }
-        documents.append(spec.withMetadata(metadata))
+        documents.append(specHasMetadata ? spec : spec.withMetadata(metadata))
     }
 
     private func decodeMetadata(documentLocation: SourceLocation) throws(YAMLReadError) -> Metadata? {
-        let schema = ManifestSchema.metadata
+        let table = FieldTable.metadata, schema = table.schema
         guard let opening = try readMapping("metadata", in: ManifestSchema.document) else { return nil }
         var name: Located<String>?
         var labels: [String: String] = [:]
-        let complete = try forEachField(of: schema, opening: opening) { (field, _) throws(YAMLReadError) in
+        let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             if field == "name" {
                 name = try readName("name", in: schema)
             } else {
@@ -127,16 +130,16 @@ final class ManifestFileDecoder {
         case .instance: return try decodeInstanceSpec(placeholder).map(ManifestDocument.instance)
         case .addressPrefix: return try decodeAddressPrefixSpec(placeholder).map(ManifestDocument.addressPrefix)
         case .wave: return try decodeWaveSpec(placeholder).map(ManifestDocument.wave)
-        case .policy: return try decodePolicySpec().map(ManifestDocument.policy)
+        case .policy: return try decodePolicySpec(placeholder).map(ManifestDocument.policy)
         }
     }
 
     private func decodeInstanceSpec(_ metadata: Metadata) throws(YAMLReadError) -> Instance? {
-        let schema = ManifestSchema.instanceSpec
+        let table = FieldTable.instanceSpec, schema = table.schema
         guard let opening = try readMapping("spec", in: ManifestSchema.document) else { return nil }
         var tenant: String?, product: Product?, hosting: Hosting?, environment: Environment?, build: String?
         var ips: [Located<IPAddress>]?, path: Located<SendingPath>?, wave: Located<String>?
-        let complete = try forEachField(of: schema, opening: opening) { (field, _) throws(YAMLReadError) in
+        let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             switch field {
             case "tenant": tenant = try readString("tenant", in: schema)?.value
             case "product": product = try readEnum("product", in: schema, Product.self)
@@ -155,11 +158,11 @@ final class ManifestFileDecoder {
     }
 
     private func decodeSendingPath() throws(YAMLReadError) -> Located<SendingPath>? {
-        let schema = ManifestSchema.sendingPath
+        let table = FieldTable.sendingPath, schema = table.schema
         guard let opening = try readMapping("sendingPath", in: ManifestSchema.instanceSpec) else { return nil }
         var infrastructure: Infrastructure?
         var location: Located<String>?
-        let complete = try forEachField(of: schema, opening: opening) { (field, _) throws(YAMLReadError) in
+        let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             if field == "infrastructure" {
                 infrastructure = try readEnum("infrastructure", in: schema, Infrastructure.self)
             } else {
@@ -177,12 +180,12 @@ final class ManifestFileDecoder {
     }
 
     private func decodeAddressPrefixSpec(_ metadata: Metadata) throws(YAMLReadError) -> AddressPrefix? {
-        let schema = ManifestSchema.addressPrefixSpec
+        let table = FieldTable.addressPrefixSpec, schema = table.schema
         guard let opening = try readMapping("spec", in: ManifestSchema.document) else { return nil }
         var cidr: Located<AddressBlock>?
         var region: Located<String>?
         var regionOK = true
-        let complete = try forEachField(of: schema, opening: opening) { (field, _) throws(YAMLReadError) in
+        let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             if field == "cidr" {
                 cidr = try readCIDR("cidr", in: schema)
             } else {
@@ -199,20 +202,20 @@ final class ManifestFileDecoder {
     }
 
     private func decodeWaveSpec(_ metadata: Metadata) throws(YAMLReadError) -> Wave? {
-        let schema = ManifestSchema.waveSpec
+        let table = FieldTable.waveSpec, schema = table.schema
         guard let opening = try readMapping("spec", in: ManifestSchema.document) else { return nil }
         var window: Window?, windowLocation: SourceLocation?
         var maxParallel = 1, maxParallelOK = true
         var after: [Located<String>]? = []
         var noticeOK = true
         var notice: Located<Timestamp>?
-        let complete = try forEachField(of: schema, opening: opening) { (field, _) throws(YAMLReadError) in
+        let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             switch field {
             case "window":
                 if let start = try readMapping("window", in: schema) {
                     windowLocation = location(of: start)
                     var from: Located<Timestamp>?, to: Located<Timestamp>?
-                    let whole = try forEachField(of: ManifestSchema.window, opening: start) { (part, _) throws(YAMLReadError) in
+                    let whole = try forEachField(of: FieldTable.window, opening: start) { (part, _) throws(YAMLReadError) in
                         if part == "start" { from = try readTime("start", in: ManifestSchema.window) }
                         else { to = try readTime("end", in: ManifestSchema.window) }
                     }
@@ -225,7 +228,7 @@ final class ManifestFileDecoder {
             default:
                 noticeOK = false
                 if let start = try readMapping("notice", in: schema) {
-                    let whole = try forEachField(of: ManifestSchema.notice, opening: start) { (_, _) throws(YAMLReadError) in
+                    let whole = try forEachField(of: FieldTable.notice, opening: start) { (_, _) throws(YAMLReadError) in
                         notice = try readTime("sentAt", in: ManifestSchema.notice)
                     }
                     noticeOK = whole && notice != nil
@@ -237,17 +240,17 @@ final class ManifestFileDecoder {
                     after: after, noticeSentAt: notice)
     }
 
-    private func decodePolicySpec() throws(YAMLReadError) -> Policy? {
-        let schema = ManifestSchema.policySpec
+    private func decodePolicySpec(_ metadata: Metadata) throws(YAMLReadError) -> Policy? {
+        let table = FieldTable.policySpec, schema = table.schema
         guard let opening = try readMapping("spec", in: ManifestSchema.document) else { return nil }
-        var policy = Policy()
+        var policy = Policy(metadata: metadata)
         var ok = true
-        let complete = try forEachField(of: schema, opening: opening) { (field, _) throws(YAMLReadError) in
+        let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             switch field {
             case "noticeLeadTime":
                 guard let start = try readMapping("noticeLeadTime", in: schema) else { ok = false; return }
                 let leadSchema = ManifestSchema.noticeLeadTime
-                ok = try forEachField(of: leadSchema, opening: start) { (environment, _) throws(YAMLReadError) in
+                ok = try forEachField(of: FieldTable.noticeLeadTime, opening: start) { (environment, _) throws(YAMLReadError) in
                     if let value = try readDuration(environment, in: leadSchema) {
                         policy.noticeLeadTime[Environment(rawValue: environment)!] = value
                     } else {

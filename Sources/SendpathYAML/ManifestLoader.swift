@@ -6,7 +6,7 @@ import Synchronization
 public struct ManifestLoadResult: Sendable {
     /// The files read, in the order their documents were taken.
     public var files: [String]
-    public var documents: [ManifestDocument]
+    public var documents: ManifestSet
     public var diagnostics: [Diagnostic]
     /// The validated fleet, when there is no error.
     public var fleet: Fleet?
@@ -34,6 +34,7 @@ public struct ManifestLoader: Sendable {
         var result = decode(paths: paths)
         if !result.diagnostics.hasErrors {
             let validation = FleetValidator.validate(result.documents)
+            result.documents = ManifestSet()  // the fleet holds them now
             result.diagnostics += validation.diagnostics
             result.fleet = validation.fleet
         }
@@ -52,17 +53,17 @@ public struct ManifestLoader: Sendable {
             let decoded = Self.decodeFile(files[index], limits: limits, maxFileSize: maxFileSize)
             results.withLock { $0[index] = decoded }
         }
-        var documents: [ManifestDocument] = []
+        var documents = ManifestSet()
         for result in results.withLock({ $0 }) {
             guard let result else { continue }
-            documents += result.documents
+            documents.append(contentsOf: result.documents)
             diagnostics += result.diagnostics
         }
         return ManifestLoadResult(files: files, documents: documents, diagnostics: diagnostics, fleet: nil)
     }
 
     struct FileResult: Sendable {
-        var documents: [ManifestDocument]
+        var documents: ManifestSet
         var diagnostics: [Diagnostic]
     }
 
@@ -70,20 +71,20 @@ public struct ManifestLoader: Sendable {
         let start = SourceLocation(file: path, line: 1, column: 1)
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
               let size = (attributes[.size] as? NSNumber)?.intValue else {
-            return FileResult(documents: [], diagnostics: [Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'",
+            return FileResult(documents: ManifestSet(), diagnostics: [Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'",
                                                                       hint: "check that it exists and is readable (a broken link?)")])
         }
         guard attributes[.type] as? FileAttributeType == .typeRegular else {
-            return FileResult(documents: [], diagnostics: [Diagnostic(.fileUnreadable, at: start, "'\(path)' is not a regular file")])
+            return FileResult(documents: ManifestSet(), diagnostics: [Diagnostic(.fileUnreadable, at: start, "'\(path)' is not a regular file")])
         }
         guard size <= maxFileSize else {
-            return FileResult(documents: [], diagnostics: [Diagnostic(
+            return FileResult(documents: ManifestSet(), diagnostics: [Diagnostic(
                 .fileTooLarge, at: start,
                 "file is \(Self.megabytes(size)), more than the \(Self.megabytes(maxFileSize)) limit for one manifest file",
                 hint: "split the fleet over several files")])
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            return FileResult(documents: [], diagnostics: [Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'")])
+            return FileResult(documents: ManifestSet(), diagnostics: [Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'")])
         }
         let decoder = ManifestFileDecoder(file: path, bytes: data, limits: limits)
         decoder.decode()

@@ -35,7 +35,7 @@ struct ValidateCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let data = try encoder.encode(result.diagnostics)
-            StandardStreams.out(String(decoding: data, as: UTF8.self) + "\n")
+            StandardStreams.out(result.diagnostics.isEmpty ? "[]\n" : String(decoding: data, as: UTF8.self) + "\n")
         case .sarif:
             StandardStreams.out(SARIFReport.make(result.diagnostics, toolVersion: SendpathVersion.current).serialized() + "\n")
         }

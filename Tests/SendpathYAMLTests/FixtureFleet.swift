@@ -51,7 +51,7 @@ struct FixtureFleet {
     static func decode(_ text: String, file: String = "test.yaml", limits: YAMLLimits = YAMLLimits()) -> (documents: [ManifestDocument], diagnostics: [Diagnostic]) {
         let decoder = ManifestFileDecoder(file: file, bytes: Array(text.utf8), limits: limits)
         decoder.decode()
-        return (decoder.documents, decoder.diagnostics)
+        return (decoder.documents.documents, decoder.diagnostics)
     }
 
     /// Writes files into a fresh temporary folder and loads it fully (with validation).

@@ -10,32 +10,43 @@ public struct Fleet: Sendable {
     /// The instances linked by shared prefixes, each moved as one unit.
     public let groups: [CutoverGroup]
 
-    private let instanceIndex: [String: Int]
-    private let waveIndex: [String: Int]
-    private let groupIndexByInstance: [String: Int]
+    /// For each instance (same order as `instances`), the index of its group in `groups`.
+    private let groupOfInstance: [Int]
 
-    init(instances: [Instance], prefixes: [AddressPrefix], waves: [Wave], policy: Policy, groups: [CutoverGroup]) {
+    /// `instances`, `prefixes` and `waves` must be sorted by name; `groupOfInstance` aligned with `instances`.
+    init(instances: [Instance], prefixes: [AddressPrefix], waves: [Wave], policy: Policy,
+         groups: [CutoverGroup], groupOfInstance: [Int]) {
         self.instances = instances
         self.prefixes = prefixes
         self.waves = waves
         self.policy = policy
         self.groups = groups
-        var instanceIndex: [String: Int] = [:]
-        instanceIndex.reserveCapacity(instances.count)
-        for (index, instance) in instances.enumerated() { instanceIndex[instance.name] = index }
-        self.instanceIndex = instanceIndex
-        self.waveIndex = Dictionary(uniqueKeysWithValues: waves.enumerated().map { ($1.name, $0) })
-        var byInstance: [String: Int] = [:]
-        byInstance.reserveCapacity(instances.count)
-        for (index, group) in groups.enumerated() {
-            for name in group.instances { byInstance[name] = index }
-        }
-        self.groupIndexByInstance = byInstance
+        self.groupOfInstance = groupOfInstance
     }
 
-    public func instance(named name: String) -> Instance? { instanceIndex[name].map { instances[$0] } }
-    public func wave(named name: String) -> Wave? { waveIndex[name].map { waves[$0] } }
-    public func group(of instance: String) -> CutoverGroup? { groupIndexByInstance[instance].map { groups[$0] } }
+    /// The index of the first element whose name is not less than `name` (binary search).
+    private static func lowerBound<T>(_ items: [T], _ name: String, _ key: (T) -> String) -> Int {
+        var low = 0, high = items.count
+        while low < high {
+            let mid = (low + high) / 2
+            if key(items[mid]) < name { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    public func instanceIndex(named name: String) -> Int? {
+        let index = Fleet.lowerBound(instances, name, \.name)
+        return index < instances.count && instances[index].name == name ? index : nil
+    }
+
+    public func instance(named name: String) -> Instance? { instanceIndex(named: name).map { instances[$0] } }
+
+    public func wave(named name: String) -> Wave? {
+        let index = Fleet.lowerBound(waves, name, \.name)
+        return index < waves.count && waves[index].name == name ? waves[index] : nil
+    }
+
+    public func group(of instance: String) -> CutoverGroup? { instanceIndex(named: instance).map { groups[groupOfInstance[$0]] } }
     public func group(id: String) -> CutoverGroup? { groups.first { $0.id == id } }
     public func groups(inWave wave: String) -> [CutoverGroup] { groups.filter { $0.wave == wave } }
 }

@@ -136,3 +136,37 @@ public enum ManifestDocument: Sendable, Hashable {
     case wave(Wave)
     case policy(Policy)
 }
+
+/// Decoded documents, kept by kind in the order they were read.
+public struct ManifestSet: Sendable {
+    public var instances: [Instance] = []
+    public var prefixes: [AddressPrefix] = []
+    public var waves: [Wave] = []
+    public var policies: [Policy] = []
+
+    public init() {}
+
+    public mutating func append(_ document: ManifestDocument) {
+        switch document {
+        case .instance(let value): instances.append(value)
+        case .addressPrefix(let value): prefixes.append(value)
+        case .wave(let value): waves.append(value)
+        case .policy(let value): policies.append(value)
+        }
+    }
+
+    public mutating func append(contentsOf other: ManifestSet) {
+        instances += other.instances
+        prefixes += other.prefixes
+        waves += other.waves
+        policies += other.policies
+    }
+
+    public var count: Int { instances.count + prefixes.count + waves.count + policies.count }
+
+    /// Every document, grouped by kind.
+    public var documents: [ManifestDocument] {
+        instances.map(ManifestDocument.instance) + prefixes.map(ManifestDocument.addressPrefix)
+            + waves.map(ManifestDocument.wave) + policies.map(ManifestDocument.policy)
+    }
+}

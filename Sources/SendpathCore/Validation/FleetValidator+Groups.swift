@@ -2,7 +2,7 @@ extension FleetValidator {
     /// Links instances that share a prefix into cut-over groups and checks that each group can
     /// move as one: a single wave and a single target (matching the prefixes' awsRegion).
     static func formGroups(instances: [Instance], prefixes: [AddressPrefix], membership: Membership,
-                           into diagnostics: inout [Diagnostic]) -> [CutoverGroup] {
+                           into diagnostics: inout [Diagnostic]) -> (groups: [CutoverGroup], groupOfInstance: [Int]) {
         var parent = Array(instances.indices)
         func find(_ x: Int) -> Int {
             var x = x
@@ -22,10 +22,10 @@ extension FleetValidator {
         var components: [Int: [Int]] = [:]
         for index in instances.indices { components[find(index), default: []].append(index) }
 
-        var groups: [CutoverGroup] = []
+        var groups: [(group: CutoverGroup, members: [Int])] = []
         groups.reserveCapacity(components.count)
-        for (_, memberIndices) in components {
-            let members = memberIndices.sorted { instances[$0].name < instances[$1].name }
+        for (_, members) in components {
+            // Indices are in name order already: instances are sorted by name.
             let prefixIndices = Set(members.flatMap { membership.prefixesByInstance[$0] }).sorted { prefixes[$0].name < prefixes[$1].name }
             guard !prefixIndices.isEmpty else { continue }  // reported as ip-outside-prefix
             let lead = instances[members[0]]
@@ -55,11 +55,16 @@ extension FleetValidator {
                     }
                 }
             }
-            groups.append(CutoverGroup(id: prefixNames.joined(separator: "+"), wave: lead.wave.value,
-                                       instances: members.map { instances[$0].name }, prefixes: prefixNames,
-                                       blocks: prefixIndices.map { prefixes[$0].cidr.value }.sorted(),
-                                       target: lead.sendingPath.value))
+            groups.append((CutoverGroup(id: prefixNames.joined(separator: "+"), wave: lead.wave.value,
+                                        instances: members.map { instances[$0].name }, prefixes: prefixNames,
+                                        blocks: prefixIndices.map { prefixes[$0].cidr.value }.sorted(),
+                                        target: lead.sendingPath.value), members))
         }
-        return groups.sorted { ($0.wave, $0.id) < ($1.wave, $1.id) }
+        groups.sort { ($0.group.wave, $0.group.id) < ($1.group.wave, $1.group.id) }
+        var groupOfInstance = [Int](repeating: -1, count: instances.count)
+        for (index, entry) in groups.enumerated() {
+            for member in entry.members { groupOfInstance[member] = index }
+        }
+        return (groups.map(\.group), groupOfInstance)
     }
 }

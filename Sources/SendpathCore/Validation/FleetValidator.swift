@@ -7,23 +7,17 @@ public enum FleetValidator {
         public var diagnostics: [Diagnostic]
     }
 
-    public static func validate(_ documents: [ManifestDocument]) -> Result {
+    public static func validate(_ documents: ManifestSet) -> Result {
         var diagnostics: [Diagnostic] = []
-        var instances: [Instance] = []
-        var prefixes: [AddressPrefix] = []
-        var waves: [Wave] = []
-        var policies: [Policy] = []
-        for document in documents {
-            switch document {
-            case .instance(let value): instances.append(value)
-            case .addressPrefix(let value): prefixes.append(value)
-            case .wave(let value): waves.append(value)
-            case .policy(let value): policies.append(value)
-            }
-        }
-        checkUniqueNames(instances.map(\.metadata), kind: .instance, into: &diagnostics)
-        checkUniqueNames(prefixes.map(\.metadata), kind: .addressPrefix, into: &diagnostics)
-        checkUniqueNames(waves.map(\.metadata), kind: .wave, into: &diagnostics)
+        // Sorted by name first, so that every index below is the fleet's own and duplicate
+        // names are neighbours.
+        let instances = sortedByName(documents.instances)
+        let prefixes = documents.prefixes.sorted { $0.name < $1.name }
+        let waves = documents.waves.sorted { $0.name < $1.name }
+        let policies = documents.policies
+        checkUniqueNames(instances.count, name: { instances[$0].metadata.name }, kind: .instance, into: &diagnostics)
+        checkUniqueNames(prefixes.count, name: { prefixes[$0].metadata.name }, kind: .addressPrefix, into: &diagnostics)
+        checkUniqueNames(waves.count, name: { waves[$0].metadata.name }, kind: .wave, into: &diagnostics)
         for extra in policies.dropFirst() {
             let first = policies[0].metadata?.documentLocation
             diagnostics.append(Diagnostic(.multiplePolicies, at: extra.metadata?.name.location ?? first!,
@@ -34,7 +28,7 @@ public enum FleetValidator {
         let prefixTable = checkPrefixes(prefixes, into: &diagnostics)
         let waveNames = Set(waves.map(\.name))
         let membership = checkInstances(instances, waveNames: waveNames, prefixes: prefixTable, into: &diagnostics)
-        let groups = formGroups(instances: instances, prefixes: prefixes, membership: membership, into: &diagnostics)
+        let (groups, groupOfInstance) = formGroups(instances: instances, prefixes: prefixes, membership: membership, into: &diagnostics)
         for (index, prefix) in prefixes.enumerated() where membership.instancesByPrefix[index].isEmpty {
             diagnostics.append(Diagnostic(.unusedPrefix, at: prefix.cidr.location,
                                           "prefix '\(prefix.name)' (\(prefix.cidr.value)) holds no instance's sending IP; it will not move",
@@ -42,24 +36,38 @@ public enum FleetValidator {
         }
         diagnostics = diagnostics.sortedByLocation()
         guard !diagnostics.hasErrors else { return Result(fleet: nil, diagnostics: diagnostics) }
-        let fleet = Fleet(instances: instances.sorted { $0.name < $1.name },
-                          prefixes: prefixes.sorted { $0.name < $1.name },
-                          waves: waves.sorted { $0.name < $1.name },
-                          policy: policies.first ?? Policy(),
-                          groups: groups)
+        let fleet = Fleet(instances: instances, prefixes: prefixes, waves: waves,
+                          policy: policies.first ?? Policy(), groups: groups, groupOfInstance: groupOfInstance)
         return Result(fleet: fleet, diagnostics: diagnostics)
     }
 
-    static func checkUniqueNames(_ metadata: [Metadata], kind: ManifestKind, into diagnostics: inout [Diagnostic]) {
-        var first: [String: SourceLocation] = [:]
-        first.reserveCapacity(metadata.count)
-        for item in metadata {
-            if let previous = first[item.name.value] {
-                diagnostics.append(Diagnostic(.duplicateName, at: item.name.location,
-                                              "\(kind.rawValue) '\(item.name.value)' is declared twice",
-                                              hint: "the first is at \(previous); names are unique per kind"))
-            } else {
-                first[item.name.value] = item.name.location
+    /// Instances by name; files are usually written in name order, so check before sorting.
+    static func sortedByName(_ instances: [Instance]) -> [Instance] {
+        var sorted = true
+        for index in instances.indices.dropFirst() where instances[index - 1].name >= instances[index].name {
+            sorted = false
+            break
+        }
+        return sorted ? instances : instances.sorted { $0.name < $1.name }
+    }
+
+    /// Names sorted, so duplicates are neighbours; each repeat is reported against the first
+    /// declaration in file order.
+    static func checkUniqueNames(_ count: Int, name: (Int) -> Located<String>, kind: ManifestKind,
+                                 into diagnostics: inout [Diagnostic]) {
+        var index = 1
+        while index < count {
+            guard name(index).value == name(index - 1).value else { index += 1; continue }
+            var run = [name(index - 1)]
+            while index < count && name(index).value == run[0].value {
+                run.append(name(index))
+                index += 1
+            }
+            run.sort { $0.location < $1.location }
+            for repeated in run.dropFirst() {
+                diagnostics.append(Diagnostic(.duplicateName, at: repeated.location,
+                                              "\(kind.rawValue) '\(repeated.value)' is declared twice",
+                                              hint: "the first is at \(run[0].location); names are unique per kind"))
             }
         }
     }
@@ -166,23 +174,25 @@ public enum FleetValidator {
         membership.instancesByPrefix = Array(repeating: [], count: prefixes.byNetwork.values.max().map { $0 + 1 } ?? 0)
         var owners: [IPAddress: Int] = [:]
         owners.reserveCapacity(instances.count * 2)
-        for (index, instance) in instances.enumerated() {
-            if !waveNames.contains(instance.wave.value) {
-                diagnostics.append(Diagnostic(.danglingReference, at: instance.wave.location,
-                                              "instance '\(instance.name)' is in wave '\(instance.wave.value)', which is not a declared Wave",
-                                              hint: Spelling.closest(to: instance.wave.value, among: Array(waveNames)).map { "did you mean '\($0)'?" }))
+        for index in instances.indices {
+            let wave = instances[index].wave
+            if !waveNames.contains(wave.value) {
+                diagnostics.append(Diagnostic(.danglingReference, at: wave.location,
+                                              "instance '\(instances[index].name)' is in wave '\(wave.value)', which is not a declared Wave",
+                                              hint: Spelling.closest(to: wave.value, among: Array(waveNames)).map { "did you mean '\($0)'?" }))
             }
-            if instance.hosting == .onPremise && instance.sendingPath.value.infrastructure == .aws {
-                diagnostics.append(Diagnostic(.onPremiseTarget, at: instance.sendingPath.location,
-                                              "instance '\(instance.name)' is on-premise and cannot be targeted at aws",
+            let path = instances[index].sendingPath
+            if instances[index].hosting == .onPremise && path.value.infrastructure == .aws {
+                diagnostics.append(Diagnostic(.onPremiseTarget, at: path.location,
+                                              "instance '\(instances[index].name)' is on-premise and cannot be targeted at aws",
                                               hint: "on-premise instances are not migrated; target adobe-dc or remove the instance"))
             }
             var own: [Int] = []
-            for ip in instance.sendingIPs {
+            for ip in instances[index].sendingIPs {
                 if let owner = owners[ip.value] {
                     let message = owner == index
-                        ? "IP \(ip.value) is listed twice on instance '\(instance.name)'"
-                        : "IP \(ip.value) is declared on both '\(instances[owner].name)' and '\(instance.name)'"
+                        ? "IP \(ip.value) is listed twice on instance '\(instances[index].name)'"
+                        : "IP \(ip.value) is declared on both '\(instances[owner].name)' and '\(instances[index].name)'"
                     diagnostics.append(Diagnostic(.duplicateIP, at: ip.location, message,
                                                   hint: "an IP sends for exactly one instance"))
                 } else {
@@ -195,7 +205,7 @@ public enum FleetValidator {
                     }
                 } else {
                     diagnostics.append(Diagnostic(.ipOutsidePrefix, at: ip.location,
-                                                  "IP \(ip.value) of instance '\(instance.name)' is in no declared AddressPrefix",
+                                                  "IP \(ip.value) of instance '\(instances[index].name)' is in no declared AddressPrefix",
                                                   hint: "declare the \(ip.value.family == "IPv4" ? "/24" : "/48") (or larger) BYOIP prefix that holds it"))
                 }
             }

@@ -1,15 +1,29 @@
 /// AWS region names: `eu-west-1`, `us-gov-west-1`, `ap-southeast-2`.
 public enum AWSRegion {
-    /// Whether `text` has the shape of an AWS region name.
+    /// Whether `text` has the shape of an AWS region name: two letters, one or more
+    /// lowercase words, and a number, joined by '-'.
     public static func isValid(_ text: String) -> Bool {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 3, let last = parts.last, !last.isEmpty, last.count <= 2,
-              last.allSatisfy({ $0.isASCII && $0.isNumber }),
-              parts[0].count == 2
-        else { return false }
-        return parts.dropLast().allSatisfy { part in
-            !part.isEmpty && part.allSatisfy { $0.isASCII && $0.isLowercase && $0.isLetter }
+        var parts = 0
+        var partLength = 0
+        var partIsNumber = false
+        var firstLength = 0
+        for byte in text.utf8 {
+            if byte == 0x2D {
+                if partLength == 0 || partIsNumber { return false }
+                if parts == 0 { firstLength = partLength }
+                parts += 1
+                partLength = 0
+                continue
+            }
+            let isLetter = byte >= 0x61 && byte <= 0x7A
+            let isDigit = byte >= 0x30 && byte <= 0x39
+            if partLength == 0 {
+                partIsNumber = isDigit
+            }
+            if partIsNumber ? !isDigit : !isLetter { return false }
+            partLength += 1
         }
+        return parts >= 2 && firstLength == 2 && partIsNumber && partLength >= 1 && partLength <= 2
     }
 }
 

@@ -24,38 +24,31 @@ public enum IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// Parses a textual address; `nil` when it is not a valid IPv4 dotted quad or IPv6 address.
     public init?(_ text: some StringProtocol) {
-        var utf8 = Array(text.utf8)
-        if let v4 = IPAddress.parseV4(utf8[...]) {
-            self = .v4(v4)
-            return
-        }
-        if let v6 = IPAddress.parseV6(&utf8) {
-            self = .v6(high: v6.0, low: v6.1)
-            return
-        }
-        return nil
+        var text = String(text)
+        guard let address = text.withUTF8({ IPAddress(utf8Bytes: $0) }) else { return nil }
+        self = address
     }
 
     /// Parses from raw UTF-8 bytes without building a `String`.
-    public init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
-        var array = Array(bytes)
-        if let v4 = IPAddress.parseV4(array[...]) {
+    public init?(utf8Bytes bytes: UnsafeBufferPointer<UInt8>) {
+        if let v4 = IPAddress.parseV4(bytes, 0, bytes.count) {
             self = .v4(v4)
-            return
-        }
-        if let v6 = IPAddress.parseV6(&array) {
+        } else if let v6 = IPAddress.parseV6(bytes) {
             self = .v6(high: v6.0, low: v6.1)
-            return
+        } else {
+            return nil
         }
-        return nil
     }
 
-    static func parseV4(_ bytes: ArraySlice<UInt8>) -> UInt32? {
+    static func parseV4(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UInt32? {
         var result: UInt32 = 0
         var octets = 0
         var value: UInt32 = 0
         var digits = 0
-        for byte in bytes {
+        var index = start
+        while index < end {
+            let byte = bytes[index]
+            index += 1
             if byte >= 0x30 && byte <= 0x39 {
                 // A leading zero is ambiguous (octal in some tools): reject it.
                 if digits == 1 && value == 0 { return nil }
@@ -76,70 +69,77 @@ public enum IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
         return result << 8 | value
     }
 
-    static func parseV6(_ bytes: inout [UInt8]) -> (UInt64, UInt64)? {
-        if bytes.count < 2 || bytes.count > 45 { return nil }
-        var groups: [UInt16] = []
-        groups.reserveCapacity(8)
-        var gapIndex: Int? = nil
-        var index = 0
+    static func parseV6(_ bytes: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
         let count = bytes.count
-        if bytes[0] == 0x3A {
-            guard bytes[1] == 0x3A else { return nil }
-            gapIndex = 0
-            index = 2
-            if index == count { return (0, 0) }
-        }
-        while index < count {
-            // A group is hex digits, or an embedded IPv4 address at the end.
-            var end = index
-            var value: UInt32 = 0
-            var sawDot = false
-            while end < count && bytes[end] != 0x3A {
-                let byte = bytes[end]
-                if byte == 0x2E { sawDot = true }
-                end += 1
+        if count < 2 || count > 45 { return nil }
+        var groups: (UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16) = (0, 0, 0, 0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &groups) { raw -> (UInt64, UInt64)? in
+            let slots = raw.bindMemory(to: UInt16.self)
+            var used = 0
+            var gapIndex: Int? = nil
+            var index = 0
+            if bytes[0] == 0x3A {
+                guard bytes[1] == 0x3A else { return nil }
+                gapIndex = 0
+                index = 2
+                if index == count { return (0, 0) }
             }
-            if sawDot {
-                guard end == count, groups.count <= 6,
-                      let v4 = parseV4(bytes[index..<end]) else { return nil }
-                groups.append(UInt16(v4 >> 16))
-                groups.append(UInt16(v4 & 0xFFFF))
+            while index < count {
+                // A group is hex digits, or an embedded IPv4 address at the end.
+                var end = index
+                var sawDot = false
+                while end < count && bytes[end] != 0x3A {
+                    if bytes[end] == 0x2E { sawDot = true }
+                    end += 1
+                }
+                if sawDot {
+                    guard end == count, used <= 6, let v4 = parseV4(bytes, index, end) else { return nil }
+                    slots[used] = UInt16(v4 >> 16)
+                    slots[used + 1] = UInt16(v4 & 0xFFFF)
+                    used += 2
+                    index = end
+                    break
+                }
+                let length = end - index
+                if length == 0 || length > 4 || used == 8 { return nil }
+                var value: UInt32 = 0
+                for position in index..<end {
+                    guard let digit = hexValue(bytes[position]) else { return nil }
+                    value = value << 4 | UInt32(digit)
+                }
+                slots[used] = UInt16(value)
+                used += 1
                 index = end
-                break
-            }
-            let length = end - index
-            if length == 0 || length > 4 { return nil }
-            for position in index..<end {
-                guard let digit = hexValue(bytes[position]) else { return nil }
-                value = value << 4 | UInt32(digit)
-            }
-            groups.append(UInt16(value))
-            if groups.count > 8 { return nil }
-            index = end
-            if index == count { break }
-            // At a colon.
-            index += 1
-            if index < count && bytes[index] == 0x3A {
-                if gapIndex != nil { return nil }
-                gapIndex = groups.count
-                index += 1
                 if index == count { break }
-            } else if index == count {
-                return nil  // a trailing single colon
+                index += 1  // past the colon
+                if index < count && bytes[index] == 0x3A {
+                    if gapIndex != nil { return nil }
+                    gapIndex = used
+                    index += 1
+                    if index == count { break }
+                } else if index == count {
+                    return nil  // a trailing single colon
+                }
             }
+            if let gapIndex {
+                if used > 7 { return nil }
+                let missing = 8 - used
+                // Shift the groups after the gap to the end, zero the gap.
+                var from = used - 1
+                while from >= gapIndex {
+                    slots[from + missing] = slots[from]
+                    from -= 1
+                }
+                for position in gapIndex..<(gapIndex + missing) { slots[position] = 0 }
+            } else if used != 8 {
+                return nil
+            }
+            var high: UInt64 = 0
+            var low: UInt64 = 0
+            for i in 0..<4 { high = high << 16 | UInt64(slots[i]) }
+            for i in 4..<8 { low = low << 16 | UInt64(slots[i]) }
+            return (high, low)
         }
-        if let gapIndex {
-            if groups.count > 7 { return nil }
-            let missing = 8 - groups.count
-            groups.insert(contentsOf: repeatElement(0, count: missing), at: gapIndex)
-        } else if groups.count != 8 {
-            return nil
-        }
-        var high: UInt64 = 0
-        var low: UInt64 = 0
-        for i in 0..<4 { high = high << 16 | UInt64(groups[i]) }
-        for i in 4..<8 { low = low << 16 | UInt64(groups[i]) }
-        return (high, low)
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
