@@ -43,6 +43,11 @@ let package = Package(
             // checks there cost more than libyaml itself (see docs/benchmarks.md).
             swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
+        .target(
+            name: "SendpathTestSupport",
+            dependencies: ["SendpathCore"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sendpath",
             dependencies: [
@@ -52,7 +57,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "SendpathCoreTests", dependencies: ["SendpathCore"], swiftSettings: strict),
+        .testTarget(name: "SendpathCoreTests", dependencies: ["SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathYAMLTests", dependencies: ["SendpathYAML", "SendpathCore"], swiftSettings: strict),
         .testTarget(name: "SendpathCLITests", dependencies: ["SendpathCore"], exclude: ["Support/check_schema.py"], swiftSettings: strict),
     ]

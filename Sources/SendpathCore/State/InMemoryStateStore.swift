@@ -1,0 +1,96 @@
+/// The in-memory twin of the durable stores: same contract, nothing persisted.
+/// For tests and for `--state memory:`.
+public actor InMemoryStateStore: StateStore {
+    private var leases: [String: Lease] = [:]
+    private var lastToken: Int64 = 0
+    private var cutoverList: [CutoverRecord] = []
+    private var preparationList: [JournalEntry] = []
+    private var noticeByWave: [String: NoticeRecord] = [:]
+    private var runs: [RunRecord] = []
+
+    public init() {}
+
+    public func acquireLease(scope: String, holder: LeaseHolder, ttl: Duration, now: Timestamp) throws -> Lease {
+        if let current = leases[scope], current.expiresAt > now, current.holder.id != holder.id {
+            throw StateStoreError.locked(holder: current.holder, scope: scope, expiresAt: current.expiresAt)
+        }
+        if let current = leases[scope], current.holder.id == holder.id, current.expiresAt > now {
+            var renewed = current
+            renewed.expiresAt = now + ttl
+            leases[scope] = renewed
+            return renewed
+        }
+        lastToken += 1
+        let lease = Lease(scope: scope, holder: holder, token: FencingToken(lastToken), acquiredAt: now, expiresAt: now + ttl)
+        leases[scope] = lease
+        return lease
+    }
+
+    public func renewLease(_ lease: Lease, ttl: Duration, now: Timestamp) throws -> Lease {
+        guard var current = leases[lease.scope], current.token == lease.token, current.holder.id == lease.holder.id else {
+            throw StateStoreError.leaseLost(scope: lease.scope)
+        }
+        current.expiresAt = now + ttl
+        leases[lease.scope] = current
+        return current
+    }
+
+    public func releaseLease(_ lease: Lease) {
+        if leases[lease.scope]?.token == lease.token { leases[lease.scope] = nil }
+    }
+
+    public func breakLease(scope: String, token: FencingToken) {
+        if leases[scope]?.token == token { leases[scope] = nil }
+    }
+
+    public func currentLease(scope: String) -> Lease? { leases[scope] }
+
+    public func beginCutover(_ record: CutoverRecord) throws {
+        guard !cutoverList.contains(where: { $0.id == record.id }) else {
+            throw StateStoreError.corrupt("cut-over \(record.id) already exists")
+        }
+        cutoverList.append(record)
+    }
+
+    public func append(_ entry: JournalEntry) throws {
+        guard let id = entry.cutoverID else {
+            preparationList.append(entry)
+            return
+        }
+        guard let index = cutoverList.firstIndex(where: { $0.id == id }) else {
+            throw StateStoreError.corrupt("no cut-over \(id) for a journal entry")
+        }
+        cutoverList[index].entries.append(entry)
+    }
+
+    public func finishCutover(id: String, outcome: CutoverOutcome, reason: String?, at: Timestamp) throws {
+        guard let index = cutoverList.firstIndex(where: { $0.id == id }) else {
+            throw StateStoreError.corrupt("no cut-over \(id) to finish")
+        }
+        cutoverList[index].outcome = outcome
+        cutoverList[index].reason = reason
+        cutoverList[index].finishedAt = at
+    }
+
+    public func cutovers(groups: Set<String>?) -> [CutoverRecord] {
+        guard let groups else { return cutoverList }
+        return cutoverList.filter { groups.contains($0.group) }
+    }
+
+    public func preparations(groups: Set<String>?) -> [JournalEntry] {
+        guard let groups else { return preparationList }
+        return preparationList.filter { groups.contains($0.group) }
+    }
+
+    public func recordNotice(_ notice: NoticeRecord) { noticeByWave[notice.wave] = notice }
+
+    public func notices() -> [String: NoticeRecord] { noticeByWave }
+
+    public func recordRun(_ run: RunRecord) {
+        if let index = runs.firstIndex(where: { $0.id == run.id }) { runs[index] = run } else { runs.append(run) }
+    }
+
+    public func recentRuns(limit: Int) -> [RunRecord] {
+        Array(runs.sorted { $0.startedAt > $1.startedAt }.prefix(limit))
+    }
+}

@@ -1,0 +1,186 @@
+/// One line of the journal: a step's intent before its side effect, and its result after.
+public struct JournalEntry: Sendable, Hashable, Codable {
+    public enum Phase: String, Sendable, Hashable, Codable {
+        /// Written before the provider call.
+        case intent
+        /// The call succeeded.
+        case done
+        /// The call failed in a way worth retrying; another attempt follows.
+        case retry
+        /// The step failed for good (retries exhausted, verification mismatch, or refused).
+        case failed
+    }
+
+    /// The cut-over this belongs to; `nil` for a prepare-target outside a cut-over.
+    public var cutoverID: String?
+    public var group: String
+    public var step: StepName
+    /// Whether the step runs on the way back (after a failure).
+    public var rollback: Bool
+    public var phase: Phase
+    public var attempt: Int
+    public var idempotencyKey: String
+    public var fencingToken: FencingToken
+    public var at: Timestamp
+    /// How long the call took (results only).
+    public var duration: Duration?
+    public var detail: StepDetail?
+    /// The lease holder id that wrote the entry.
+    public var holder: String
+
+    public init(cutoverID: String?, group: String, step: StepName, rollback: Bool = false, phase: Phase, attempt: Int,
+                idempotencyKey: String, fencingToken: FencingToken, at: Timestamp, duration: Duration? = nil,
+                detail: StepDetail? = nil, holder: String) {
+        self.cutoverID = cutoverID
+        self.group = group
+        self.step = step
+        self.rollback = rollback
+        self.phase = phase
+        self.attempt = attempt
+        self.idempotencyKey = idempotencyKey
+        self.fencingToken = fencingToken
+        self.at = at
+        self.duration = duration
+        self.detail = detail
+        self.holder = holder
+    }
+}
+
+/// What a step recorded: its results, or why it failed.
+public struct StepDetail: Sendable, Hashable, Codable {
+    public var message: String?
+    public var snapshots: [QueueSnapshot]?
+    public var resends: [ResendResult]?
+    /// A provider error code, when the step failed on one.
+    public var errorCode: ProviderError.Code?
+
+    public init(message: String? = nil, snapshots: [QueueSnapshot]? = nil, resends: [ResendResult]? = nil,
+                errorCode: ProviderError.Code? = nil) {
+        self.message = message
+        self.snapshots = snapshots
+        self.resends = resends
+        self.errorCode = errorCode
+    }
+}
+
+/// How a cut-over ended.
+public enum CutoverOutcome: String, Sendable, Hashable, Codable {
+    case completed
+    case rolledBack = "rolled-back"
+    case held
+}
+
+/// What the group looked like before it was touched: where to roll back to, and what
+/// must be unchanged after the move.
+public struct CutoverBaseline: Sendable, Hashable, Codable {
+    public struct Member: Sendable, Hashable, Codable {
+        public var path: SendingPath
+        public var sendingIPs: [IPAddress]
+        public var build: String
+
+        public init(path: SendingPath, sendingIPs: [IPAddress], build: String) {
+            self.path = path
+            self.sendingIPs = sendingIPs
+            self.build = build
+        }
+    }
+
+    public var members: [String: Member]
+    public var prefixes: [AddressBlock: SendingPath]
+    public var target: SendingPath
+
+    public init(members: [String: Member], prefixes: [AddressBlock: SendingPath], target: SendingPath) {
+        self.members = members
+        self.prefixes = prefixes
+        self.target = target
+    }
+}
+
+/// One cut-over of one group, with its journal.
+public struct CutoverRecord: Sendable, Hashable, Codable {
+    /// `<group>#<n>`, n counting the group's cut-overs from 1.
+    public var id: String
+    public var group: String
+    public var wave: String
+    /// Member instance names, sorted.
+    public var members: [String]
+    /// The window the cut-over ran in (retries are counted per window).
+    public var window: Window
+    public var startedAt: Timestamp
+    public var finishedAt: Timestamp?
+    public var outcome: CutoverOutcome?
+    /// Why it rolled back or is held.
+    public var reason: String?
+    public var baseline: CutoverBaseline
+    public var entries: [JournalEntry]
+
+    public init(id: String, group: String, wave: String, members: [String], window: Window, startedAt: Timestamp,
+                finishedAt: Timestamp? = nil, outcome: CutoverOutcome? = nil, reason: String? = nil,
+                baseline: CutoverBaseline, entries: [JournalEntry] = []) {
+        self.id = id
+        self.group = group
+        self.wave = wave
+        self.members = members
+        self.window = window
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.outcome = outcome
+        self.reason = reason
+        self.baseline = baseline
+        self.entries = entries
+    }
+}
+
+/// A wave's notice as announced: what must stay unchanged for it to remain valid.
+public struct NoticeRecord: Sendable, Hashable, Codable {
+    public enum Source: String, Sendable, Hashable, Codable {
+        /// Recorded by `sendpath notify`.
+        case recorded
+        /// Declared in the Wave's `notice.sentAt` and first seen by Sendpath at `recordedAt`.
+        case manifest
+    }
+
+    public var wave: String
+    public var sentAt: Timestamp
+    public var window: Window
+    /// Instance names announced, sorted.
+    public var members: [String]
+    public var expectedDuration: Duration
+    public var source: Source
+    public var recordedAt: Timestamp
+
+    public init(wave: String, sentAt: Timestamp, window: Window, members: [String], expectedDuration: Duration,
+                source: Source, recordedAt: Timestamp) {
+        self.wave = wave
+        self.sentAt = sentAt
+        self.window = window
+        self.members = members
+        self.expectedDuration = expectedDuration
+        self.source = source
+        self.recordedAt = recordedAt
+    }
+}
+
+/// One run of a command, for history and `status`.
+public struct RunRecord: Sendable, Hashable, Codable {
+    public var id: String
+    public var command: String
+    public var holder: LeaseHolder
+    public var dryRun: Bool
+    public var startedAt: Timestamp
+    public var finishedAt: Timestamp?
+    public var outcome: Outcome?
+    public var summary: [String: Int]
+
+    public init(id: String, command: String, holder: LeaseHolder, dryRun: Bool, startedAt: Timestamp,
+                finishedAt: Timestamp? = nil, outcome: Outcome? = nil, summary: [String: Int] = [:]) {
+        self.id = id
+        self.command = command
+        self.holder = holder
+        self.dryRun = dryRun
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.outcome = outcome
+        self.summary = summary
+    }
+}

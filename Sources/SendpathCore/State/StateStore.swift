@@ -1,0 +1,51 @@
+/// Where Sendpath keeps what it did and what it announced: the journal of cut-overs,
+/// notices, run history and leases with fencing tokens.
+///
+/// Implementations: ``InMemoryStateStore`` (tests), SQLite (GRDB) and PostgreSQL. One contract
+/// test body runs against each. Every write is durable when the call returns.
+public protocol StateStore: Sendable {
+    /// Grants the lease on `scope` to `holder` for `ttl` when it is free, expired, or already
+    /// the holder's (a re-grant keeps the token); otherwise throws ``StateStoreError/locked``.
+    /// Each new grant gets a token greater than every token this store has granted before.
+    func acquireLease(scope: String, holder: LeaseHolder, ttl: Duration, now: Timestamp) async throws -> Lease
+
+    /// Extends a lease that is still the current grant; throws ``StateStoreError/leaseLost`` otherwise.
+    func renewLease(_ lease: Lease, ttl: Duration, now: Timestamp) async throws -> Lease
+
+    /// Gives the lease up if it is still the current grant.
+    func releaseLease(_ lease: Lease) async throws
+
+    /// Removes the lease on `scope` if its token is still `token` (used to break the lease
+    /// of a holder known to be dead).
+    func breakLease(scope: String, token: FencingToken) async throws
+
+    /// The current lease on `scope`, if any (expired or not).
+    func currentLease(scope: String) async throws -> Lease?
+
+    /// Records the start of a cut-over (its baseline); entries follow with ``append(_:)``.
+    func beginCutover(_ record: CutoverRecord) async throws
+
+    /// Appends one journal entry, durably.
+    func append(_ entry: JournalEntry) async throws
+
+    /// Records how a cut-over ended.
+    func finishCutover(id: String, outcome: CutoverOutcome, reason: String?, at: Timestamp) async throws
+
+    /// Every cut-over of the given groups (all groups when `nil`), oldest first, with entries.
+    func cutovers(groups: Set<String>?) async throws -> [CutoverRecord]
+
+    /// Journal entries not part of a cut-over (prepare-target), oldest first.
+    func preparations(groups: Set<String>?) async throws -> [JournalEntry]
+
+    /// Stores a notice; it supersedes the wave's earlier notice.
+    func recordNotice(_ notice: NoticeRecord) async throws
+
+    /// The latest notice of each wave.
+    func notices() async throws -> [String: NoticeRecord]
+
+    /// Inserts or updates a run by id.
+    func recordRun(_ run: RunRecord) async throws
+
+    /// The most recent runs, newest first.
+    func recentRuns(limit: Int) async throws -> [RunRecord]
+}

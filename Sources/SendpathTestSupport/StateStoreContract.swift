@@ -1,0 +1,143 @@
+public import SendpathCore
+import Testing
+
+/// The state-store contract as one test body, run against every implementation
+/// (in memory, SQLite, PostgreSQL). Each check uses `#expect`, so a failure names the store.
+public struct StateStoreContract: Sendable {
+    public let makeStore: @Sendable () async throws -> any StateStore
+
+    public init(makeStore: @escaping @Sendable () async throws -> any StateStore) {
+        self.makeStore = makeStore
+    }
+
+    static let t0 = Timestamp(rfc3339: "2024-01-13T20:00:00Z")!
+    static let alice = LeaseHolder(id: "alice-1", host: "host-a", pid: 101, command: "sendpath reconcile")
+    static let bob = LeaseHolder(id: "bob-1", host: "host-b", pid: 202, command: "sendpath controller")
+
+    /// Runs every check.
+    public func runAll() async throws {
+        try await leasesAreExclusiveAndTokensGrow()
+        try await renewAndReleaseRespectTheCurrentGrant()
+        try await journalKeepsCutoversInOrder()
+        try await noticesAndRunsRoundTrip()
+    }
+
+    public func leasesAreExclusiveAndTokensGrow() async throws {
+        let store = try await makeStore()
+        let first = try await store.acquireLease(scope: "reconciler", holder: Self.alice, ttl: .seconds(30), now: Self.t0)
+        await #expect(throws: StateStoreError.self) {
+            _ = try await store.acquireLease(scope: "reconciler", holder: Self.bob, ttl: .seconds(30), now: Self.t0 + .seconds(10))
+        }
+        do {
+            _ = try await store.acquireLease(scope: "reconciler", holder: Self.bob, ttl: .seconds(30), now: Self.t0 + .seconds(10))
+        } catch StateStoreError.locked(let holder, let scope, let expiresAt) {
+            #expect(holder == Self.alice)
+            #expect(scope == "reconciler")
+            #expect(expiresAt == Self.t0 + .seconds(30))
+        }
+        // The holder itself may re-acquire: same token, later expiry.
+        let again = try await store.acquireLease(scope: "reconciler", holder: Self.alice, ttl: .seconds(30), now: Self.t0 + .seconds(5))
+        #expect(again.token == first.token)
+        #expect(again.expiresAt == Self.t0 + .seconds(35))
+        // Another scope is independent, with a greater token.
+        let group = try await store.acquireLease(scope: "group:g1", holder: Self.bob, ttl: .seconds(30), now: Self.t0)
+        #expect(group.token > first.token)
+        // After expiry, another holder gets a greater token.
+        let taken = try await store.acquireLease(scope: "reconciler", holder: Self.bob, ttl: .seconds(30), now: Self.t0 + .seconds(60))
+        #expect(taken.token > group.token)
+        #expect(try await store.currentLease(scope: "reconciler")?.holder == Self.bob)
+    }
+
+    public func renewAndReleaseRespectTheCurrentGrant() async throws {
+        let store = try await makeStore()
+        let lease = try await store.acquireLease(scope: "reconciler", holder: Self.alice, ttl: .seconds(30), now: Self.t0)
+        let renewed = try await store.renewLease(lease, ttl: .seconds(30), now: Self.t0 + .seconds(20))
+        #expect(renewed.expiresAt == Self.t0 + .seconds(50))
+        #expect(renewed.token == lease.token)
+        let stolen = try await store.acquireLease(scope: "reconciler", holder: Self.bob, ttl: .seconds(30), now: Self.t0 + .seconds(90))
+        await #expect(throws: StateStoreError.leaseLost(scope: "reconciler")) {
+            _ = try await store.renewLease(lease, ttl: .seconds(30), now: Self.t0 + .seconds(91))
+        }
+        // Releasing a lost lease does not release the new holder's.
+        try await store.releaseLease(lease)
+        #expect(try await store.currentLease(scope: "reconciler")?.token == stolen.token)
+        // Breaking needs the current token.
+        try await store.breakLease(scope: "reconciler", token: lease.token)
+        #expect(try await store.currentLease(scope: "reconciler") != nil)
+        try await store.breakLease(scope: "reconciler", token: stolen.token)
+        #expect(try await store.currentLease(scope: "reconciler") == nil)
+        let fresh = try await store.acquireLease(scope: "reconciler", holder: Self.alice, ttl: .seconds(30), now: Self.t0 + .seconds(92))
+        #expect(fresh.token > stolen.token)
+        try await store.releaseLease(fresh)
+        #expect(try await store.currentLease(scope: "reconciler") == nil)
+    }
+
+    public func journalKeepsCutoversInOrder() async throws {
+        let store = try await makeStore()
+        let window = Window(start: Self.t0, end: Self.t0 + .seconds(4 * 3600))
+        let baseline = CutoverBaseline(
+            members: ["a": .init(path: SendingPath(infrastructure: .adobeDC, location: "dc1"),
+                                 sendingIPs: [IPAddress("198.51.100.10")!, IPAddress("2001:db8::10")!], build: "7.3")],
+            prefixes: [AddressBlock(network: IPAddress("198.51.100.0")!, length: 24): SendingPath(infrastructure: .adobeDC, location: "dc1")],
+            target: SendingPath(infrastructure: .aws, location: "eu-west-1"))
+        let record = CutoverRecord(id: "g1#1", group: "g1", wave: "w1", members: ["a"], window: window,
+                                   startedAt: Self.t0, baseline: baseline)
+        try await store.beginCutover(record)
+        try await store.beginCutover(CutoverRecord(id: "g2#1", group: "g2", wave: "w1", members: ["b"], window: window,
+                                                   startedAt: Self.t0, baseline: baseline))
+        let snapshot = QueueSnapshot(instance: "a", messageCount: 3, digest: "abc", oldestEnqueuedAt: Self.t0 - .seconds(60))
+        let entries = [
+            JournalEntry(cutoverID: "g1#1", group: "g1", step: .freeze, phase: .intent, attempt: 1, idempotencyKey: "g1#1/freeze",
+                         fencingToken: FencingToken(7), at: Self.t0, holder: "alice-1"),
+            JournalEntry(cutoverID: "g1#1", group: "g1", step: .freeze, phase: .done, attempt: 1, idempotencyKey: "g1#1/freeze",
+                         fencingToken: FencingToken(7), at: Self.t0 + .milliseconds(1500), duration: .milliseconds(1500), holder: "alice-1"),
+            JournalEntry(cutoverID: "g1#1", group: "g1", step: .snapshotQueue, phase: .done, attempt: 2, idempotencyKey: "g1#1/snapshot-queue",
+                         fencingToken: FencingToken(7), at: Self.t0 + .seconds(2), duration: .seconds(1),
+                         detail: StepDetail(message: "ok", snapshots: [snapshot]), holder: "alice-1"),
+            JournalEntry(cutoverID: "g1#1", group: "g1", step: .rollbackPath, rollback: true, phase: .failed, attempt: 4,
+                         idempotencyKey: "g1#1/rollback/rollback-path", fencingToken: FencingToken(7), at: Self.t0 + .seconds(3),
+                         detail: StepDetail(message: "gave up", errorCode: .timeout), holder: "alice-1"),
+        ]
+        for entry in entries { try await store.append(entry) }
+        try await store.append(JournalEntry(cutoverID: nil, group: "g1", step: .prepareTarget, phase: .done, attempt: 1,
+                                            idempotencyKey: "prepare/g1", fencingToken: FencingToken(7), at: Self.t0 - .seconds(60), holder: "alice-1"))
+        try await store.finishCutover(id: "g1#1", outcome: .held, reason: "rollback failed", at: Self.t0 + .seconds(4))
+        let all = try await store.cutovers(groups: nil)
+        #expect(all.map(\.id) == ["g1#1", "g2#1"])
+        let g1 = try #require(try await store.cutovers(groups: ["g1"]).first)
+        #expect(g1.entries == entries)
+        #expect(g1.outcome == .held)
+        #expect(g1.reason == "rollback failed")
+        #expect(g1.finishedAt == Self.t0 + .seconds(4))
+        #expect(g1.baseline == baseline)
+        #expect(g1.window == window)
+        #expect(try await store.cutovers(groups: ["nope"]).isEmpty)
+        let prepared = try await store.preparations(groups: ["g1"])
+        #expect(prepared.map(\.idempotencyKey) == ["prepare/g1"])
+        #expect(try await store.preparations(groups: ["g2"]).isEmpty)
+    }
+
+    public func noticesAndRunsRoundTrip() async throws {
+        let store = try await makeStore()
+        let window = Window(start: Self.t0, end: Self.t0 + .seconds(3600))
+        let first = NoticeRecord(wave: "w1", sentAt: Self.t0 - .seconds(40 * 86_400), window: window, members: ["a", "b"],
+                                 expectedDuration: .seconds(600), source: .manifest, recordedAt: Self.t0 - .seconds(30 * 86_400))
+        try await store.recordNotice(first)
+        var second = first
+        second.sentAt = Self.t0 - .seconds(35 * 86_400)
+        second.source = .recorded
+        try await store.recordNotice(second)
+        #expect(try await store.notices() == ["w1": second])
+        let run = RunRecord(id: "r1", command: "reconcile", holder: Self.alice, dryRun: false, startedAt: Self.t0)
+        try await store.recordRun(run)
+        var finished = run
+        finished.finishedAt = Self.t0 + .seconds(5)
+        finished.outcome = .rolledBack
+        finished.summary = ["migrated": 3, "rolled-back": 1]
+        try await store.recordRun(finished)
+        try await store.recordRun(RunRecord(id: "r2", command: "reconcile --dry-run", holder: Self.bob, dryRun: true, startedAt: Self.t0 + .seconds(10)))
+        let runs = try await store.recentRuns(limit: 10)
+        #expect(runs.map(\.id) == ["r2", "r1"])
+        #expect(runs.last == finished)
+    }
+}

@@ -1,0 +1,10 @@
+import SendpathCore
+import SendpathTestSupport
+import Testing
+
+@Suite("In-memory state store")
+struct InMemoryStateStoreTests {
+    @Test func honoursTheStateStoreContract() async throws {
+        try await StateStoreContract { InMemoryStateStore() }.runAll()
+    }
+}
