@@ -48,17 +48,43 @@ let package = Package(
             dependencies: ["SendpathCore"],
             swiftSettings: strict
         ),
+        .target(
+            name: "SendpathSQLite",
+            dependencies: [
+                "SendpathCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SendpathSimulator",
+            dependencies: [
+                "SendpathCore", "SendpathYAML",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SendpathController",
+            dependencies: ["SendpathCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sendpath",
             dependencies: [
-                "SendpathCore", "SendpathYAML",
+                "SendpathCore", "SendpathYAML", "SendpathSQLite", "SendpathSimulator", "SendpathController",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "SendpathCoreTests", dependencies: ["SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
+        .testTarget(name: "SendpathSQLiteTests", dependencies: ["SendpathSQLite", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathYAMLTests", dependencies: ["SendpathYAML", "SendpathCore"], swiftSettings: strict),
+        .testTarget(name: "SendpathSimulatorTests", dependencies: ["SendpathSimulator", "SendpathCore", "SendpathYAML"], swiftSettings: strict),
+        .testTarget(name: "SendpathControllerTests", dependencies: ["SendpathController", "SendpathSimulator", "SendpathYAML", "SendpathCore"], swiftSettings: strict),
         .testTarget(name: "SendpathCLITests", dependencies: ["SendpathCore"], exclude: ["Support/check_schema.py"], swiftSettings: strict),
     ]
 )

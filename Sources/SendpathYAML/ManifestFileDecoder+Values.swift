@@ -98,8 +98,13 @@ extension ManifestFileDecoder {
     /// Reads a mapping's opening event, or reports the wrong type and skips the value.
     func readMapping(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> YAMLEvent? {
         let event = try reader.next()
-        if event.kind == .mappingStart, acceptsTag(event, "tag:yaml.org,2002:map") { return event }
-        report(.wrongType, at: event, "'\(field)' in \(schema.title) must be a mapping, found \(describe(event))")
+        if event.kind == .mappingStart {
+            if acceptsTag(event, "tag:yaml.org,2002:map") { return event }
+            report(.unsupportedTag, at: event, "tag '\(String(decoding: event.tag!, as: UTF8.self))' does not fit '\(field)' in \(schema.title), which is a mapping",
+                   hint: "remove the tag")
+        } else {
+            report(.wrongType, at: event, "'\(field)' in \(schema.title) must be a mapping, found \(describe(event))")
+        }
         try skip(event)
         return nil
     }
@@ -124,6 +129,14 @@ extension ManifestFileDecoder {
             return nil
         }
         return event
+    }
+
+    /// Reports a tag on a string scalar that is not a string tag.
+    func elementTagFits(_ event: YAMLEvent, field: String) -> Bool {
+        guard !acceptsTag(event, Self.stringTag) else { return true }
+        report(.unsupportedTag, at: event, "tag '\(String(decoding: event.tag!, as: UTF8.self))' does not fit '\(field)', which holds strings",
+               hint: "remove the tag")
+        return false
     }
 
     /// No tag, the non-specific `!`, or the core tag of the expected type.
@@ -166,6 +179,7 @@ extension ManifestFileDecoder {
             report(.wrongType, at: event, "'\(field)' must list names, found \(describe(event))")
             return nil
         }
+        guard elementTagFits(event, field: field) else { return nil }
         guard DNSLabel.isValid(event.value) else {
             let text = event.string
             let suggestion = DNSLabel.suggestion(for: text)
@@ -218,6 +232,7 @@ extension ManifestFileDecoder {
             report(.wrongType, at: event, "'sendingIPs' must list addresses, found \(describe(event))")
             return nil
         }
+        guard elementTagFits(event, field: "sendingIPs") else { return nil }
         guard let address = IPAddress(utf8Bytes: event.value) else {
             report(.badIP, at: event, "'\(event.string)' is not an IPv4 or IPv6 address",
                    hint: "write it like 198.51.100.10 or 2001:db8::10")
@@ -245,7 +260,13 @@ extension ManifestFileDecoder {
     func readList<Element>(_ field: String, in schema: ObjectSchema, nonEmpty: Bool,
                            _ element: (YAMLEvent) -> Element?) throws(YAMLReadError) -> [Element]? {
         let opening = try reader.next()
-        guard opening.kind == .sequenceStart, acceptsTag(opening, "tag:yaml.org,2002:seq") else {
+        if opening.kind == .sequenceStart, !acceptsTag(opening, "tag:yaml.org,2002:seq") {
+            report(.unsupportedTag, at: opening, "tag '\(String(decoding: opening.tag!, as: UTF8.self))' does not fit '\(field)' in \(schema.title), which is a list",
+                   hint: "remove the tag")
+            try skip(opening)
+            return nil
+        }
+        guard opening.kind == .sequenceStart else {
             report(.wrongType, at: opening, "'\(field)' in \(schema.title) must be a list, found \(describe(opening))",
                    hint: opening.kind == .scalar ? "write it as [\(opening.string)] or as a '- ' item" : nil)
             try skip(opening)
@@ -287,10 +308,21 @@ extension ManifestFileDecoder {
                 continue
             }
             let name = key.string
+            if key.plain && name == "<<" {
+                report(.mergeKey, at: key, "merge keys (<<) are not supported in '\(field)'",
+                       hint: "write the labels out, or use an alias (*name) for the whole mapping")
+                try skip(try reader.next())
+                ok = false
+                continue
+            }
             let value = try reader.next()
             guard value.kind == .scalar, !value.isNull else {
                 report(.wrongType, at: value, "'\(field).\(name)' must be a string, found \(describe(value))")
                 try skip(value)
+                ok = false
+                continue
+            }
+            guard elementTagFits(value, field: "\(field).\(name)") else {
                 ok = false
                 continue
             }

@@ -69,7 +69,7 @@ public struct ManifestLoader: Sendable {
 
     static func decodeFile(_ path: String, limits: YAMLLimits, maxFileSize: Int) -> FileResult {
         let start = SourceLocation(file: path, line: 1, column: 1)
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: realPath(path)),
               let size = (attributes[.size] as? NSNumber)?.intValue else {
             return FileResult(documents: ManifestSet(), diagnostics: [Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'",
                                                                       hint: "check that it exists and is readable (a broken link?)")])
@@ -99,6 +99,9 @@ public struct ManifestLoader: Sendable {
     /// The manifest files under `paths`, each folder walked recursively in sorted order.
     func manifestFiles(paths: [String], diagnostics: inout [Diagnostic]) -> [String] {
         var files: [String] = []
+        // A file reached twice (named twice, or through a link) is read once.
+        var seen = Set<String>()
+        var visitedFolders = Set<String>()
         let manager = FileManager.default
         for rawPath in paths {
             let path = rawPath.count > 1 && rawPath.hasSuffix("/") ? String(rawPath.dropLast()) : rawPath
@@ -109,26 +112,39 @@ public struct ManifestLoader: Sendable {
                 continue
             }
             if !isDirectory.boolValue {
-                files.append(path)
+                if seen.insert(Self.realPath(path)).inserted { files.append(path) }
                 continue
             }
             var found: [String] = []
-            walk(path, into: &found)
+            walk(path, into: &found, visited: &visitedFolders)
             if found.isEmpty {
                 diagnostics.append(Diagnostic(.noManifests, at: SourceLocation(file: path, line: 1, column: 1),
                                               "folder '\(path)' holds no .yaml or .yml file",
                                               hint: "point sendpath at the folder that holds the manifests"))
             }
-            files += found.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            for file in found.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where seen.insert(Self.realPath(file)).inserted {
+                files.append(file)
+            }
         }
         return files
     }
 
-    private func walk(_ folder: String, into files: inout [String]) {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+    static func realPath(_ path: String) -> String {
+        URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+    }
+
+    static func isManifestName(_ name: String) -> Bool {
+        let lowered = name.lowercased()
+        return lowered.hasSuffix(".yaml") || lowered.hasSuffix(".yml")
+    }
+
+    /// Collects manifest files below `folder`; a folder reached again through a link is skipped.
+    private func walk(_ folder: String, into files: inout [String], visited: inout Set<String>) {
+        guard visited.insert(Self.realPath(folder)).inserted,
+              let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
         for entry in entries where !entry.hasPrefix(".") {
             let path = folder == "." ? entry : folder + "/" + entry
-            let isManifest = entry.hasSuffix(".yaml") || entry.hasSuffix(".yml")
+            let isManifest = Self.isManifestName(entry)
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 // A dangling link named like a manifest is reported as unreadable, not skipped.
@@ -136,7 +152,7 @@ public struct ManifestLoader: Sendable {
                 continue
             }
             if isDirectory.boolValue {
-                walk(path, into: &files)
+                walk(path, into: &files, visited: &visited)
             } else if isManifest {
                 files.append(path)
             }

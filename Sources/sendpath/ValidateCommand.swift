@@ -26,10 +26,13 @@ struct ValidateCommand: ParsableCommand {
             printDiagnostics(result.diagnostics)
             if let fleet = result.fleet {
                 let warnings = result.diagnostics.count
-                StandardStreams.out("valid: \(fleet.instances.count) instances, \(fleet.prefixes.count) prefixes, \(fleet.waves.count) waves, \(fleet.groups.count) cut-over groups in \(result.files.count) files" + (warnings > 0 ? " (\(warnings) warnings)" : "") + "\n")
+                let counts = [counted(fleet.instances.count, "instance"), counted(fleet.prefixes.count, "prefix", "prefixes"),
+                              counted(fleet.waves.count, "wave"), counted(fleet.groups.count, "cut-over group")]
+                StandardStreams.out("valid: \(counts.joined(separator: ", ")) in \(counted(result.files.count, "file"))"
+                                    + (warnings > 0 ? " (\(counted(warnings, "warning")))" : "") + "\n")
             } else {
                 let errors = result.diagnostics.filter { $0.severity == .error }.count
-                StandardStreams.err("invalid: \(errors) error\(errors == 1 ? "" : "s"); nothing was changed\n")
+                StandardStreams.err("invalid: \(counted(errors, "error")); nothing was changed\n")
             }
         case .json:
             let encoder = JSONEncoder()
@@ -41,4 +44,9 @@ struct ValidateCommand: ParsableCommand {
         }
         if result.fleet == nil { throw ExitCode(Outcome.invalid.exitCode) }
     }
+}
+
+/// "1 instance", "2 instances".
+func counted(_ count: Int, _ singular: String, _ plural: String? = nil) -> String {
+    "\(count) \(count == 1 ? singular : plural ?? singular + "s")"
 }

@@ -9,6 +9,10 @@ public struct JournalEntry: Sendable, Hashable, Codable {
         case retry
         /// The step failed for good (retries exhausted, verification mismatch, or refused).
         case failed
+        /// The cut-over turned back before this step: its window is ending.
+        case aborted
+        /// An operator resumed a held cut-over (`reconcile --resume-held`).
+        case resumed
     }
 
     /// The cut-over this belongs to; `nil` for a prepare-target outside a cut-over.
@@ -53,13 +57,16 @@ public struct StepDetail: Sendable, Hashable, Codable {
     public var resends: [ResendResult]?
     /// A provider error code, when the step failed on one.
     public var errorCode: ProviderError.Code?
+    /// For a verification step that failed: the observed state differed from the expected one.
+    public var mismatch: Bool?
 
     public init(message: String? = nil, snapshots: [QueueSnapshot]? = nil, resends: [ResendResult]? = nil,
-                errorCode: ProviderError.Code? = nil) {
+                errorCode: ProviderError.Code? = nil, mismatch: Bool? = nil) {
         self.message = message
         self.snapshots = snapshots
         self.resends = resends
         self.errorCode = errorCode
+        self.mismatch = mismatch
     }
 }
 

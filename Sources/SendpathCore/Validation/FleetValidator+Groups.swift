@@ -28,21 +28,31 @@ extension FleetValidator {
             // Indices are in name order already: instances are sorted by name.
             let prefixIndices = Set(members.flatMap { membership.prefixesByInstance[$0] }).sorted { prefixes[$0].name < prefixes[$1].name }
             guard !prefixIndices.isEmpty else { continue }  // reported as ip-outside-prefix
-            let lead = instances[members[0]]
             let prefixNames = prefixIndices.map { prefixes[$0].name }
-            let shared = prefixNames.count == 1 ? "prefix '\(prefixNames[0])'" : "prefixes \(prefixNames.map { "'\($0)'" }.joined(separator: ", "))"
-            for index in members.dropFirst() {
+            // The group's wave and target are those most of its members have (ties: the first by
+            // name); each member that differs is reported, naming a prefix it shares with one that agrees.
+            let wave = majority(members.map { instances[$0].wave.value })
+            let target = majority(members.map { instances[$0].sendingPath.value })
+            func shared(_ index: Int, with agrees: (Int) -> Bool) -> String {
+                for prefix in membership.prefixesByInstance[index] {
+                    if let other = membership.instancesByPrefix[prefix].first(where: { $0 != index && agrees($0) }) {
+                        return "prefix '\(prefixes[prefix].name)' with '\(instances[other].name)'"
+                    }
+                }
+                let other = members.first { $0 != index && agrees($0) }.map { instances[$0].name } ?? "the rest"
+                return "a cut-over group (through prefixes \(prefixNames.map { "'\($0)'" }.joined(separator: ", "))) with '\(other)'"
+            }
+            for index in members where instances[index].wave.value != wave {
                 let instance = instances[index]
-                if instance.wave.value != lead.wave.value {
-                    diagnostics.append(Diagnostic(.prefixSplit, at: instance.wave.location,
-                                                  "instance '\(instance.name)' is in wave '\(instance.wave.value)' but shares \(shared) with '\(lead.name)' in wave '\(lead.wave.value)'",
-                                                  hint: "a prefix moves whole: put every instance with an IP in it in the same wave"))
-                }
-                if instance.sendingPath.value != lead.sendingPath.value {
-                    diagnostics.append(Diagnostic(.prefixTargetMismatch, at: instance.sendingPath.location,
-                                                  "instance '\(instance.name)' targets \(instance.sendingPath.value) but shares \(shared) with '\(lead.name)', which targets \(lead.sendingPath.value)",
-                                                  hint: "a prefix is advertised from one place: give every instance in it the same sendingPath"))
-                }
+                diagnostics.append(Diagnostic(.prefixSplit, at: instance.wave.location,
+                                              "instance '\(instance.name)' is in wave '\(instance.wave.value)' but shares \(shared(index) { instances[$0].wave.value == wave }) in wave '\(wave)'",
+                                              hint: "a prefix moves whole: put every instance with an IP in it in the same wave"))
+            }
+            for index in members where instances[index].sendingPath.value != target {
+                let instance = instances[index]
+                diagnostics.append(Diagnostic(.prefixTargetMismatch, at: instance.sendingPath.location,
+                                              "instance '\(instance.name)' targets \(instance.sendingPath.value) but shares \(shared(index) { instances[$0].sendingPath.value == target }), which targets \(target)",
+                                              hint: "a prefix is advertised from one place: give every instance in it the same sendingPath"))
             }
             for index in members {
                 let instance = instances[index]
@@ -55,10 +65,10 @@ extension FleetValidator {
                     }
                 }
             }
-            groups.append((CutoverGroup(id: prefixNames.joined(separator: "+"), wave: lead.wave.value,
+            groups.append((CutoverGroup(id: prefixNames.joined(separator: "+"), wave: wave,
                                         instances: members.map { instances[$0].name }, prefixes: prefixNames,
                                         blocks: prefixIndices.map { prefixes[$0].cidr.value }.sorted(),
-                                        target: lead.sendingPath.value), members))
+                                        target: target), members))
         }
         groups.sort { ($0.group.wave, $0.group.id) < ($1.group.wave, $1.group.id) }
         var groupOfInstance = [Int](repeating: -1, count: instances.count)
@@ -66,5 +76,14 @@ extension FleetValidator {
             for member in entry.members { groupOfInstance[member] = index }
         }
         return (groups.map(\.group), groupOfInstance)
+    }
+
+    /// The most common value, the earliest on a tie.
+    static func majority<Value: Hashable>(_ values: [Value]) -> Value {
+        var counts: [Value: Int] = [:]
+        for value in values { counts[value, default: 0] += 1 }
+        var best = values[0]
+        for value in values where counts[value]! > counts[best]! { best = value }
+        return best
     }
 }

@@ -116,6 +116,7 @@ public enum FleetValidator {
 
     /// Prefixes that passed their own checks, indexed for address lookup.
     struct PrefixTable {
+        var count = 0
         var lengths: [Int] = []
         var byNetwork: [AddressBlock: Int] = [:]
 
@@ -129,6 +130,7 @@ public enum FleetValidator {
 
     static func checkPrefixes(_ prefixes: [AddressPrefix], into diagnostics: inout [Diagnostic]) -> PrefixTable {
         var table = PrefixTable()
+        table.count = prefixes.count
         var lengths = Set<Int>()
         for (index, prefix) in prefixes.enumerated() {
             let block = prefix.cidr.value
@@ -171,7 +173,7 @@ public enum FleetValidator {
                                into diagnostics: inout [Diagnostic]) -> Membership {
         var membership = Membership()
         membership.prefixesByInstance.reserveCapacity(instances.count)
-        membership.instancesByPrefix = Array(repeating: [], count: prefixes.byNetwork.values.max().map { $0 + 1 } ?? 0)
+        membership.instancesByPrefix = Array(repeating: [], count: prefixes.count)
         var owners: [IPAddress: Int] = [:]
         owners.reserveCapacity(instances.count * 2)
         for index in instances.indices {

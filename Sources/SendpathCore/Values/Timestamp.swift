@@ -88,7 +88,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         self.nanosecondsSinceEpoch = seconds * 1_000_000_000 + nanos
     }
 
-    /// RFC 3339 in UTC, with milliseconds only when there are any.
+    /// RFC 3339 in UTC, with a fraction only when there is one (as many digits as it needs).
     public var description: String {
         let seconds = nanosecondsSinceEpoch >= 0
             ? nanosecondsSinceEpoch / 1_000_000_000
@@ -103,8 +103,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
             return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
         }
         var text = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(Int(secondOfDay / 3600), 2)):\(pad(Int(secondOfDay / 60 % 60), 2)):\(pad(Int(secondOfDay % 60), 2))"
-        let millis = Int(nanos / 1_000_000)
-        if millis != 0 { text += "." + pad(millis, 3) }
+        if nanos != 0 {
+            var fraction = pad(Int(nanos), 9)
+            while fraction.hasSuffix("0") { fraction.removeLast() }
+            text += "." + fraction
+        }
         return text + "Z"
     }
 

@@ -1,0 +1,74 @@
+public import Logging
+public import SendpathCore
+
+/// Holds the reconciler's lease for a run: acquires it (breaking one left by a dead process on
+/// this host), renews it while work goes on, and gives it up at the end.
+public actor LeaseKeeper {
+    public let store: any StateStore
+    public let scope: String
+    public let holder: LeaseHolder
+    public let ttl: Duration
+    private let clock: any WallClock
+    private let isAlive: @Sendable (LeaseHolder) -> Bool
+    private let logger: Logger
+    public private(set) var lease: Lease?
+
+    /// `clock` must be the real wall clock (not an `--at` offset): leases are about real time.
+    /// `isAlive` tells whether a holder process still exists (only asked for holders on this host).
+    public init(store: any StateStore, scope: String = Lease.reconcilerScope, holder: LeaseHolder, ttl: Duration = .seconds(30),
+                clock: any WallClock, isAlive: @escaping @Sendable (LeaseHolder) -> Bool, logger: Logger) {
+        self.store = store
+        self.scope = scope
+        self.holder = holder
+        self.ttl = ttl
+        self.clock = clock
+        self.isAlive = isAlive
+        self.logger = logger
+    }
+
+    /// Acquires the lease; throws ``StateStoreError/locked`` naming the live holder.
+    @discardableResult
+    public func acquire() async throws -> Lease {
+        do {
+            let granted = try await store.acquireLease(scope: scope, holder: holder, ttl: ttl, now: clock.now())
+            lease = granted
+            return granted
+        } catch StateStoreError.locked(let other, _, _) where other.host == holder.host && !isAlive(other) {
+            guard let stale = try await store.currentLease(scope: scope), stale.holder == other else { throw StateStoreError.leaseLost(scope: scope) }
+            logger.warning("breaking a lease left by a dead process", metadata: [
+                "lease.scope": "\(scope)", "lease.holder": "\(other)", "lease.token": "\(stale.token)",
+            ])
+            try await store.breakLease(scope: scope, token: stale.token)
+            let granted = try await store.acquireLease(scope: scope, holder: holder, ttl: ttl, now: clock.now())
+            lease = granted
+            return granted
+        }
+    }
+
+    /// The current grant's token.
+    public var token: FencingToken? { lease?.token }
+
+    /// Renews now; throws ``StateStoreError/leaseLost`` if another holder has it.
+    public func renew() async throws {
+        guard let lease else { throw StateStoreError.leaseLost(scope: scope) }
+        self.lease = try await store.renewLease(lease, ttl: ttl, now: clock.now())
+    }
+
+    /// Renews every third of the TTL until cancelled; throws when the lease is lost.
+    public func keepRenewing() async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: ttl / 3)
+            try await renew()
+        }
+    }
+
+    public func release() async {
+        guard let lease else { return }
+        do {
+            try await store.releaseLease(lease)
+        } catch {
+            logger.warning("could not release the lease; it expires by itself", metadata: ["error": "\(error)"])
+        }
+        self.lease = nil
+    }
+}

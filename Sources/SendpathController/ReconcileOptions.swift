@@ -1,0 +1,42 @@
+public import SendpathCore
+
+/// How one reconcile run behaves.
+public struct ReconcileOptions: Sendable {
+    public var dryRun: Bool
+    public var detailedExitCode: Bool
+    /// Group ids to act on; `nil` for all.
+    public var scope: Set<String>?
+    /// Held (or too-often rolled back) groups an operator asked to resume.
+    public var resumeHeld: Set<String>
+    /// Cut-over groups in flight at once across all waves (each wave's maxParallel also applies).
+    public var maxParallel: Int?
+    public var retry: RetryPolicy
+    public var maxRollbacksPerWindow: Int
+
+    public init(dryRun: Bool = false, detailedExitCode: Bool = false, scope: Set<String>? = nil, resumeHeld: Set<String> = [],
+                maxParallel: Int? = nil, retry: RetryPolicy = RetryPolicy(), maxRollbacksPerWindow: Int = 3) {
+        self.dryRun = dryRun
+        self.detailedExitCode = detailedExitCode
+        self.scope = scope
+        self.resumeHeld = resumeHeld
+        self.maxParallel = maxParallel
+        self.retry = retry
+        self.maxRollbacksPerWindow = maxRollbacksPerWindow
+    }
+}
+
+/// Receives live progress, one call when a step starts and one when it ends.
+public protocol ReconcileProgress: Sendable {
+    func stepStarted(group: String, move: CutoverMachine.Move, attempt: Int, at: Timestamp)
+    func stepFinished(group: String, move: CutoverMachine.Move, phase: JournalEntry.Phase, duration: Duration, detail: String?)
+}
+
+/// A stop request (SIGTERM): groups in flight finish their cut-over; nothing new starts.
+public final class StopRequest: Sendable {
+    private let flag = Mutex(false)
+    public init() {}
+    public func request() { flag.withLock { $0 = true } }
+    public var isRequested: Bool { flag.withLock { $0 } }
+}
+
+import Synchronization

@@ -1,0 +1,164 @@
+public import Logging
+public import SendpathCore
+
+/// One reconcile run: observe, compare with the manifests, and (unless a dry run) do what is
+/// missing, group by group, under the reconciler's lease.
+///
+/// Level-triggered like a Kubernetes controller: each run starts from what the provider
+/// reports and what the journal says, so running it twice in a row changes nothing the
+/// second time.
+public struct Reconciler: Sendable {
+    public let fleet: Fleet
+    public let provider: any Provider
+    public let store: any StateStore
+    /// The planning clock (an offset clock with `--at`).
+    public let clock: any WallClock
+    /// Holds the lease for applies; `nil` only for dry runs.
+    public let lease: LeaseKeeper?
+    public let logger: Logger
+    public let progress: (any ReconcileProgress)?
+    public let options: ReconcileOptions
+    public let holder: LeaseHolder
+    public let command: String
+
+    public init(fleet: Fleet, provider: any Provider, store: any StateStore, clock: any WallClock, lease: LeaseKeeper?,
+                logger: Logger, progress: (any ReconcileProgress)? = nil, options: ReconcileOptions, holder: LeaseHolder,
+                command: String = "reconcile") {
+        self.fleet = fleet
+        self.provider = provider
+        self.store = store
+        self.clock = clock
+        self.lease = lease
+        self.logger = logger
+        self.progress = progress
+        self.options = options
+        self.holder = holder
+        self.command = command
+    }
+
+    /// Observes the whole fleet and reads the journal, then plans.
+    public func plan() async throws -> (plan: Plan, observed: [String: ObservedInstance]) {
+        let (plan, observed, _) = try await observeAndPlan()
+        return (plan, observed)
+    }
+
+    func observeAndPlan() async throws -> (Plan, [String: ObservedInstance], [AddressBlock: ObservedPrefix]) {
+        let names = fleet.instances.map(\.name)
+        let observed = try await provider.observeInstances(names, step: nil)
+        let prefixes = try await provider.observePrefixes(fleet.prefixes.map(\.cidr.value))
+        let cutovers = try await store.cutovers(groups: nil)
+        let notices = try await store.notices()
+        let input = PlanInput(fleet: fleet, observedInstances: observed, observedPrefixes: prefixes, cutovers: cutovers,
+                              notices: notices, now: clock.now(), scope: options.scope, resumeHeld: options.resumeHeld,
+                              maxAttempts: options.retry.maxAttempts, maxRollbacksPerWindow: options.maxRollbacksPerWindow)
+        return (Planner.plan(input), observed, prefixes)
+    }
+
+    /// Desired, observed and journal state side by side (read-only, like a dry run).
+    public func status() async throws -> ReconcileReport {
+        let (plan, observed) = try await plan()
+        var report = ReportBuilder.plan(plan, observed: observed, dryRun: true, detailedExitCode: false)
+        var latest: [String: CutoverRecord] = [:]
+        for group in plan.groups { if let record = group.latest { latest[group.group.id] = record } }
+        for index in report.instances.indices {
+            let name = report.instances[index].name
+            if let state = observed[name], let instance = fleet.instance(named: name) {
+                report.instances[index].observed = ObservedSummary(
+                    frozen: state.frozen, sendingIPs: Array(Set(state.sendingIPs)).sorted(), build: state.build,
+                    queueDepth: state.queueDepth, ipsMatchManifest: Array(Set(state.sendingIPs)).sorted() == instance.declaredIPs,
+                    buildMatchesManifest: state.build == instance.build)
+            }
+            if let record = latest[report.instances[index].group] { report.instances[index].journal = JournalSummary(record) }
+        }
+        return report
+    }
+
+    public func run() async throws -> ReconcileReport {
+        if options.dryRun {
+            let (plan, observed) = try await plan()
+            return ReportBuilder.plan(plan, observed: observed, dryRun: true, detailedExitCode: options.detailedExitCode)
+        }
+        guard let lease else { preconditionFailure("an apply needs a lease keeper") }
+        try await lease.acquire()
+        let runID = "\(holder.id)-\(clock.now().nanosecondsSinceEpoch)"
+        var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
+        do {
+            try await store.recordRun(record)
+            let (plan, observed, prefixes) = try await observeAndPlan()
+            for notice in plan.noticesToRecord { try await store.recordNotice(notice) }
+            let results = try await execute(plan, observed: observed, prefixes: prefixes, lease: lease)
+            let report = ReportBuilder.apply(plan, results: results, observed: observed, detailedExitCode: options.detailedExitCode)
+            record.finishedAt = clock.now()
+            record.outcome = report.outcome
+            record.summary = report.summary
+            try await store.recordRun(record)
+            await lease.release()
+            return report
+        } catch {
+            record.finishedAt = clock.now()
+            record.outcome = .error
+            try? await store.recordRun(record)
+            await lease.release()
+            throw error
+        }
+    }
+
+    /// Runs the groups that have work, each wave at most `maxParallel` groups at once (and
+    /// at most `--max-parallel` in all), renewing the lease meanwhile.
+    func execute(_ plan: Plan, observed: [String: ObservedInstance], prefixes: [AddressBlock: ObservedPrefix],
+                 lease: LeaseKeeper) async throws -> [String: GroupResult] {
+        let order: [GroupPlan.Decision: Int] = [.resume: 0, .start: 1, .prepare: 2]
+        let queue = plan.groups.filter { order[$0.decision] != nil }
+            .sorted { (order[$0.decision]!, $0.wave.name, $0.group.id) < (order[$1.decision]!, $1.wave.name, $1.group.id) }
+        guard !queue.isEmpty else { return [:] }
+        let runners = queue.map { plan in
+            GroupRunner(plan: plan, fleet: fleet, provider: provider, store: store, clock: clock, logger: logger,
+                        progress: progress, options: options, holderID: holder.id,
+                        token: { await lease.token ?? FencingToken(0) }, observed: observed, observedPrefixes: prefixes)
+        }
+        let limit = options.maxParallel ?? Int.max
+        return try await withThrowingTaskGroup(of: [String: GroupResult]?.self) { outer in
+            outer.addTask {
+                try await lease.keepRenewing()
+                return nil
+            }
+            outer.addTask { await Self.runAll(runners, limit: limit) }
+            // The first child to finish is the work (renewal only ends by failing).
+            let first = try await outer.next()
+            outer.cancelAll()
+            return (first ?? nil) ?? [:]
+        }
+    }
+
+    /// Starts runners in order as slots free up: per wave `maxParallel`, and `limit` in all.
+    static func runAll(_ runners: [GroupRunner], limit: Int) async -> [String: GroupResult] {
+        var waiting = runners
+        return await withTaskGroup(of: GroupResult.self) { tasks in
+            var results: [String: GroupResult] = [:]
+            var running: [String: Int] = [:]
+            var total = 0
+            func startEligible() {
+                var index = 0
+                while index < waiting.count && total < limit {
+                    let wave = waiting[index].plan.wave
+                    if running[wave.name, default: 0] < max(1, wave.maxParallel) {
+                        let runner = waiting.remove(at: index)
+                        running[wave.name, default: 0] += 1
+                        total += 1
+                        tasks.addTask { await runner.run() }
+                    } else {
+                        index += 1
+                    }
+                }
+            }
+            startEligible()
+            while let result = await tasks.next() {
+                results[result.plan.group.id] = result
+                running[result.plan.wave.name, default: 1] -= 1
+                total -= 1
+                if !Task.isCancelled { startEligible() }
+            }
+            return results
+        }
+    }
+}

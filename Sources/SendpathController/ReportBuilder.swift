@@ -1,0 +1,62 @@
+import SendpathCore
+
+/// Turns plans and group results into the report printed and returned as JSON.
+enum ReportBuilder {
+    static func plan(_ plan: Plan, observed: [String: ObservedInstance], dryRun: Bool, detailedExitCode: Bool) -> ReconcileReport {
+        var instances: [InstanceReport] = []
+        var groups: [ReconcileReport.GroupSummary] = []
+        for group in plan.groups {
+            let steps = group.steps.map { StepReport(name: $0.step, state: .pending, rollback: $0.rollback) }
+            let status = group.status
+            instances += reports(group, status: status, reasons: group.reasons, steps: steps, observed: observed, messages: [:])
+            groups.append(.init(id: group.group.id, wave: group.wave.name, instances: group.group.instances, status: status,
+                                expectedDuration: group.expectedDuration, cutover: group.resuming?.id ?? group.latest?.id))
+        }
+        return ReconcileReport(dryRun: dryRun, at: plan.at, instances: instances, groups: groups, detailedExitCode: detailedExitCode)
+    }
+
+    static func apply(_ plan: Plan, results: [String: GroupResult], observed: [String: ObservedInstance],
+                      detailedExitCode: Bool) -> ReconcileReport {
+        var instances: [InstanceReport] = []
+        var groups: [ReconcileReport.GroupSummary] = []
+        for group in plan.groups {
+            let status: InstanceStatus
+            let reasons: [BlockReason]
+            var steps: [StepReport] = []
+            var messages: [String: MessageReport] = [:]
+            var cutover = group.latest?.id
+            if let result = results[group.group.id] {
+                status = result.error != nil ? .inProgress : result.status
+                reasons = result.error.map { [BlockReason(.drift, "stopped: \($0); the next run continues from the journal")] } ?? result.reasons
+                steps = result.moves.map { StepReport(name: $0.move.step, state: $0.state, rollback: $0.move.rollback, duration: $0.duration) }
+                    + result.skipped.map { StepReport(name: $0.step, state: .skipped, rollback: $0.rollback) }
+                messages = result.messages
+                cutover = result.cutoverID ?? cutover
+            } else {
+                status = group.status
+                reasons = group.reasons
+            }
+            instances += reports(group, status: status, reasons: reasons, steps: steps, observed: observed, messages: messages)
+            groups.append(.init(id: group.group.id, wave: group.wave.name, instances: group.group.instances, status: status,
+                                expectedDuration: group.expectedDuration, cutover: cutover))
+        }
+        return ReconcileReport(dryRun: false, at: plan.at, instances: instances, groups: groups, detailedExitCode: detailedExitCode)
+    }
+
+    /// One report per member; the path is the one observed before the run, moved to the
+    /// target when the group migrated in it.
+    static func reports(_ group: GroupPlan, status: InstanceStatus, reasons: [BlockReason], steps: [StepReport],
+                        observed: [String: ObservedInstance], messages: [String: MessageReport]) -> [InstanceReport] {
+        let first = reasons.first
+        let showCode = status == .blocked || status == .held
+        var reason = reasons.isEmpty ? nil : reasons.map(\.message).joined(separator: "; ")
+        if let note = group.note { reason = reason.map { "\(note); \($0)" } ?? note }
+        return group.group.instances.map { name in
+            var current = observed[name]?.path
+            if status == .migrated { current = group.group.target }
+            return InstanceReport(name: name, wave: group.wave.name, group: group.group.id, status: status, reason: reason,
+                                  reasonCode: showCode ? first?.code : nil, current: current, target: group.group.target,
+                                  steps: steps, messages: messages[name])
+        }
+    }
+}

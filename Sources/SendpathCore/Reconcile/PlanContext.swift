@@ -1,0 +1,189 @@
+/// Indexes built once per plan, and the gate checks that use them.
+struct PlanContext {
+    let input: PlanInput
+    let cutoversByGroup: [String: [CutoverRecord]]
+    let estimator: DurationEstimator
+    let groupIndex: [String: CutoverGroup]
+    let instancesByTenant: [String: [Instance]]
+    let waveMembers: [String: [String]]
+    /// Per group id: on target with no cut-over open (computed once; order gates ask often).
+    private(set) var complete: [String: Bool] = [:]
+    let groupsByWave: [String: [CutoverGroup]]
+
+    init(_ input: PlanInput) {
+        self.input = input
+        var byGroup: [String: [CutoverRecord]] = [:]
+        for record in input.cutovers.sorted(by: { $0.startedAt < $1.startedAt }) { byGroup[record.group, default: []].append(record) }
+        cutoversByGroup = byGroup
+        estimator = DurationEstimator(journal: input.cutovers)
+        groupIndex = Dictionary(uniqueKeysWithValues: input.fleet.groups.map { ($0.id, $0) })
+        var byTenant: [String: [Instance]] = [:]
+        var members: [String: [String]] = [:]
+        for instance in input.fleet.instances {
+            byTenant[instance.tenant, default: []].append(instance)
+            members[instance.wave.value, default: []].append(instance.name)
+        }
+        instancesByTenant = byTenant
+        waveMembers = members.mapValues { $0.sorted() }
+        groupsByWave = Dictionary(grouping: input.fleet.groups, by: \.wave)
+        for group in input.fleet.groups { complete[group.id] = isAtTarget(group) }
+    }
+
+    // MARK: Observed state
+
+    /// Every member and prefix is on the target, nothing frozen, no cut-over open.
+    func isAtTarget(_ group: CutoverGroup) -> Bool {
+        let observedOK = group.instances.allSatisfy { name in
+            guard let observed = input.observedInstances[name] else { return false }
+            return observed.path == group.target && !observed.frozen
+        }
+        let prefixesOK = group.blocks.allSatisfy { input.observedPrefixes[$0]?.advertisedFrom == [group.target] }
+        let open = cutoversByGroup[group.id]?.last.map { $0.outcome == nil } ?? false
+        return observedOK && prefixesOK && !open
+    }
+
+    /// Whether a group is done: on target, with no cut-over open.
+    func isComplete(_ group: CutoverGroup) -> Bool { complete[group.id] ?? isAtTarget(group) }
+
+    func driftReasons(_ group: CutoverGroup, observed: [ObservedInstance?]) -> [BlockReason] {
+        var reasons: [BlockReason] = []
+        var paths = Set<SendingPath>()
+        for (name, state) in zip(group.instances, observed) {
+            guard let state else {
+                reasons.append(BlockReason(.drift, "instance '\(name)' is unknown to the provider"))
+                continue
+            }
+            let instance = input.fleet.instance(named: name)!
+            paths.insert(state.path)
+            if state.frozen {
+                reasons.append(BlockReason(.drift, "instance '\(name)' is frozen outside any Sendpath cut-over"))
+            }
+            let declared = instance.declaredIPs
+            let actual = Array(Set(state.sendingIPs)).sorted()
+            if declared != actual {
+                reasons.append(BlockReason(.drift, "instance '\(name)' sends from \(actual.map(\.description).joined(separator: ", ")) but its manifest declares \(declared.map(\.description).joined(separator: ", "))"))
+            }
+            if state.build != instance.build {
+                reasons.append(BlockReason(.drift, "instance '\(name)' runs build '\(state.build)' but its manifest declares '\(instance.build)'"))
+            }
+        }
+        if paths.count > 1 {
+            reasons.append(BlockReason(.drift, "the group's instances send from different places: \(paths.map(\.description).sorted().joined(separator: ", "))"))
+        }
+        for block in group.blocks {
+            guard let prefix = input.observedPrefixes[block] else {
+                reasons.append(BlockReason(.drift, "prefix \(block) is unknown to the provider"))
+                continue
+            }
+            if prefix.advertisedFrom.count != 1 {
+                reasons.append(BlockReason(.drift, "prefix \(block) is advertised from \(prefix.advertisedFrom.isEmpty ? "nowhere" : prefix.advertisedFrom.map(\.description).joined(separator: " and "))"))
+            } else if paths.count == 1, let path = paths.first, prefix.advertisedFrom[0] != path {
+                reasons.append(BlockReason(.drift, "prefix \(block) is advertised from \(prefix.advertisedFrom[0]) but its instances send from \(path)"))
+            }
+        }
+        return reasons
+    }
+
+    // MARK: Notices
+
+    /// The notice in force: the latest of the recorded one and the manifest's declaration.
+    func notice(for wave: Wave) -> NoticeRecord? {
+        let stored = input.notices[wave.name]
+        if let declared = wave.noticeSentAt?.value, stored == nil || stored!.sentAt < declared {
+            return noticeToRecord(wave)
+        }
+        return stored
+    }
+
+    /// A manifest notice not yet in the store (or newer than the stored one), as it will be recorded.
+    func noticeToRecord(_ wave: Wave) -> NoticeRecord? {
+        guard let declared = wave.noticeSentAt?.value else { return nil }
+        if let stored = input.notices[wave.name], stored.sentAt >= declared { return nil }
+        let groups = groupsByWave[wave.name] ?? []
+        let durations = groups.map { group in
+            estimator.cutover(group, queuedMessages: group.instances.reduce(0) { $0 + (input.observedInstances[$1]?.queueDepth ?? 0) })
+        }
+        return NoticeRecord(wave: wave.name, sentAt: declared, window: wave.window, members: waveMembers[wave.name] ?? [],
+                            expectedDuration: estimator.wave(durations, maxParallel: wave.maxParallel),
+                            source: .manifest, recordedAt: input.now)
+    }
+
+    func noticeReasons(_ group: CutoverGroup, wave: Wave) -> [BlockReason] {
+        guard let notice = notice(for: wave) else {
+            let lead = leadTime(group)
+            return [BlockReason(.noticeMissing, "wave '\(wave.name)' has no notice; record one with 'sendpath notify --wave \(wave.name)' at least \(ManifestDuration.format(lead)) before \(wave.window.start)")]
+        }
+        var reasons: [BlockReason] = []
+        let lead = leadTime(group)
+        let given = wave.window.start - notice.sentAt
+        if given < lead {
+            reasons.append(BlockReason(.noticeTooLate, "the notice went out \(ManifestDuration.format(max(given, .zero))) before the window at \(notice.sentAt); \(strictestEnvironment(group).rawValue) needs \(ManifestDuration.format(lead)): announce a new window"))
+        }
+        if notice.window != wave.window {
+            reasons.append(BlockReason(.noticeStale, "the window changed after the notice (announced \(notice.window.start) to \(notice.window.end)); a new schedule needs a new notice with the full lead time"))
+        }
+        let announced = Set(notice.members)
+        let current = Set(waveMembers[wave.name] ?? [])
+        if announced != current {
+            let added = current.subtracting(announced).sorted(), removed = announced.subtracting(current).sorted()
+            var change: [String] = []
+            if !added.isEmpty { change.append("added \(added.joined(separator: ", "))") }
+            if !removed.isEmpty { change.append("removed \(removed.joined(separator: ", "))") }
+            reasons.append(BlockReason(.noticeStale, "the wave's instances changed after the notice (\(change.joined(separator: "; "))); send a new notice"))
+        }
+        return reasons
+    }
+
+    func strictestEnvironment(_ group: CutoverGroup) -> Environment {
+        group.instances.compactMap { input.fleet.instance(named: $0)?.environment }
+            .max { input.fleet.policy.leadTime(for: $0) < input.fleet.policy.leadTime(for: $1) } ?? .prod
+    }
+
+    func leadTime(_ group: CutoverGroup) -> Duration { input.fleet.policy.leadTime(for: strictestEnvironment(group)) }
+
+    // MARK: Order
+
+    func orderReasons(_ group: CutoverGroup, wave: Wave) -> [BlockReason] {
+        var reasons: [BlockReason] = []
+        for before in wave.after {
+            let groups = groupsByWave[before.value] ?? []
+            let open = groups.filter { !isComplete($0) }
+            if !open.isEmpty {
+                reasons.append(BlockReason(.order, "wave '\(before.value)' must complete first: \(open.count) of \(groups.count) groups remain"))
+            }
+        }
+        let members = Set(group.instances)
+        let tenants = Set(group.instances.compactMap { name -> String? in
+            guard let instance = input.fleet.instance(named: name), instance.environment == .prod else { return nil }
+            return instance.tenant
+        })
+        for tenant in tenants.sorted() {
+            let nonProduction = (instancesByTenant[tenant] ?? []).filter { $0.environment != .prod && !members.contains($0.name) }
+            let waiting = nonProduction.filter { instance in
+                guard let other = input.fleet.group(of: instance.name) else { return true }
+                return !isComplete(other)
+            }
+            if !waiting.isEmpty {
+                reasons.append(BlockReason(.order, "tenant '\(tenant)' must migrate its non-production first: \(waiting.map(\.name).joined(separator: ", ")) not yet moved"))
+                continue
+            }
+            let finished = nonProduction.compactMap { instance -> Timestamp? in
+                guard let other = input.fleet.group(of: instance.name) else { return nil }
+                return cutoversByGroup[other.id]?.last { $0.outcome == .completed }?.finishedAt
+            }
+            if let last = finished.max() {
+                let baked = last + input.fleet.policy.bakeTime
+                if input.now < baked {
+                    reasons.append(BlockReason(.order, "tenant '\(tenant)' non-production migrated at \(last) and bakes until \(baked) (bakeTime \(ManifestDuration.format(input.fleet.policy.bakeTime)))"))
+                }
+            }
+        }
+        return reasons
+    }
+
+    // MARK: Window
+
+    func windowReasons(_ wave: Wave, expected: Duration, now: Timestamp) -> [BlockReason] {
+        Planner.windowReasons(wave, expected: expected, rollbackReserve: input.fleet.policy.rollbackReserve, now: now)
+    }
+}

@@ -1,0 +1,89 @@
+import GRDB
+
+/// The simulator file's schema, one named migration per change (GRDB's `DatabaseMigrator`).
+///
+/// Times are nanoseconds since the epoch; paths are stored as infrastructure and location
+/// columns; IP lists as canonical addresses joined by commas.
+enum FleetSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-fleet") { db in
+            // Instances: where each sends from now, and the highest fencing token seen for it.
+            try db.execute(sql: """
+                CREATE TABLE instance (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    infrastructure TEXT NOT NULL,
+                    location TEXT NOT NULL,
+                    frozen INTEGER NOT NULL DEFAULT 0,
+                    declaredIPs TEXT NOT NULL,
+                    build TEXT NOT NULL,
+                    preparedInfrastructure TEXT,
+                    preparedLocation TEXT,
+                    fencingToken INTEGER NOT NULL DEFAULT 0
+                ) STRICT;
+                -- What a fault left misconfigured at one location (the target environment).
+                CREATE TABLE override (
+                    instance TEXT NOT NULL REFERENCES instance(name),
+                    infrastructure TEXT NOT NULL,
+                    location TEXT NOT NULL,
+                    ips TEXT,
+                    build TEXT,
+                    PRIMARY KEY (instance, infrastructure, location)
+                ) STRICT;
+                CREATE TABLE prefix (
+                    cidr TEXT PRIMARY KEY NOT NULL,
+                    fencingToken INTEGER NOT NULL DEFAULT 0
+                ) STRICT;
+                CREATE TABLE advertisement (
+                    cidr TEXT NOT NULL REFERENCES prefix(cidr),
+                    infrastructure TEXT NOT NULL,
+                    location TEXT NOT NULL,
+                    PRIMARY KEY (cidr, infrastructure, location)
+                ) STRICT;
+                -- Every message ever enqueued; a message is in exactly one state.
+                CREATE TABLE message (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    instance TEXT NOT NULL REFERENCES instance(name),
+                    ageSeconds INTEGER NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'snapshot', 'delivered', 'expired')),
+                    snapshotKey TEXT,
+                    enqueuedAt INTEGER,
+                    deliveries INTEGER NOT NULL DEFAULT 0
+                ) STRICT;
+                CREATE INDEX message_by_instance ON message(instance, state);
+                CREATE INDEX message_by_snapshot ON message(snapshotKey, instance);
+                CREATE TABLE idempotency (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    operation TEXT NOT NULL,
+                    request TEXT NOT NULL,
+                    response BLOB NOT NULL,
+                    recordedAt INTEGER NOT NULL
+                ) STRICT;
+                -- Every mutating call received, with how it ended.
+                CREATE TABLE call (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at INTEGER NOT NULL,
+                    operation TEXT NOT NULL,
+                    step TEXT NOT NULL,
+                    idempotencyKey TEXT NOT NULL,
+                    fencingToken INTEGER NOT NULL,
+                    instances TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    detail TEXT
+                ) STRICT;
+                CREATE TABLE violation (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL,
+                    instance TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    at INTEGER NOT NULL
+                ) STRICT;
+                CREATE TABLE faultUse (
+                    rule TEXT PRIMARY KEY NOT NULL,
+                    used INTEGER NOT NULL
+                ) STRICT;
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import GRDB
+import SendpathCore
+
+/// The bodies of the mutating operations. Each runs inside the call's write transaction,
+/// after the existence, fencing, fault and idempotency checks of ``FleetSimulator/run(_:in:body:)``.
+/// Each checks everything first and changes the fleet only when the call is accepted; the
+/// violations it records on the way commit either way.
+extension FleetSimulator {
+    func prepare(_ change: PathChange, in tx: FleetTransaction) throws -> OperationOutcome {
+        for (name, target) in change.instances {
+            try tx.setPrepared(name, target)
+        }
+        return .empty
+    }
+
+    /// Moves each frozen instance's queued messages into the snapshot named by the call's key.
+    func snapshot(_ call: MutationCall, in tx: FleetTransaction) throws -> OperationOutcome {
+        let rows = try tx.instances(call.instances)
+        let sending = call.instances.filter { rows[$0]?.frozen != true }
+        if !sending.isEmpty {
+            return .refused(ProviderError(.rejected, "cannot take the queue of \(sending.joined(separator: ", ")) while it is sending; freeze it first"))
+        }
+        let key = call.context.idempotencyKey
+        var snapshots: [QueueSnapshot] = []
+        for name in call.instances {
+            // A message's age is how long it had waited when the snapshot was taken.
+            try tx.db.execute(sql: """
+                UPDATE message SET state = 'snapshot', snapshotKey = ?, enqueuedAt = ? - ageSeconds * 1000000000
+                WHERE instance = ? AND state = 'queued'
+                """, arguments: [key, tx.now.nanosecondsSinceEpoch, name])
+            let messages = try Row.fetchAll(tx.db, sql: "SELECT id, enqueuedAt FROM message WHERE snapshotKey = ? AND instance = ?",
+                                            arguments: [key, name])
+            let ids = messages.map { $0["id"] as String }
+            let oldest = messages.compactMap { $0["enqueuedAt"] as Int64? }.min()
+            snapshots.append(QueueSnapshot(instance: name, messageCount: ids.count, digest: FNV1a.digest(ofMessageIDs: ids),
+                                           oldestEnqueuedAt: oldest.map(Timestamp.init(nanosecondsSinceEpoch:))))
+        }
+        logger.info("fleet simulator: queue snapshot taken", metadata: [
+            "snapshot.key": "\(key)", "messages.count": "\(snapshots.reduce(0) { $0 + $1.messageCount })",
+        ])
+        return .done(try Self.encode(snapshots))
+    }
+
+    /// switch-path and rollback-path: the same move, atomically; a switch also needs each
+    /// instance prepared for where it goes.
+    func move(_ change: PathChange, call: MutationCall, requirePrepared: Bool, in tx: FleetTransaction) throws -> OperationOutcome {
+        let operation = call.operation.rawValue
+        let rows = try tx.instances(call.instances)
+        var problems: [String] = []
+        for name in call.instances where rows[name]?.frozen != true {
+            try tx.recordViolation(.sentDuringSwitch, instance: name,
+                                   "\(operation) of group \(change.group) asked while \(name) was still sending (not frozen)")
+            problems.append("\(name) is not frozen")
+        }
+        let moving = Set(call.instances)
+        for instance in try tx.allInstances() where !moving.contains(instance.name) {
+            for cidr in call.prefixes where instance.declaredIPs.contains(where: cidr.contains) {
+                try tx.recordViolation(.partialPrefixMove, instance: instance.name,
+                                       "\(operation) of group \(change.group) moves prefix \(cidr) without \(instance.name), which sends from it")
+                problems.append("prefix \(cidr) would move without \(instance.name)")
+            }
+        }
+        if !problems.isEmpty {
+            return .refused(ProviderError(.rejected, "\(operation) refused: \(problems.joined(separator: "; "))"))
+        }
+        if requirePrepared {
+            let unprepared = call.instances.filter { rows[$0]?.prepared != change.instances[$0] }
+            if !unprepared.isEmpty {
+                return .refused(ProviderError(.rejected, "target not prepared for \(unprepared.joined(separator: ", ")); run prepare-target for the same target first"))
+            }
+        }
+        for (cidr, place) in change.prefixes {
+            try tx.advertise(cidr, from: place)
+        }
+        for (name, path) in change.instances {
+            try tx.setPath(name, path)
+        }
+        logger.info("fleet simulator: path moved", metadata: [
+            "cutover.id": "\(change.group)", "step.name": "\(operation)", "instances.count": "\(call.instances.count)",
+        ])
+        return .empty
+    }
+
+    /// Sends (or reports expired) the messages of one snapshot, from each instance's current path.
+    func resend(_ call: MutationCall, snapshotKey: String, maxAge: Duration, in tx: FleetTransaction) throws -> OperationOutcome {
+        let rows = try tx.instances(call.instances)
+        let prefixes = try tx.prefixes()
+        var problems: [String] = []
+        for name in call.instances {
+            guard let row = rows[name] else { continue }
+            problems += try sendingProblems(row, prefixes: prefixes, doing: "resend", in: tx)
+        }
+        if !problems.isEmpty {
+            return .refused(ProviderError(.rejected, "resend refused: \(problems.joined(separator: "; "))"))
+        }
+        let cutoff = (tx.now - maxAge).nanosecondsSinceEpoch
+        var results: [ResendResult] = []
+        for name in call.instances {
+            let messages = try Row.fetchAll(tx.db, sql: "SELECT id, enqueuedAt FROM message WHERE snapshotKey = ? AND instance = ?",
+                                            arguments: [snapshotKey, name])
+            // Older than maxAge means now − enqueuedAt > maxAge, that is enqueuedAt < now − maxAge.
+            let expired = messages.filter { ($0["enqueuedAt"] as Int64) < cutoff }.map { $0["id"] as String }
+            try tx.db.execute(sql: """
+                UPDATE message SET state = 'expired'
+                WHERE snapshotKey = ? AND instance = ? AND enqueuedAt < ? AND deliveries = 0
+                """, arguments: [snapshotKey, name, cutoff])
+            try tx.db.execute(sql: """
+                UPDATE message SET state = 'delivered', deliveries = deliveries + 1
+                WHERE snapshotKey = ? AND instance = ? AND enqueuedAt >= ?
+                """, arguments: [snapshotKey, name, cutoff])
+            results.append(ResendResult(instance: name, resent: messages.count - expired.count, expired: expired.count,
+                                        expiredMessageIDs: expired.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
+                                        digest: FNV1a.digest(ofMessageIDs: messages.map { $0["id"] as String })))
+        }
+        return .done(try Self.encode(results))
+    }
+
+    /// Lets the instances send again. The real platform would not stop an operator here, so
+    /// neither does the simulator: sending from other IPs or without a route is recorded.
+    func unfreeze(_ call: MutationCall, in tx: FleetTransaction) throws -> OperationOutcome {
+        let rows = try tx.instances(call.instances)
+        let prefixes = try tx.prefixes()
+        for name in call.instances {
+            guard let row = rows[name], row.frozen else { continue }
+            _ = try sendingProblems(row, prefixes: prefixes, doing: "unfreeze", in: tx)
+        }
+        try tx.setFrozen(call.instances, false)
+        return .empty
+    }
+
+    /// What would make the instance send against the invariants from where it is now: IPs other
+    /// than the declared ones, or a prefix of its IPs not advertised from its path. Each is
+    /// recorded as a violation.
+    private func sendingProblems(_ row: InstanceRow, prefixes: [AddressBlock: [SendingPath]], doing action: String,
+                                 in tx: FleetTransaction) throws -> [String] {
+        var problems: [String] = []
+        let current = try tx.currentIPs(row)
+        if Set(current) != Set(row.declaredIPs) {
+            let detail = "\(action) while \(row.name) sends from \(Self.list(current)) at \(row.path), not its declared \(Self.list(row.declaredIPs))"
+            try tx.recordViolation(.sentFromUndeclaredIPs, instance: row.name, detail)
+            problems.append(detail)
+        }
+        for (cidr, places) in prefixes.sorted(by: { $0.key < $1.key })
+        where row.declaredIPs.contains(where: cidr.contains) && !places.contains(row.path) {
+            let from = places.isEmpty ? "nowhere" : places.map(\.description).joined(separator: ", ")
+            let detail = "\(action) from \(row.path) while prefix \(cidr) of \(row.name) is advertised from \(from)"
+            try tx.recordViolation(.sentWithoutRoute, instance: row.name, detail)
+            problems.append(detail)
+        }
+        return problems
+    }
+
+    private static func list(_ ips: [IPAddress]) -> String { ips.map(\.description).joined(separator: ", ") }
+}

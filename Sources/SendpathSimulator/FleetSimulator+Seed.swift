@@ -1,0 +1,83 @@
+public import SendpathCore
+import GRDB
+
+extension FleetSimulator {
+    /// Adds the instances and prefixes of `fleet` the simulator does not know yet; returns how
+    /// many instances were added. Known ones are left exactly as they are (a changed manifest
+    /// is drift for the reconciler to see, not something seeding hides).
+    ///
+    /// A new instance runs on `adobe-dc` with its declared IPs and build: at its declared
+    /// location when its target is on `adobe-dc`, else at ``defaultSite``. Its queue is
+    /// deterministic (the same fleet gives the same queue on every machine): 5 to 24 messages
+    /// `<instance>/m<k>` with ages spread evenly from 1 minute to 120 hours, so that some are
+    /// older than the default 84h resend limit. A new prefix is advertised from where the first
+    /// (by name) of its instances runs.
+    public func seed(from fleet: Fleet) async throws(ProviderError) -> Int {
+        let instances = fleet.instances.map { instance in
+            let target = instance.sendingPath.value
+            return SeedInstance(name: instance.name, start: target.infrastructure == .adobeDC ? target : Self.defaultSite,
+                                ips: instance.declaredIPs, build: instance.build)
+        }
+        // Each prefix's instances, found by masking every IP to each prefix length in use.
+        let lengths = Set(fleet.prefixes.map(\.cidr.value.length))
+        var members: [AddressBlock: [String]] = Dictionary(uniqueKeysWithValues: fleet.prefixes.map { ($0.cidr.value, []) })
+        for instance in fleet.instances {
+            let blocks = instance.declaredIPs.flatMap { ip in
+                lengths.filter { $0 <= ip.bitWidth }.map { AddressBlock(network: ip, length: $0) }
+            }
+            for block in Set(blocks) where members[block] != nil {
+                members[block]?.append(instance.name)
+            }
+        }
+        let prefixes = fleet.prefixes.map { (cidr: $0.cidr.value, members: (members[$0.cidr.value] ?? []).sorted()) }
+        let added: Int
+        do {
+            added = try await insertUnknown(instances, prefixes: prefixes)
+        } catch {
+            throw Self.storeError(error)
+        }
+        logger.info("fleet simulator: seeded", metadata: ["instances.added": "\(added)", "instances.declared": "\(instances.count)"])
+        return added
+    }
+
+    private func insertUnknown(_ instances: [SeedInstance], prefixes: [(cidr: AddressBlock, members: [String])]) async throws -> Int {
+        try await pool.write { db in
+            let tx = FleetTransaction(db: db, now: self.clock.now())
+            let known = Set(try String.fetchAll(db, sql: "SELECT name FROM instance"))
+            let insertMessage = try db.makeStatement(sql: "INSERT INTO message (id, instance, ageSeconds, state) VALUES (?, ?, ?, 'queued')")
+            var added = 0
+            for instance in instances where !known.contains(instance.name) {
+                try tx.insertInstance(name: instance.name, path: instance.start, declaredIPs: instance.ips, build: instance.build)
+                for message in Self.seedQueue(for: instance.name) {
+                    try insertMessage.execute(arguments: [message.id, instance.name, message.ageSeconds])
+                }
+                added += 1
+            }
+            let knownPrefixes = Set(try String.fetchAll(db, sql: "SELECT cidr FROM prefix"))
+            for prefix in prefixes where !knownPrefixes.contains(prefix.cidr.description) {
+                try tx.insertPrefix(prefix.cidr)
+                let place = try prefix.members.first.flatMap { try tx.instances([$0])[$0]?.path } ?? Self.defaultSite
+                try tx.advertise(prefix.cidr, from: place)
+            }
+            return added
+        }
+    }
+
+    /// The queue an instance is seeded with: ids and ages (not times, so a snapshot taken at
+    /// any clock time finds some messages older than 84h).
+    static func seedQueue(for instance: String) -> [(id: String, ageSeconds: Int64)] {
+        let count = 5 + Int(FNV1a.hash(instance) % 20)
+        let youngest: Int64 = 60, oldest: Int64 = 120 * 3600
+        return (1...count).map { k in
+            (id: "\(instance)/m\(k)", ageSeconds: youngest + Int64(k - 1) * (oldest - youngest) / Int64(count - 1))
+        }
+    }
+}
+
+/// An instance as seeding adds it.
+private struct SeedInstance: Sendable {
+    var name: String
+    var start: SendingPath
+    var ips: [IPAddress]
+    var build: String
+}

@@ -1,0 +1,241 @@
+public import SendpathCore
+public import Logging
+import Foundation
+import GRDB
+
+/// The embedded fleet simulator (`sim:PATH`): a persistent, crash-safe model of the fleet's
+/// sending infrastructure in its own SQLite file, behind the ``Provider`` protocol.
+///
+/// Every mutating call is one write transaction: a process killed mid-call leaves the file as
+/// before or after the call, never between. The simulator enforces the provider contract
+/// (idempotency keys, fencing tokens), models instances, prefixes and queued messages, injects
+/// the faults it is given, and records every invariant breach it is asked to commit; ``check()``
+/// reports them. Time comes from the injected ``WallClock``; `latency` is awaited on that clock
+/// before every operation.
+///
+/// The file is created with mode 0600 (its parent folders too when missing), in WAL mode with a
+/// busy timeout, so a `simulator check` may read it while a reconciler writes.
+public final class FleetSimulator: Provider {
+    let pool: DatabasePool
+    let clock: any WallClock
+    let latency: Duration
+    let faults: [ArmedFault]
+    let logger: Logger
+
+    /// The data-center site an instance starts at when its manifest targets AWS.
+    public static let defaultSite = SendingPath(infrastructure: .adobeDC, location: "dc1")
+
+    public init(path: String, clock: any WallClock, latency: Duration = .zero, faults: [FaultRule] = [],
+                logger: Logger) throws {
+        self.clock = clock
+        self.latency = latency
+        self.faults = ArmedFault.arm(faults)
+        self.logger = logger
+        do {
+            try Self.createPrivateFile(at: path)
+            var configuration = Configuration()
+            configuration.label = "sendpath.fleet-simulator"
+            configuration.busyMode = .timeout(10)
+            configuration.prepareDatabase { db in
+                // Durable at every commit, not only consistent: a commit the caller saw survives power loss.
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try FleetSchema.migrator.migrate(pool)
+        } catch {
+            throw ProviderError(.unreachable, "cannot open the fleet simulator file '\(path)': \(error)")
+        }
+    }
+
+    /// Creates the parent folders and an empty file readable by its owner only (SQLite gives
+    /// the `-wal` and `-shm` files the same mode), and tightens an existing file to 0600.
+    private static func createPrivateFile(at path: String) throws {
+        let manager = FileManager.default
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && !manager.fileExists(atPath: parent) {
+            try manager.createDirectory(atPath: parent, withIntermediateDirectories: true,
+                                        attributes: [.posixPermissions: 0o700])
+        }
+        if !manager.fileExists(atPath: path) {
+            guard manager.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw CorruptFleetFile(description: "cannot create the file")
+            }
+        }
+        try manager.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+    }
+
+    // MARK: - Reports
+
+    /// The invariants, as they hold now (see ``InvariantReport``).
+    public func check() async throws(ProviderError) -> InvariantReport {
+        do {
+            return try await pool.read { db in try InvariantReport.read(db) }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    // MARK: - Provider: observations
+
+    public func observeInstances(_ names: [String], step: StepName?) async throws(ProviderError) -> [String: ObservedInstance] {
+        try await pause()
+        let names = Array(Set(names)).sorted()
+        let armed = step.map { step in faults.contains { $0.rule.operation == step && names.contains($0.rule.instance) } } ?? false
+        let result: Result<[String: ObservedInstance], ProviderError>
+        do {
+            if let step, armed {
+                // A verification fault may fire: its use is recorded, so this observation writes.
+                result = try await pool.write { db in
+                    try self.observe(names, step: step, in: FleetTransaction(db: db, now: self.clock.now()))
+                }
+            } else {
+                result = try await pool.read { db in
+                    let tx = FleetTransaction(db: db, now: self.clock.now())
+                    return .success(try tx.instances(names).mapValues(tx.observation))
+                }
+            }
+        } catch {
+            throw Self.storeError(error)
+        }
+        return try result.get()
+    }
+
+    private func observe(_ names: [String], step: StepName, in tx: FleetTransaction) throws -> Result<[String: ObservedInstance], ProviderError> {
+        let firing = try firingFaults(step: step, instances: names, in: tx)
+        for effect in [FaultEffect.error, .timeout] {
+            let matching = firing.filter { $0.rule.effect == effect }
+            guard !matching.isEmpty else { continue }
+            for fault in matching { try tx.consumeFault(fault.key) }
+            let instances = matching.map(\.rule.instance).joined(separator: ", ")
+            return .failure(effect == .error
+                ? ProviderError(.transient, "injected fault: observing \(instances) for \(step.rawValue) failed; retry")
+                : ProviderError(.timeout, "injected fault: observing \(instances) for \(step.rawValue) timed out; retry"))
+        }
+        for fault in firing {
+            try tx.consumeFault(fault.key)
+            try applyOverride(fault, in: tx)
+        }
+        return .success(try tx.instances(names).mapValues(tx.observation))
+    }
+
+    public func observePrefixes(_ cidrs: [AddressBlock]) async throws(ProviderError) -> [AddressBlock: ObservedPrefix] {
+        try await pause()
+        do {
+            return try await pool.read { db in
+                let known = try FleetTransaction(db: db, now: self.clock.now()).prefixes()
+                var result: [AddressBlock: ObservedPrefix] = [:]
+                for cidr in cidrs {
+                    if let places = known[cidr] { result[cidr] = ObservedPrefix(cidr: cidr, advertisedFrom: places) }
+                }
+                return result
+            }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    // MARK: - Provider: mutations
+
+    public func prepareTarget(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
+        let call = MutationCall(.prepareTarget, instances: Array(change.instances.keys), prefixes: Array(change.prefixes.keys),
+                                context: context, group: change.group, paths: change.instances, prefixPaths: change.prefixes)
+        _ = try await perform(call) { tx in try self.prepare(change, in: tx) }
+    }
+
+    public func freeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
+        let call = MutationCall(.freeze, instances: instances, context: context)
+        _ = try await perform(call) { tx in
+            try tx.setFrozen(call.instances, true)
+            return .empty
+        }
+    }
+
+    public func snapshotQueue(_ instances: [String], context: MutationContext) async throws(ProviderError) -> [QueueSnapshot] {
+        let call = MutationCall(.snapshotQueue, instances: instances, context: context)
+        return try Self.decode(try await perform(call) { tx in try self.snapshot(call, in: tx) })
+    }
+
+    public func switchPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
+        let call = MutationCall(.switchPath, instances: Array(change.instances.keys), prefixes: Array(change.prefixes.keys),
+                                context: context, group: change.group, paths: change.instances, prefixPaths: change.prefixes)
+        _ = try await perform(call) { tx in try self.move(change, call: call, requirePrepared: true, in: tx) }
+    }
+
+    public func resend(_ instances: [String], snapshotKey: String, maxAge: Duration,
+                       context: MutationContext) async throws(ProviderError) -> [ResendResult] {
+        let call = MutationCall(.resendQueue, instances: instances, context: context, snapshotKey: snapshotKey, maxAge: maxAge)
+        return try Self.decode(try await perform(call) { tx in
+            try self.resend(call, snapshotKey: snapshotKey, maxAge: maxAge, in: tx)
+        })
+    }
+
+    public func unfreeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
+        let call = MutationCall(.unfreeze, instances: instances, context: context)
+        _ = try await perform(call) { tx in try self.unfreeze(call, in: tx) }
+    }
+
+    public func rollbackPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
+        let call = MutationCall(.rollbackPath, instances: Array(change.instances.keys), prefixes: Array(change.prefixes.keys),
+                                context: context, group: change.group, paths: change.instances, prefixPaths: change.prefixes)
+        _ = try await perform(call) { tx in try self.move(change, call: call, requirePrepared: false, in: tx) }
+    }
+
+    // MARK: - Plumbing
+
+    /// The per-operation latency, on the injected clock.
+    private func pause() async throws(ProviderError) {
+        do {
+            try await clock.sleep(for: latency)
+        } catch {
+            throw ProviderError(.transient, "the call was cancelled before it reached the fleet simulator")
+        }
+    }
+
+    /// Runs one mutating call in one write transaction; see ``run(_:in:body:)``.
+    private func perform(_ call: MutationCall,
+                         body: @escaping @Sendable (FleetTransaction) throws -> OperationOutcome) async throws(ProviderError) -> Data {
+        try await pause()
+        let result: Result<Data, ProviderError>
+        do {
+            result = try await pool.write { db in
+                try self.run(call, in: FleetTransaction(db: db, now: self.clock.now()), body: body)
+            }
+        } catch {
+            throw Self.storeError(error)
+        }
+        if case .failure(let error) = result {
+            logger.debug("fleet simulator: call refused", metadata: [
+                "step.name": "\(call.context.step.rawValue)", "error.code": "\(error.code.rawValue)",
+                "idempotency.key": "\(call.context.idempotencyKey)",
+            ])
+        }
+        return try result.get()
+    }
+
+    static func decode<T: Decodable>(_ data: Data) throws(ProviderError) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw ProviderError(.unreachable, "the fleet simulator file holds an unreadable stored answer: \(error)")
+        }
+    }
+
+    static func encode(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(value)
+    }
+
+    /// A storage failure as a provider error: a busy file may pass, anything else will not.
+    static func storeError(_ error: any Error) -> ProviderError {
+        if let error = error as? ProviderError { return error }
+        if let error = error as? DatabaseError,
+           error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+            return ProviderError(.transient, "the fleet simulator file is busy: \(error.message ?? "locked"); retry")
+        }
+        if error is CancellationError {
+            return ProviderError(.transient, "the call was cancelled before the fleet simulator answered")
+        }
+        return ProviderError(.unreachable, "the fleet simulator file failed: \(error)")
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import GRDB
+import SendpathCore
+
+/// An instance row: the simulator's truth about one instance.
+struct InstanceRow: Sendable {
+    var name: String
+    var path: SendingPath
+    var frozen: Bool
+    /// The IPs and build it was seeded with (what the manifests declared then).
+    var declaredIPs: [IPAddress]
+    var build: String
+    var prepared: SendingPath?
+    var fencingToken: Int64
+}
+
+/// A stored row the simulator cannot read back: the file was changed by something else.
+struct CorruptFleetFile: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Reads and writes of the fleet model inside one database access (one transaction for
+/// every mutating call). Valid only during the GRDB closure it was made in.
+struct FleetTransaction {
+    let db: Database
+    /// The wall-clock instant of the call.
+    let now: Timestamp
+
+    // MARK: Instances
+
+    func instances(_ names: [String]) throws -> [String: InstanceRow] {
+        guard !names.isEmpty else { return [:] }
+        let rows = try Row.fetchAll(db, sql: "SELECT * FROM instance WHERE name IN (\(databaseQuestionMarks(count: names.count)))",
+                                    arguments: StatementArguments(names))
+        var result: [String: InstanceRow] = [:]
+        for row in rows {
+            let instance = try Self.instance(row)
+            result[instance.name] = instance
+        }
+        return result
+    }
+
+    func allInstances() throws -> [InstanceRow] {
+        try Row.fetchAll(db, sql: "SELECT * FROM instance ORDER BY name").map(Self.instance)
+    }
+
+    private static func instance(_ row: Row) throws -> InstanceRow {
+        let name: String = row["name"]
+        let prepared: SendingPath?
+        if let infrastructure: String = row["preparedInfrastructure"], let location: String = row["preparedLocation"] {
+            prepared = try path(infrastructure, location)
+        } else {
+            prepared = nil
+        }
+        return InstanceRow(name: name, path: try path(row["infrastructure"], row["location"]), frozen: row["frozen"],
+                           declaredIPs: try ips(row["declaredIPs"]), build: row["build"], prepared: prepared,
+                           fencingToken: row["fencingToken"])
+    }
+
+    static func path(_ infrastructure: String, _ location: String) throws -> SendingPath {
+        guard let value = Infrastructure(rawValue: infrastructure) else {
+            throw CorruptFleetFile(description: "unknown infrastructure '\(infrastructure)' in the fleet file")
+        }
+        return SendingPath(infrastructure: value, location: location)
+    }
+
+    static func ips(_ text: String) throws -> [IPAddress] {
+        try text.split(separator: ",").map {
+            guard let address = IPAddress($0) else { throw CorruptFleetFile(description: "bad IP '\($0)' in the fleet file") }
+            return address
+        }
+    }
+
+    static func text(_ ips: [IPAddress]) -> String { ips.map(\.description).joined(separator: ",") }
+
+    func insertInstance(name: String, path: SendingPath, declaredIPs: [IPAddress], build: String) throws {
+        try db.execute(sql: """
+            INSERT INTO instance (name, infrastructure, location, declaredIPs, build) VALUES (?, ?, ?, ?, ?)
+            """, arguments: [name, path.infrastructure.rawValue, path.location, Self.text(declaredIPs), build])
+    }
+
+    func setPath(_ name: String, _ path: SendingPath) throws {
+        try db.execute(sql: "UPDATE instance SET infrastructure = ?, location = ? WHERE name = ?",
+                       arguments: [path.infrastructure.rawValue, path.location, name])
+    }
+
+    func setFrozen(_ names: [String], _ frozen: Bool) throws {
+        try db.execute(sql: "UPDATE instance SET frozen = ? WHERE name IN (\(databaseQuestionMarks(count: names.count)))",
+                       arguments: StatementArguments([frozen]) + StatementArguments(names))
+    }
+
+    func setPrepared(_ name: String, _ path: SendingPath) throws {
+        try db.execute(sql: "UPDATE instance SET preparedInfrastructure = ?, preparedLocation = ? WHERE name = ?",
+                       arguments: [path.infrastructure.rawValue, path.location, name])
+    }
+
+    /// Raises the stored fencing token of each instance and prefix to `token` (never lowers it).
+    func raiseTokens(instances: [String], prefixes: [AddressBlock], to token: Int64) throws {
+        if !instances.isEmpty {
+            try db.execute(sql: "UPDATE instance SET fencingToken = max(fencingToken, ?) WHERE name IN (\(databaseQuestionMarks(count: instances.count)))",
+                           arguments: StatementArguments([token]) + StatementArguments(instances))
+        }
+        if !prefixes.isEmpty {
+            try db.execute(sql: "UPDATE prefix SET fencingToken = max(fencingToken, ?) WHERE cidr IN (\(databaseQuestionMarks(count: prefixes.count)))",
+                           arguments: StatementArguments([token]) + StatementArguments(prefixes.map(\.description)))
+        }
+    }
+
+    // MARK: Overrides (what a fault left misconfigured at one location)
+
+    func override(of name: String, at path: SendingPath) throws -> (ips: [IPAddress]?, build: String?) {
+        guard let row = try Row.fetchOne(db, sql: "SELECT ips, build FROM override WHERE instance = ? AND infrastructure = ? AND location = ?",
+                                         arguments: [name, path.infrastructure.rawValue, path.location]) else { return (nil, nil) }
+        let ips: String? = row["ips"]
+        return (try ips.map(Self.ips), row["build"])
+    }
+
+    func setOverride(of name: String, at path: SendingPath, ips: [IPAddress]? = nil, build: String? = nil) throws {
+        try db.execute(sql: """
+            INSERT INTO override (instance, infrastructure, location, ips, build) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (instance, infrastructure, location)
+            DO UPDATE SET ips = coalesce(excluded.ips, ips), build = coalesce(excluded.build, build)
+            """, arguments: [name, path.infrastructure.rawValue, path.location, ips.map(Self.text), build])
+    }
+
+    /// The IPs the instance sends from now: the declared ones, unless a fault changed them here.
+    func currentIPs(_ instance: InstanceRow) throws -> [IPAddress] {
+        try override(of: instance.name, at: instance.path).ips ?? instance.declaredIPs
+    }
+
+    func currentBuild(_ instance: InstanceRow) throws -> String {
+        try override(of: instance.name, at: instance.path).build ?? instance.build
+    }
+
+    func observation(_ instance: InstanceRow) throws -> ObservedInstance {
+        let depth = try Int.fetchOne(db, sql: "SELECT count(*) FROM message WHERE instance = ? AND state = 'queued'",
+                                     arguments: [instance.name]) ?? 0
+        return ObservedInstance(name: instance.name, path: instance.path, frozen: instance.frozen,
+                                sendingIPs: try currentIPs(instance), build: try currentBuild(instance),
+                                queueDepth: depth, preparedTarget: instance.prepared)
+    }
+
+    // MARK: Prefixes
+
+    /// Every known prefix and where it is advertised from.
+    func prefixes() throws -> [AddressBlock: [SendingPath]] {
+        var result: [AddressBlock: [SendingPath]] = [:]
+        for cidr in try String.fetchAll(db, sql: "SELECT cidr FROM prefix") {
+            result[try Self.block(cidr)] = []
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM advertisement ORDER BY infrastructure, location") {
+            result[try Self.block(row["cidr"]), default: []].append(try Self.path(row["infrastructure"], row["location"]))
+        }
+        return result
+    }
+
+    func prefixTokens(_ cidrs: [AddressBlock]) throws -> [AddressBlock: Int64] {
+        guard !cidrs.isEmpty else { return [:] }
+        var result: [AddressBlock: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT cidr, fencingToken FROM prefix WHERE cidr IN (\(databaseQuestionMarks(count: cidrs.count)))",
+                                    arguments: StatementArguments(cidrs.map(\.description))) {
+            result[try Self.block(row["cidr"])] = row["fencingToken"]
+        }
+        return result
+    }
+
+    static func block(_ text: String) throws -> AddressBlock {
+        guard case .success(let block) = AddressBlock.parse(text) else {
+            throw CorruptFleetFile(description: "bad CIDR '\(text)' in the fleet file")
+        }
+        return block
+    }
+
+    func insertPrefix(_ cidr: AddressBlock) throws {
+        try db.execute(sql: "INSERT INTO prefix (cidr) VALUES (?)", arguments: [cidr.description])
+    }
+
+    /// Advertises the prefix from exactly `path` (withdrawn from everywhere else).
+    func advertise(_ cidr: AddressBlock, from path: SendingPath) throws {
+        try db.execute(sql: "DELETE FROM advertisement WHERE cidr = ?", arguments: [cidr.description])
+        try db.execute(sql: "INSERT INTO advertisement (cidr, infrastructure, location) VALUES (?, ?, ?)",
+                       arguments: [cidr.description, path.infrastructure.rawValue, path.location])
+    }
+
+    // MARK: Records
+
+    func recordViolation(_ kind: ViolationKind, instance: String, _ detail: String) throws {
+        try db.execute(sql: "INSERT INTO violation (kind, instance, detail, at) VALUES (?, ?, ?, ?)",
+                       arguments: [kind.rawValue, instance, detail, now.nanosecondsSinceEpoch])
+    }
+
+    func logCall(_ call: MutationCall, outcome: String, detail: String? = nil) throws {
+        try db.execute(sql: """
+            INSERT INTO call (at, operation, step, idempotencyKey, fencingToken, instances, outcome, detail)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [now.nanosecondsSinceEpoch, call.operation.rawValue, call.context.step.rawValue,
+                             call.context.idempotencyKey, call.context.fencingToken.value,
+                             call.instances.joined(separator: ","), outcome, detail])
+    }
+
+    func idempotencyRecord(_ key: String) throws -> (operation: String, request: String, response: Data)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT operation, request, response FROM idempotency WHERE key = ?",
+                                         arguments: [key]) else { return nil }
+        return (row["operation"], row["request"], row["response"])
+    }
+
+    func storeIdempotencyRecord(_ call: MutationCall, response: Data) throws {
+        try db.execute(sql: "INSERT INTO idempotency (key, operation, request, response, recordedAt) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [call.context.idempotencyKey, call.operation.rawValue, call.request, response,
+                                   now.nanosecondsSinceEpoch])
+    }
+
+    func faultUses(_ rule: String) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT used FROM faultUse WHERE rule = ?", arguments: [rule]) ?? 0
+    }
+
+    func consumeFault(_ rule: String) throws {
+        try db.execute(sql: "INSERT INTO faultUse (rule, used) VALUES (?, 1) ON CONFLICT (rule) DO UPDATE SET used = used + 1",
+                       arguments: [rule])
+    }
+}

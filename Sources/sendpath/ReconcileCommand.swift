@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import SendpathController
+import SendpathCore
+
+/// `sendpath reconcile`: plans and (unless `--dry-run`) applies, resumably and idempotently.
+struct ReconcileCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reconcile",
+        abstract: "Plan and (unless --dry-run) apply the manifests to the fleet.",
+        discussion: """
+        Exit codes: 0 converged, 1 error, 2 changes pending (--dry-run --detailed-exitcode), 3 waiting (blocked by a \
+        window, notice or order), 4 rolled back, 5 held for a human, 64 usage, 65 invalid manifests, 75 locked.
+        """
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    @OptionGroup var manifests: ManifestOptions
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(help: "text (a plan table) or json (one object).")
+    var output: Format = .text
+
+    @Flag(help: "Plan only: print what an apply at the same time would run, change nothing.")
+    var dryRun = false
+
+    @Flag(help: "With --dry-run, exit 2 when some change can run now.")
+    var detailedExitcode = false
+
+    @Option(help: ArgumentHelp("Cut-over groups in flight at once, across waves (each wave's maxParallel still applies).", valueName: "n"))
+    var maxParallel: Int?
+
+    @Option(help: ArgumentHelp("Evaluate windows and notices at this RFC 3339 time (dry runs, or applies against sim: providers).", valueName: "time"))
+    var at: String?
+
+    @Option(name: .customLong("resume-held"), help: ArgumentHelp("Resume this held group (or the group of this instance) after fixing its cause (repeatable).", valueName: "name"))
+    var resumeHeld: [String] = []
+
+    @Option(help: ArgumentHelp("Attempts per step before it counts as failed.", valueName: "n"))
+    var attempts: Int = 4
+
+    @Option(help: ArgumentHelp("Wait before the first retry; it doubles each time (up to 30s), with jitter.", valueName: "duration"))
+    var retryDelay: String = "1s"
+
+    func validate() throws {
+        if let at, Timestamp(rfc3339: at) == nil { throw ValidationError("--at must be an RFC 3339 time with an offset, like 2024-01-13T21:00:00Z") }
+        let provider = try ProviderLocation(runtime.provider)
+        if at != nil && !dryRun && !provider.isSimulator {
+            throw ValidationError("--at is allowed with --dry-run, or with a sim: provider; a real fleet is changed only at the real time")
+        }
+        if detailedExitcode && !dryRun { throw ValidationError("--detailed-exitcode goes with --dry-run") }
+        if let maxParallel, maxParallel < 1 { throw ValidationError("--max-parallel must be at least 1") }
+        if attempts < 1 { throw ValidationError("--attempts must be at least 1") }
+        guard ManifestDuration.parse(retryDelay) != nil else { throw ValidationError("--retry-delay must be a duration like 1s or 250ms") }
+    }
+
+    func run() async throws {
+        let fleet = try manifests.loadFleet()
+        let scope = try runtime.scope(in: fleet)
+        let resume = try Set(resumeHeld.map { name -> String in
+            if let group = fleet.group(of: name) { return group.id }
+            if let group = fleet.group(id: name) { return group.id }
+            throw ValidationError("--resume-held: no instance or group named '\(name)'")
+        })
+        try await withCommandErrors {
+            let logger = runtime.logger("sendpath.reconcile")
+            let realClock = SystemClock()
+            // A dry run at --at sees that instant exactly; an apply at --at lets time pass from it.
+            let clock: any WallClock = at.flatMap { Timestamp(rfc3339: $0) }.map { start -> any WallClock in
+                dryRun ? ManualClock(start) : OffsetClock(startingAt: start)
+            } ?? realClock
+            let store = try await runtime.openStore(logger: logger)
+            let provider = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+            let command = dryRun ? "sendpath reconcile --dry-run" : "sendpath reconcile"
+            let holder = ThisProcess.holder(command: command)
+            let lease = dryRun ? nil : LeaseKeeper(store: store, holder: holder, clock: realClock, isAlive: ThisProcess.isAlive, logger: logger)
+            let options = ReconcileOptions(dryRun: dryRun, detailedExitCode: detailedExitcode, scope: scope, resumeHeld: resume,
+                                           maxParallel: maxParallel,
+                                           retry: RetryPolicy(maxAttempts: attempts, baseDelay: ManifestDuration.parse(retryDelay)!))
+            let live = !dryRun && (runtime.verbose || (StandardStreams.stdoutIsTerminal && output == .text))
+            let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
+                                        progress: live ? LiveProgress() : nil, options: options, holder: holder, command: command)
+            let report = try await reconciler.run()
+            switch output {
+            case .text: StandardStreams.out(ReportPrinter.text(report, fleet: fleet, title: dryRun ? "Plan" : "Applied"))
+            case .json: StandardStreams.out(try ReportPrinter.json(report))
+            }
+            if report.outcome != .converged { throw ExitCode(report.outcome.exitCode) }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import SendpathCore
+
+/// Renders reports: a plan table grouped by wave and cut-over group, or one JSON object.
+enum ReportPrinter {
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+    }
+
+    static func text(_ report: ReconcileReport, fleet: Fleet, title: String) -> String {
+        var out = "\(title) at \(report.at)\(report.dryRun ? " (dry run: nothing was changed)" : "")\n"
+        let byGroup = Dictionary(grouping: report.instances, by: \.group)
+        let groupsByWave = Dictionary(grouping: report.groups, by: \.wave)
+        for waveName in groupsByWave.keys.sorted() {
+            guard let wave = fleet.wave(named: waveName) else { continue }
+            out += "\nWave \(wave.name): window \(wave.window.start) to \(wave.window.end), maxParallel \(wave.maxParallel)\n"
+            for group in groupsByWave[waveName]!.sorted(by: { $0.id < $1.id }) {
+                let members = byGroup[group.id] ?? []
+                guard let first = members.first else { continue }
+                var heading = "  Group \(group.id): \(group.status.rawValue)"
+                if let code = first.reasonCode { heading += " (\(code.rawValue))" }
+                if [.pending, .inProgress].contains(group.status) {
+                    heading += ", about \(ManifestDuration.format(.seconds(Int64(group.expectedDurationSeconds.rounded(.up)))))"
+                }
+                out += heading + "\n"
+                let rows = members.map { [$0.name, $0.current?.description ?? "unknown", $0.target.description, $0.status.rawValue] }
+                out += table(header: ["INSTANCE", "CURRENT", "TARGET", "STATUS"], rows: rows, indent: "    ")
+                if !first.steps.isEmpty {
+                    let steps = first.steps.map { step -> String in
+                        let name = step.rollback == true ? "rollback:\(step.name.rawValue)" : step.name.rawValue
+                        return step.state == .pending ? name : "\(name) [\(step.state.rawValue)]"
+                    }
+                    out += "    steps: \(steps.joined(separator: " → "))\n"
+                }
+                if let reason = first.reason { out += "    reason: \(reason)\n" }
+                for member in members {
+                    guard let messages = member.messages else { continue }
+                    out += "    \(member.name): \(messages.resent) queued messages resent"
+                    if messages.expired > 0 {
+                        out += ", \(messages.expired) expired (older than the resend age limit, not sent): \(messages.expiredMessageIDs.joined(separator: ", "))"
+                    }
+                    out += "\n"
+                }
+            }
+        }
+        let summary = InstanceStatus.allCases.compactMap { status in
+            report.summary[status.rawValue].map { "\($0) \(status.rawValue)" }
+        }
+        out += "\nSummary: \(summary.isEmpty ? "no instances" : summary.joined(separator: ", ")). Outcome: \(report.outcome.rawValue) (exit \(report.outcome.exitCode))\n"
+        return out
+    }
+
+    /// A plain table with columns padded to their widest cell.
+    static func table(header: [String], rows: [[String]], indent: String) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            indent + row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
+            }.joined() + "\n"
+        }.joined()
+    }
+}

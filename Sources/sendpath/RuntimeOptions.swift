@@ -1,0 +1,168 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SendpathController
+import SendpathCore
+import SendpathSimulator
+import SendpathSQLite
+import SendpathYAML
+
+/// Options shared by the commands that talk to the state store and the provider.
+struct RuntimeOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The state store: sqlite:PATH or postgres://USER@HOST:PORT/DB (password from PGPASSWORD).", valueName: "url"))
+    var state: String = "sqlite:.sendpath/state.db"
+
+    @Option(help: ArgumentHelp("The provider: sim:PATH[?latency=50ms&faults=FILE] or http(s)://HOST[:PORT] (token from SENDPATH_PROVIDER_TOKEN).", valueName: "url"))
+    var provider: String = "sim:.sendpath/fleet.db"
+
+    @Option(name: .customLong("instance"), help: ArgumentHelp("Act only on this instance's cut-over group (repeatable).", valueName: "name"))
+    var instances: [String] = []
+
+    @Option(name: .customLong("wave"), help: ArgumentHelp("Act only on this wave (repeatable).", valueName: "name"))
+    var waves: [String] = []
+
+    @Flag(help: "Print each step as it starts and ends, even when the output is not a terminal; log at info level.")
+    var verbose = false
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: String?
+
+    func validate() throws {
+        _ = try StateLocation(state)
+        _ = try ProviderLocation(provider)
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+    }
+
+    func logger(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = logLevel.flatMap(Logger.Level.init(rawValue:)) ?? (verbose ? .info : .warning)
+        return logger
+    }
+
+    /// The groups selected by `--instance` and `--wave` (all when neither is given).
+    func scope(in fleet: Fleet) throws -> Set<String>? {
+        if instances.isEmpty && waves.isEmpty { return nil }
+        var selected = Set(fleet.groups.map(\.id))
+        if !instances.isEmpty {
+            var byInstance = Set<String>()
+            for name in instances {
+                guard let group = fleet.group(of: name) else {
+                    throw ValidationError("no instance named '\(name)' in the manifests")
+                }
+                byInstance.insert(group.id)
+            }
+            selected.formIntersection(byInstance)
+        }
+        if !waves.isEmpty {
+            for name in waves where fleet.wave(named: name) == nil {
+                throw ValidationError("no wave named '\(name)' in the manifests")
+            }
+            selected.formIntersection(fleet.groups.filter { waves.contains($0.wave) }.map(\.id))
+        }
+        return selected
+    }
+
+    func openStore(logger: Logger) async throws -> any StateStore {
+        switch try StateLocation(state) {
+        case .sqlite(let path):
+            return try SQLiteStateStore(path: path, logger: logger)
+        case .postgres:
+            throw CommandFailure("postgres state stores are not available in this build")
+        }
+    }
+
+    /// Opens the provider; a simulator is seeded with the fleet's unknown instances first.
+    func openProvider(fleet: Fleet, clock: any WallClock, logger: Logger) async throws -> any Provider {
+        switch try ProviderLocation(provider) {
+        case .simulator(let path, let latency, let faultsFile):
+            let faults = try faultsFile.map { try FleetSimulator.loadFaults(path: $0) } ?? []
+            let simulator = try FleetSimulator(path: path, clock: clock, latency: latency, faults: faults, logger: logger)
+            _ = try await simulator.seed(from: fleet)
+            return simulator
+        case .http:
+            throw CommandFailure("http providers are not available in this build")
+        }
+    }
+}
+
+/// Where the state store is.
+enum StateLocation: Equatable {
+    case sqlite(path: String)
+    case postgres(url: String)
+
+    init(_ text: String) throws {
+        if text.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw ValidationError("--state sqlite: needs a path, like sqlite:.sendpath/state.db") }
+            self = .sqlite(path: path)
+        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(url: text)
+        } else {
+            throw ValidationError("--state must be sqlite:PATH or postgres://USER@HOST:PORT/DB")
+        }
+    }
+}
+
+/// Where the provider is.
+enum ProviderLocation: Equatable {
+    case simulator(path: String, latency: Duration, faults: String?)
+    case http(url: String)
+
+    init(_ text: String) throws {
+        if text.hasPrefix("sim:") {
+            let rest = String(text.dropFirst("sim:".count))
+            let parts = rest.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+            let path = String(parts[0])
+            guard !path.isEmpty else { throw ValidationError("--provider sim: needs a path, like sim:.sendpath/fleet.db") }
+            var latency = Duration.zero
+            var faults: String?
+            if parts.count == 2 {
+                for pair in parts[1].split(separator: "&") {
+                    let kv = pair.split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2 else { throw ValidationError("--provider: '\(pair)' is not key=value") }
+                    switch kv[0] {
+                    case "latency":
+                        guard let value = ManifestDuration.parse(kv[1]) else {
+                            throw ValidationError("--provider: latency '\(kv[1])' is not a duration like 50ms")
+                        }
+                        latency = value
+                    case "faults":
+                        faults = String(kv[1])
+                    default:
+                        throw ValidationError("--provider: unknown simulator option '\(kv[0])' (latency, faults)")
+                    }
+                }
+            }
+            self = .simulator(path: path, latency: latency, faults: faults)
+        } else if text.hasPrefix("http://") || text.hasPrefix("https://") {
+            self = .http(url: text)
+        } else {
+            throw ValidationError("--provider must be sim:PATH or http(s)://HOST[:PORT]")
+        }
+    }
+
+    var isSimulator: Bool {
+        if case .simulator = self { return true }
+        return false
+    }
+}
+
+/// A runtime failure with a message for the operator (exit 1).
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// This process, as lease holder.
+enum ThisProcess {
+    static func holder(command: String) -> LeaseHolder {
+        LeaseHolder(id: UUID().uuidString.lowercased(), host: ProcessInfo.processInfo.hostName,
+                    pid: ProcessInfo.processInfo.processIdentifier, command: command)
+    }
+
+    /// Whether a holder's process still runs (asked only for holders on this host).
+    @Sendable static func isAlive(_ holder: LeaseHolder) -> Bool {
+        guard holder.host == ProcessInfo.processInfo.hostName else { return true }
+        return kill(holder.pid, 0) == 0 || errno == EPERM
+    }
+}

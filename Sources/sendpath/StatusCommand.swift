@@ -1,0 +1,64 @@
+import ArgumentParser
+import SendpathController
+import SendpathCore
+
+/// `sendpath status`: desired, observed and journal state, per instance.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show desired (manifest), observed (provider) and journal state per instance.",
+        discussion: "Read-only. Exits with the code a dry run would (0, 3, 4 or 5), so scripts can branch on it."
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    @OptionGroup var manifests: ManifestOptions
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(help: "text or json.")
+    var output: Format = .text
+
+    func run() async throws {
+        let fleet = try manifests.loadFleet()
+        let scope = try runtime.scope(in: fleet)
+        try await withCommandErrors {
+            let logger = runtime.logger("sendpath.status")
+            let clock = SystemClock()
+            let store = try await runtime.openStore(logger: logger)
+            let provider = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+            let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
+                                        options: ReconcileOptions(dryRun: true, scope: scope),
+                                        holder: ThisProcess.holder(command: "sendpath status"), command: "status")
+            let report = try await reconciler.status()
+            switch output {
+            case .json: StandardStreams.out(try ReportPrinter.json(report))
+            case .text: StandardStreams.out(StatusPrinter.text(report))
+            }
+            if report.outcome != .converged { throw ExitCode(report.outcome.exitCode) }
+        }
+    }
+}
+
+/// One line per instance: desired, observed, journal.
+enum StatusPrinter {
+    static func text(_ report: ReconcileReport) -> String {
+        var rows: [[String]] = []
+        for instance in report.instances {
+            var observed = instance.current?.description ?? "unknown"
+            if let state = instance.observed {
+                if state.frozen { observed += " frozen" }
+                if !state.ipsMatchManifest { observed += " IPs≠manifest" }
+                if !state.buildMatchesManifest { observed += " build≠manifest" }
+            }
+            let journal = instance.journal.map { "\($0.cutover) \($0.outcome)" + ($0.lastStep.map { " (last: \($0))" } ?? "") } ?? "-"
+            var status = instance.status.rawValue
+            if let code = instance.reasonCode { status += " (\(code.rawValue))" }
+            rows.append([instance.name, instance.wave, instance.target.description, observed, journal, status])
+        }
+        var out = "Status at \(report.at)\n\n"
+        out += ReportPrinter.table(header: ["INSTANCE", "WAVE", "DESIRED", "OBSERVED", "JOURNAL", "STATUS"], rows: rows, indent: "")
+        let summary = InstanceStatus.allCases.compactMap { status in report.summary[status.rawValue].map { "\($0) \(status.rawValue)" } }
+        out += "\nSummary: \(summary.joined(separator: ", ")). Outcome: \(report.outcome.rawValue) (exit \(report.outcome.exitCode))\n"
+        return out
+    }
+}

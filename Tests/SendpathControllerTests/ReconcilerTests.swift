@@ -1,0 +1,89 @@
+import Testing
+import SendpathController
+import SendpathCore
+import SendpathSimulator
+
+@Suite("Reconcile engine against the simulator")
+struct ReconcilerTests {
+    @Test func anApplyMigratesEveryGroupAndKeepsEveryInvariant() async throws {
+        let fixture = try await EngineFixture()
+        defer { fixture.remove() }
+        let report = try await fixture.apply()
+        #expect(report.outcome == .converged)
+        #expect(report.summary == ["migrated": 5])
+        let check = try await fixture.simulator.check()
+        #expect(check.ok, "\(check)")
+        #expect(check.messages.delivered + check.messages.expired == check.messages.enqueued)
+        #expect(check.messages.expired > 0)
+        let expired = report.instances.compactMap(\.messages).reduce(0) { $0 + $1.expired }
+        #expect(expired == check.messages.expired)
+    }
+
+    @Test func aSecondApplyCallsNoMutatingOperation() async throws {
+        let fixture = try await EngineFixture()
+        defer { fixture.remove() }
+        _ = try await fixture.apply()
+        let before = try await fixture.simulator.check().mutatingOperations
+        let again = try await fixture.apply()
+        #expect(again.outcome == .converged)
+        #expect(again.summary == ["migrated": 5])
+        #expect(try await fixture.simulator.check().mutatingOperations == before)
+    }
+
+    @Test func dryRunListsExactlyTheStepsTheApplyRuns() async throws {
+        let fixture = try await EngineFixture()
+        defer { fixture.remove() }
+        let plan = try await fixture.dryRun()
+        #expect(plan.outcome == .changesPending)
+        var planned: [String: [String]] = [:]
+        for instance in plan.instances where planned[instance.group] == nil {
+            planned[instance.group] = instance.steps.map { $0.rollback == true ? "rollback:\($0.name.rawValue)" : $0.name.rawValue }
+        }
+        #expect(try await fixture.simulator.check().mutatingOperations == 0)
+        _ = try await fixture.apply()
+        #expect(try await fixture.journalledMoves() == planned)
+    }
+
+    @Test func scopeLimitsTheRunToTheSelectedGroups() async throws {
+        let fixture = try await EngineFixture()
+        defer { fixture.remove() }
+        let report = try await fixture.reconciler(scope: ["pfx-b"]).run()
+        #expect(report.instances.map(\.name) == ["b1"])
+        #expect(report.status(of: "b1") == .migrated)
+        let rest = try await fixture.dryRun()
+        #expect(rest.status(of: "a1") == .pending)
+    }
+
+    @Test func aSecondReconcilerIsLockedOut() async throws {
+        let fixture = try await EngineFixture()
+        defer { fixture.remove() }
+        let other = LeaseHolder(id: "other", host: "test-host", pid: 2, command: "sendpath reconcile")
+        _ = try await fixture.store.acquireLease(scope: Lease.reconcilerScope, holder: other, ttl: .seconds(60), now: fixture.clock.now())
+        await #expect(throws: StateStoreError.self) { _ = try await fixture.apply() }
+        #expect(try await fixture.simulator.check().mutatingOperations == 0)
+    }
+
+    @Test func theWindowEndingTurnsACutoverBack() async throws {
+        // Every provider call takes 5 minutes. Planning (two observations) leaves 30 minutes: the
+        // cut-over fits (about 9.5 minutes plus the 15-minute reserve), but after prepare-target,
+        // freeze and snapshot-queue only the reserve is left, so it turns back before the switch.
+        let end = Timestamp(rfc3339: "2024-01-17T04:00:00Z")!
+        let fixture = try await EngineFixture(latency: .seconds(300), at: end - .seconds(40 * 60))
+        defer { fixture.remove() }
+        let report = try await fixture.reconciler(scope: ["pfx-b"]).run()
+        #expect(report.status(of: "b1") == .rolledBack)
+        #expect(report.outcome == .rolledBack)
+        let check = try await fixture.simulator.check()
+        #expect(check.ok, "\(check)")
+        #expect(fixture.clock.now() <= end)
+        let moves = try await fixture.journalledMoves()
+        #expect(moves["pfx-b"] == ["prepare-target", "freeze", "snapshot-queue", "rollback:resend-queue", "rollback:unfreeze"])
+    }
+
+    @Test func groupsRunInParallelUpToTheWaveLimit() async throws {
+        let fixture = try await EngineFixture()
+        defer { fixture.remove() }
+        let report = try await fixture.reconciler(maxParallel: 1).run()
+        #expect(report.summary == ["migrated": 5])
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+import SendpathCore
+import SendpathSimulator
+
+@Suite("Seeding the fleet")
+struct SeedTests {
+    @Test func seedsEveryInstanceWhereItRunsTodayAndOnlyOnce() async throws {
+        let fixture = try SimulatorFixture()
+        defer { fixture.remove() }
+        let simulator = try fixture.simulator()
+
+        #expect(try await simulator.seed(from: fixture.fleet) == 3)
+        #expect(try await simulator.seed(from: fixture.fleet) == 0)
+
+        let observed = try await simulator.observeInstances(["acme-prod1", "beta-dc", "nobody"], step: nil)
+        #expect(observed.keys.sorted() == ["acme-prod1", "beta-dc"])
+        let acme = try #require(observed["acme-prod1"])
+        #expect(acme.path == SimulatorFixture.dc1)
+        #expect(acme.sendingIPs == [IPAddress("198.51.100.10")!])
+        #expect(acme.build == "7.3.5 build 9368")
+        #expect(!acme.frozen)
+        #expect((5...24).contains(acme.queueDepth))
+        #expect(acme.preparedTarget == nil)
+        #expect(observed["beta-dc"]?.path == SimulatorFixture.lon5)
+
+        let prefixes = try await simulator.observePrefixes([SimulatorFixture.prefixA, SimulatorFixture.prefixB])
+        #expect(prefixes[SimulatorFixture.prefixA]?.advertisedFrom == [SimulatorFixture.dc1])
+        #expect(prefixes[SimulatorFixture.prefixB]?.advertisedFrom == [SimulatorFixture.lon5])
+
+        let report = try await simulator.check()
+        #expect(report.ok)
+        #expect(report.instances == 3)
+        #expect(report.messages.enqueued == report.messages.queued)
+        #expect(report.mutatingOperations == 0)
+    }
+
+    @Test func theSameFleetGivesTheSameQueueInEveryFile() async throws {
+        var answers: [[QueueSnapshot]] = []
+        for _ in 0..<2 {
+            let fixture = try SimulatorFixture()
+            defer { fixture.remove() }
+            let simulator = try await fixture.seeded()
+            try await simulator.freeze(SimulatorFixture.group, context: SimulatorFixture.context("f", .freeze))
+            answers.append(try await simulator.snapshotQueue(SimulatorFixture.group, context: SimulatorFixture.context("s", .snapshotQueue)))
+        }
+        #expect(answers[0] == answers[1])
+        for snapshot in answers[0] {
+            #expect((5...24).contains(snapshot.messageCount))
+            // The oldest message had waited 120 hours when the queue was taken: older than the 84h limit.
+            #expect(snapshot.oldestEnqueuedAt == SimulatorFixture.start - .seconds(120 * 3600))
+        }
+    }
+
+    @Test func reseedingKeepsWhatTheFleetDidSinceTheFirstSeed() async throws {
+        let fixture = try SimulatorFixture()
+        defer { fixture.remove() }
+        let simulator = try await fixture.seeded()
+        try await simulator.freeze(["beta-dc"], context: SimulatorFixture.context("f", .freeze))
+
+        let reopened = try fixture.simulator()
+        #expect(try await reopened.seed(from: fixture.fleet) == 0)
+        #expect(try await reopened.observeInstances(["beta-dc"], step: nil)["beta-dc"]?.frozen == true)
+    }
+
+    @Test func anotherOpenerOfTheFileSeesEveryCommittedCall() async throws {
+        let fixture = try SimulatorFixture()
+        defer { fixture.remove() }
+        let writer = try await fixture.seeded()
+        let reader = try fixture.simulator()
+        try await writer.freeze(["beta-dc"], context: SimulatorFixture.context("f", .freeze))
+        let report = try await reader.check()
+        #expect(report.frozen == ["beta-dc"])
+        #expect(report.mutatingOperations == 1)
+    }
+
+    @Test func theFileIsPrivateToItsOwner() async throws {
+        let fixture = try SimulatorFixture()
+        defer { fixture.remove() }
+        let simulator = try await fixture.seeded()
+        // While the file is open, SQLite's WAL companions exist too and get the same mode.
+        for file in [fixture.path, fixture.path + "-wal", fixture.path + "-shm"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "\(file)")
+        }
+        withExtendedLifetime(simulator) {}
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+@testable import SendpathCore
+@testable import SendpathYAML
+
+/// Cases found while writing the manifest reference; each once misbehaved.
+@Suite("Loader regressions")
+struct LoaderRegressionTests {
+    @Test func twoPrefixesWithTheSameCIDRAreAnOverlapNotACrash() throws {
+        let diagnostics = try FixtureFleet.validate([FixtureFleet.prefix, FixtureFleet.prefix.replacingOccurrences(of: "pfx-a", with: "pfx-b"),
+                                                     FixtureFleet.wave, FixtureFleet.instance("a")])
+        #expect(diagnostics.contains { $0.rule == .prefixOverlap })
+    }
+
+    @Test func aFileNamedTwiceOrReachedByALinkIsReadOnce() throws {
+        let (result, folder) = try FixtureFleet.load(["fleet.yaml": [FixtureFleet.prefix, FixtureFleet.wave, FixtureFleet.instance("a")].joined(separator: "\n---\n")])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(result.fleet != nil)
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/sub/link.yaml", withDestinationPath: folder + "/fleet.yaml")
+        try FileManager.default.createSymbolicLink(atPath: folder + "/sub/loop", withDestinationPath: folder)
+        let again = ManifestLoader().load(paths: [folder, folder + "/fleet.yaml"])
+        #expect(again.diagnostics.isEmpty, "\(again.diagnostics)")
+        #expect(again.files == [folder + "/fleet.yaml"])
+    }
+
+    @Test func aLinkToAManifestIsRead() throws {
+        let (_, folder) = try FixtureFleet.load(["real/fleet.yml": [FixtureFleet.prefix, FixtureFleet.wave, FixtureFleet.instance("a")].joined(separator: "\n---\n")])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder + "/linked", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/linked/FLEET.YAML", withDestinationPath: folder + "/real/fleet.yml")
+        let result = ManifestLoader().load(paths: [folder + "/linked"])
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+        #expect(result.fleet?.instances.count == 1)
+    }
+
+    @Test func prefixSplitBlamesTheInstanceThatMoved() throws {
+        let diagnostics = try FixtureFleet.validate([
+            FixtureFleet.prefix, FixtureFleet.wave, FixtureFleet.wave.replacingOccurrences(of: "name: w1", with: "name: w2"),
+            FixtureFleet.instance("a", wave: "w2"),
+            FixtureFleet.instance("b", ip: "198.51.100.11"),
+            FixtureFleet.instance("c", ip: "198.51.100.12"),
+        ])
+        let split = diagnostics.filter { $0.rule == .prefixSplit }
+        #expect(split.count == 1)
+        #expect(split.first?.message == "instance 'a' is in wave 'w2' but shares prefix 'pfx-a' with 'b' in wave 'w1'")
+    }
+
+    @Test func aTagOnAMappingOrAListItemIsUnsupported() {
+        let mapping = FixtureFleet.instance("a").replacingOccurrences(of: "sendingPath: {", with: "sendingPath: !!seq {")
+        #expect(FixtureFleet.decode(mapping).diagnostics.map(\.rule) == [.unsupportedTag])
+        let item = FixtureFleet.instance("a").replacingOccurrences(of: "[198.51.100.10]", with: "[!!int 198.51.100.10]")
+        #expect(FixtureFleet.decode(item).diagnostics.map(\.rule) == [.unsupportedTag])
+    }
+
+    @Test func mergeKeysInLabelsAreRefused() {
+        let text = FixtureFleet.instance("a").replacingOccurrences(of: "  name: a", with: "  name: a\n  labels: {<<: {team: x}}")
+        #expect(FixtureFleet.decode(text).diagnostics.map(\.rule) == [.mergeKey])
+    }
+}
