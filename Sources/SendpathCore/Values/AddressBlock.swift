@@ -49,6 +49,24 @@ public struct AddressBlock: Sendable, Hashable, Comparable, CustomStringConverti
     }
 }
 
+/// Encoded as its CIDR text, also as a dictionary key (JSON objects keyed by prefix).
+extension AddressBlock: CodingKeyRepresentable {
+    public var codingKey: any CodingKey { AnyCodingKey(description) }
+
+    public init?<T: CodingKey>(codingKey: T) {
+        guard case .success(let block) = AddressBlock.parse(codingKey.stringValue) else { return nil }
+        self = block
+    }
+
+    struct AnyCodingKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ string: String) { stringValue = string }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
+
 extension AddressBlock: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

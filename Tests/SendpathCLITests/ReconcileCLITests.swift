@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+
+@Suite("sendpath reconcile, end to end")
+struct ReconcileCLITests {
+    @Test func dryRunJSONHasTheContractKeysAndChangesNothing() throws {
+        let folder = try TemporaryFolder("plan")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 3)
+        let plan = try SendpathBinary.run(["reconcile", "--dry-run", "--at", GeneratedFleet.inWindow, "--output", "json"], directory: folder.path)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let object = try plan.json()
+        #expect(object["outcome"] as? String == "converged")
+        #expect(object["dryRun"] as? Bool == true)
+        #expect(object["at"] as? String == GeneratedFleet.inWindow)
+        #expect((object["summary"] as? [String: Int]) == ["pending": 6])
+        let instances = try #require(object["instances"] as? [[String: Any]])
+        #expect(instances.count == 6)
+        let first = try #require(instances.first)
+        for key in ["name", "wave", "status", "current", "target", "steps"] { #expect(first[key] != nil, "missing \(key)") }
+        #expect((first["current"] as? [String: String]) == ["infrastructure": "adobe-dc", "location": "dc1"])
+        #expect((first["target"] as? [String: String]) == ["infrastructure": "aws", "location": "eu-west-1"])
+        let steps = try #require(first["steps"] as? [[String: Any]])
+        #expect(steps.compactMap { $0["name"] as? String } == ["prepare-target", "freeze", "snapshot-queue", "switch-path",
+                                                               "verify-ips", "verify-build", "resend-queue", "unfreeze"])
+        #expect(steps.allSatisfy { $0["state"] as? String == "pending" })
+
+        let detailed = try SendpathBinary.run(["reconcile", "--dry-run", "--detailed-exitcode", "--at", GeneratedFleet.inWindow], directory: folder.path)
+        #expect(detailed.status == 2)
+        let waiting = try SendpathBinary.run(["reconcile", "--dry-run", "--at", GeneratedFleet.beforeWindow, "--output", "json"], directory: folder.path)
+        #expect(waiting.status == 3)
+        let blocked = try #require(try waiting.json()["instances"] as? [[String: Any]]).first
+        #expect(blocked?["status"] as? String == "blocked")
+        #expect(blocked?["reasonCode"] as? String == "window-not-open")
+        let check = try SendpathBinary.run(["simulator", "check", "--output", "json"], directory: folder.path)
+        #expect(try check.json()["mutatingOperations"] as? Int == 0)
+    }
+
+    @Test func applyThenApplyAgainCallsNoMutatingOperation() throws {
+        let folder = try TemporaryFolder("idem")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 4)
+        let first = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--output", "json"], directory: folder.path)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect((try first.json()["summary"] as? [String: Int]) == ["migrated": 8])
+        let before = try SendpathBinary.run(["simulator", "check", "--output", "json"], directory: folder.path)
+        #expect(before.status == 0, "\(before.stdout)")
+        let operations = try #require(try before.json()["mutatingOperations"] as? Int)
+        #expect(operations == 4 * 6)  // prepare, freeze, snapshot, switch, resend, unfreeze per group
+        let second = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow], directory: folder.path)
+        #expect(second.status == 0)
+        let after = try SendpathBinary.run(["simulator", "check", "--output", "json"], directory: folder.path)
+        #expect(try after.json()["mutatingOperations"] as? Int == operations)
+        let status = try SendpathBinary.run(["status", "--output", "json"], directory: folder.path)
+        #expect(status.status == 0)
+        let instance = try #require(try status.json()["instances"] as? [[String: Any]]).first
+        #expect((instance?["journal"] as? [String: Any])?["outcome"] as? String == "completed")
+        #expect((instance?["observed"] as? [String: Any])?["frozen"] as? Bool == false)
+    }
+
+    @Test func dryRunAndApplyAgreeOnTheSteps() throws {
+        let folder = try TemporaryFolder("agree")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 2)
+        let plan = try SendpathBinary.run(["reconcile", "--dry-run", "--at", GeneratedFleet.inWindow, "--output", "json"], directory: folder.path)
+        let apply = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--output", "json"], directory: folder.path)
+        func steps(_ result: SendpathBinary.Result) throws -> [String: [String]] {
+            var byName: [String: [String]] = [:]
+            for instance in try #require(try result.json()["instances"] as? [[String: Any]]) {
+                let steps = try #require(instance["steps"] as? [[String: Any]])
+                byName[instance["name"] as! String] = steps.compactMap { $0["name"] as? String }
+            }
+            return byName
+        }
+        #expect(try steps(plan) == steps(apply))
+        let states = try #require(try apply.json()["instances"] as? [[String: Any]]).flatMap { ($0["steps"] as? [[String: Any]]) ?? [] }
+        #expect(states.allSatisfy { $0["state"] as? String == "done" })
+    }
+
+    @Test func faultsGiveRolledBackAndHeldExitCodes() throws {
+        let folder = try TemporaryFolder("faults")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 2)
+        try folder.write("faults.yaml", "- {instance: inst-0-0, operation: switch-path, effect: change-ips, count: 1}\n")
+        let provider = "sim:.sendpath/fleet.db?faults=faults.yaml"
+        let rolledBack = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", provider, "--retry-delay", "10ms"],
+                                                directory: folder.path)
+        #expect(rolledBack.status == 4, "\(rolledBack.stdout)\(rolledBack.stderr)")
+        #expect(rolledBack.stdout.contains("rolled-back"))
+        let check = try SendpathBinary.run(["simulator", "check", "--output", "json"], directory: folder.path)
+        #expect(check.status == 0, "\(check.stdout)")
+        // The target stays misconfigured: later runs retry, roll back again, and stop after three.
+        for _ in 0..<2 {
+            let retried = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", provider], directory: folder.path)
+            #expect(retried.status == 4)
+            #expect(retried.stdout.contains("retrying after a rollback"))
+        }
+        let operations = try SendpathBinary.run(["simulator", "check", "--output", "json"], directory: folder.path).json()["mutatingOperations"] as? Int
+        let stopped = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", provider, "--output", "json"],
+                                             directory: folder.path)
+        #expect(stopped.status == 4)
+        let group = try #require(try stopped.json()["instances"] as? [[String: Any]]).first { $0["name"] as? String == "inst-0-0" }
+        #expect((group?["reason"] as? String)?.contains("rolled back 3 times in this window") == true)
+        let after = try SendpathBinary.run(["simulator", "check", "--output", "json"], directory: folder.path).json()["mutatingOperations"] as? Int
+        #expect(after == operations)
+
+        let held = try TemporaryFolder("held")
+        defer { held.remove() }
+        try GeneratedFleet.write(into: held, groups: 1, policy: "onVerificationFailure: hold")
+        try held.write("faults.yaml", "- {instance: inst-0-1, operation: switch-path, effect: change-build}\n")
+        let hold = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", provider, "--output", "json"],
+                                          directory: held.path)
+        #expect(hold.status == 5)
+        let instance = try #require(try hold.json()["instances"] as? [[String: Any]]).first
+        #expect(instance?["status"] as? String == "held")
+        #expect(instance?["reasonCode"] as? String == "held")
+        let again = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", provider], directory: held.path)
+        #expect(again.status == 5)
+        #expect(again.stdout.contains("--resume-held pfx-0"))
+        let frozen = try SendpathBinary.run(["simulator", "check", "--output", "json"], directory: held.path)
+        #expect(frozen.status != 0)
+        #expect((try frozen.json()["frozen"] as? [String])?.sorted() == ["inst-0-0", "inst-0-1"])
+    }
+
+    @Test func aSecondReconcilerDuringARunExits75AndNamesTheHolder() throws {
+        let folder = try TemporaryFolder("lock")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 8, maxParallel: 1)
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: SendpathBinary.path)
+        first.arguments = ["reconcile", "--at", GeneratedFleet.inWindow, "--provider", "sim:.sendpath/fleet.db?latency=40ms"]
+        first.currentDirectoryURL = URL(fileURLWithPath: folder.path)
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        defer { if first.isRunning { first.terminate() } }
+        // Wait until the first run holds the lease: its first cut-over is in the journal.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            usleep(100_000)
+            let status = try SendpathBinary.run(["status", "--output", "json"], directory: folder.path)
+            let journalled = (try? status.json()["instances"] as? [[String: Any]])?.contains { $0["journal"] != nil } ?? false
+            if journalled { break }
+        }
+        let second = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", "sim:.sendpath/fleet.db?latency=40ms"],
+                                            directory: folder.path)
+        #expect(second.status == 75, "\(second.stderr)")
+        #expect(second.stderr.contains("sendpath: locked:"))
+        #expect(second.stderr.contains("'sendpath reconcile' (pid \(first.processIdentifier) on "))
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+    }
+}
