@@ -24,7 +24,7 @@ test: deps
 	$(SWIFT) test --skip-build
 
 run: build
-	./.build/debug/sendpath validate manifests
+	./scripts/demo.sh
 
 bench: deps
 	@test -x /usr/bin/time || { apt-get update && apt-get install -y time; }

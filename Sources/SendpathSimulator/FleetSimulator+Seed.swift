@@ -64,12 +64,15 @@ extension FleetSimulator {
     }
 
     /// The queue an instance is seeded with: ids and ages (not times, so a snapshot taken at
-    /// any clock time finds some messages older than 84h).
+    /// any clock time finds some messages older than 84h). Like a real MTA queue, most messages
+    /// are young: ages grow with the cube of their rank, from 1 minute to 120 hours, so about
+    /// one in nine is past the default 84h resend age limit.
     static func seedQueue(for instance: String) -> [(id: String, ageSeconds: Int64)] {
         let count = 5 + Int(FNV1a.hash(instance) % 20)
         let youngest: Int64 = 60, oldest: Int64 = 120 * 3600
         return (1...count).map { k in
-            (id: "\(instance)/m\(k)", ageSeconds: youngest + Int64(k - 1) * (oldest - youngest) / Int64(count - 1))
+            let rank = Double(k - 1) / Double(count - 1)
+            return (id: "\(instance)/m\(k)", ageSeconds: youngest + Int64(Double(oldest - youngest) * rank * rank * rank))
         }
     }
 }

@@ -10,7 +10,7 @@ enum ReportPrinter {
     }
 
     static func text(_ report: ReconcileReport, fleet: Fleet, title: String) -> String {
-        var out = "\(title) at \(report.at)\(report.dryRun ? " (dry run: nothing was changed)" : "")\n"
+        var out = "\(title) at \(report.at.secondsDescription)\(report.dryRun ? " (dry run: nothing was changed)" : "")\n"
         let byGroup = Dictionary(grouping: report.instances, by: \.group)
         let groupsByWave = Dictionary(grouping: report.groups, by: \.wave)
         for waveName in groupsByWave.keys.sorted() {

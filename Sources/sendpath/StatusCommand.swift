@@ -55,7 +55,7 @@ enum StatusPrinter {
             if let code = instance.reasonCode { status += " (\(code.rawValue))" }
             rows.append([instance.name, instance.wave, instance.target.description, observed, journal, status])
         }
-        var out = "Status at \(report.at)\n\n"
+        var out = "Status at \(report.at.secondsDescription)\n\n"
         out += ReportPrinter.table(header: ["INSTANCE", "WAVE", "DESIRED", "OBSERVED", "JOURNAL", "STATUS"], rows: rows, indent: "")
         let summary = InstanceStatus.allCases.compactMap { status in report.summary[status.rawValue].map { "\($0) \(status.rawValue)" } }
         out += "\nSummary: \(summary.joined(separator: ", ")). Outcome: \(report.outcome.rawValue) (exit \(report.outcome.exitCode))\n"

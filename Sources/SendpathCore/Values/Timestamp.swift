@@ -111,6 +111,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         return text + "Z"
     }
 
+    /// RFC 3339 in UTC to the second, for people (`2024-01-13T21:00:00Z`).
+    public var secondsDescription: String {
+        Timestamp(secondsSinceEpoch: nanosecondsSinceEpoch >= 0 ? secondsSinceEpoch : (nanosecondsSinceEpoch - 999_999_999) / 1_000_000_000).description
+    }
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
