@@ -68,14 +68,27 @@ let package = Package(
         ),
         .target(
             name: "SendpathController",
-            dependencies: ["SendpathCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SendpathCore", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SendpathHTTP",
+            dependencies: [
+                "SendpathCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "sendpath",
             dependencies: [
-                "SendpathCore", "SendpathYAML", "SendpathSQLite", "SendpathSimulator", "SendpathController",
+                "SendpathCore", "SendpathYAML", "SendpathSQLite", "SendpathSimulator", "SendpathController", "SendpathHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -85,6 +98,7 @@ let package = Package(
         .testTarget(name: "SendpathYAMLTests", dependencies: ["SendpathYAML", "SendpathCore"], swiftSettings: strict),
         .testTarget(name: "SendpathSimulatorTests", dependencies: ["SendpathSimulator", "SendpathCore", "SendpathYAML"], swiftSettings: strict),
         .testTarget(name: "SendpathControllerTests", dependencies: ["SendpathController", "SendpathSimulator", "SendpathYAML", "SendpathCore"], swiftSettings: strict),
+        .testTarget(name: "SendpathHTTPTests", dependencies: ["SendpathHTTP", "SendpathSimulator", "SendpathYAML", "SendpathCore"], swiftSettings: strict),
         .testTarget(name: "SendpathCLITests", dependencies: ["SendpathCore"], exclude: ["Support/check_schema.py"], swiftSettings: strict),
     ]
 )

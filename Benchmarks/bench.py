@@ -5,15 +5,28 @@ Each comparison alternates the two commands run by run (A, B, A, B, ...) so that
 noisy neighbour on a shared machine slows both alike, then reports medians and the
 ratio. Fleets are generated under Benchmarks/out/ by gen_fleet.py.
 
-Usage: python3 Benchmarks/bench.py [--runs 5] [--sizes 1000,10000,100000] [--only validate,...]
+Sections (--only, comma-separated; default all of them):
+  validate  `sendpath validate` against the C libyaml walk, per fleet size.
+  dryrun    `sendpath reconcile --dry-run` of 100k instances (1,000 groups) against the C walk,
+            with a seeded simulator; checks the dry run changed nothing.
+  apply     a full apply of 1,000 instances in 500 groups from a fresh state and a fresh
+            simulator: (a) latency 0, the journal's cost per step, beside a dry run;
+            (b) latency 20ms with --max-parallel 16, the makespan against its lower bound.
+
+The binary is $SENDPATH (default .build/release/sendpath, what `make bench` builds).
+
+Usage: python3 Benchmarks/bench.py [--runs 5] [--sizes 1000,10000,100000]
+           [--only validate,dryrun,apply] [--dryrun-instances 100000]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,6 +37,7 @@ ROOT = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
 SENDPATH = os.environ.get("SENDPATH", os.path.join(ROOT, ".build", "release", "sendpath"))
 WALK = os.path.join(OUT, "yaml_walk")
+SECTIONS = ("validate", "dryrun", "apply")
 
 
 def machine() -> str:
@@ -40,24 +54,24 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} {platform.release()}"
 
 
-def measure_once(command: list[str], env: dict | None = None) -> tuple[float, float, int]:
+def measure_once(command: list[str], env: dict | None = None, timeout: float = 600) -> tuple[float, float, int]:
     """One run through measure.py: (wall seconds, peak RSS MiB, exit code)."""
     with tempfile.NamedTemporaryFile(mode="r", suffix=".jsonl") as record:
         subprocess.run([sys.executable, os.path.join(HERE, "measure.py"), "--runs", "1", "--label", "x",
-                        "--json", record.name, "--", *command],
+                        "--timeout", str(timeout), "--json", record.name, "--", *command],
                        stdout=subprocess.DEVNULL, check=True, env=env)
         data = json.loads(record.read().strip().splitlines()[-1])
     return data["wall_s"], data["rss_mb"], data["exit_codes"][0]
 
 
-def compare(label: str, floor: list[str], ours: list[str], runs: int, expect: int = 0) -> dict:
+def compare(label: str, floor: list[str], ours: list[str], runs: int, expect: int = 0, timeout: float = 600) -> dict:
     """Alternates floor and ours `runs` times; returns medians and ratios."""
-    measure_once(floor)  # warm the page cache
-    measure_once(ours)
+    measure_once(floor, timeout=timeout)  # warm the page cache
+    measure_once(ours, timeout=timeout)
     floors, mine = [], []
     for _ in range(runs):
-        floors.append(measure_once(floor))
-        mine.append(measure_once(ours))
+        floors.append(measure_once(floor, timeout=timeout))
+        mine.append(measure_once(ours, timeout=timeout))
     for wall, rss, code in mine:
         if code != expect:
             raise SystemExit(f"{label}: {' '.join(ours)} exited {code}, expected {expect}")
@@ -88,6 +102,207 @@ def bench_validate(sizes: list[int], runs: int) -> list[dict]:
     return rows
 
 
+# --- reconcile ----------------------------------------------------------------------------
+
+# gen_fleet's default window is [2024-01-16T20:00:00Z, +8h] and its notices go out 40 days
+# before (prod needs 30): an hour into the window every wave is open, announced, and long
+# enough for a group's expected duration plus the rollback reserve.
+AT = "2024-01-16T21:00:00Z"
+APPLY_INSTANCES, APPLY_PER_PREFIX, APPLY_PARALLEL = 1000, 2, 16
+APPLY_LATENCY_MS = 20
+# Provider calls one group makes in sequence in a forward cut-over (StepExecutor.perform and
+# GroupRunner): prepareTarget, freeze, snapshotQueue, switchPath, observeInstances (verify-ips),
+# observeInstances (verify-build), resend, observeInstances (unfreeze's check that the sending
+# IPs are still the declared ones), unfreeze. The simulator sleeps `latency` before each.
+PROVIDER_CALLS_PER_GROUP = 9
+
+
+def sendpath_json(args: list[str], expect: tuple[int, ...] = (0,)) -> tuple[int, dict]:
+    """Runs sendpath with --output json (untimed); returns (exit code, parsed stdout)."""
+    done = subprocess.run([SENDPATH, *args, "--output", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    if done.returncode not in expect:
+        raise SystemExit(f"sendpath {' '.join(args)} exited {done.returncode}, expected {expect}:\n{done.stderr[-2000:]}")
+    return done.returncode, json.loads(done.stdout)
+
+
+def simulator_check(fleet_db: str) -> dict:
+    """`sendpath simulator check --output json` (exit 0 only if every invariant held)."""
+    return sendpath_json(["simulator", "check", "--fleet", fleet_db], expect=(0, 1))[1]
+
+
+def remove_db(path: str) -> None:
+    """An SQLite file and its WAL companions."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.remove(path + suffix)
+        except FileNotFoundError:
+            pass
+
+
+def copy_db(source: str, target: str) -> None:
+    """A closed SQLite database (with its WAL, if one was left) to a fresh path."""
+    remove_db(target)
+    shutil.copyfile(source, target)
+    if os.path.exists(source + "-wal"):
+        shutil.copyfile(source + "-wal", target + "-wal")
+
+
+def seed(fleet_db: str, folder: str) -> float:
+    """Seeds a new simulator file from the manifests; returns the wall seconds it took."""
+    remove_db(fleet_db)
+    wall, _, code = measure_once([SENDPATH, "simulator", "seed", "--fleet", fleet_db, folder], timeout=1800)
+    if code != 0:
+        raise SystemExit(f"sendpath simulator seed --fleet {fleet_db} {folder} exited {code}")
+    return wall
+
+
+def bench_dryrun(instances: int, runs: int) -> tuple[list[dict], list[str]]:
+    folder = generate(f"fleet-{instances}", instances, 100, 100)
+    work = os.path.join(OUT, f"dryrun-{instances}")
+    os.makedirs(work, exist_ok=True)
+    fleet_db, state_db = os.path.join(work, "sim.db"), os.path.join(work, "state.db")
+    remove_db(state_db)
+    seeded = seed(fleet_db, folder)
+    before = simulator_check(fleet_db)["mutatingOperations"]
+    plan = ["reconcile", "--dry-run", "--at", AT, "--state", f"sqlite:{state_db}", "--provider", f"sim:{fleet_db}", folder]
+
+    # What the timed command prints as text, once as JSON: every instance pending, exit 0.
+    _, report = sendpath_json(plan)
+    pending = report["summary"].get("pending", 0)
+    if report["outcome"] != "converged" or pending != instances:
+        raise SystemExit(f"dryrun: expected {instances} pending and outcome converged, got {report['outcome']} "
+                         f"and summary {report['summary']}")
+    steps = {len(i["steps"]) for i in report["instances"]}
+
+    row = compare(f"reconcile --dry-run, {instances:,} instances, {-(-instances // 100):,} groups",
+                  [WALK, folder], [SENDPATH, *plan], runs, timeout=1800)
+    after = simulator_check(fleet_db)["mutatingOperations"]
+    if after != before or before != 0:
+        raise SystemExit(f"dryrun: the simulator's mutatingOperations went {before} -> {after}; a dry run must change nothing")
+    notes = [f"`sendpath reconcile --dry-run --at {AT} --state sqlite:STATE --provider sim:FLEET DIR` "
+             f"(text output to /dev/null); exit 0, {pending:,} instances pending with "
+             f"{'/'.join(map(str, sorted(steps)))} steps each; simulator mutatingOperations {before} before "
+             f"and {after} after {runs + 2} dry runs.",
+             f"Seeding the simulator once (`sendpath simulator seed`, untimed above): {seeded:.2f} s."]
+    return [row], notes
+
+
+def apply_run(command: list[str], template: str, fleet_db: str, state_db: str) -> tuple[float, float, int]:
+    """One timed run from a fresh state and a fresh copy of the seeded simulator."""
+    copy_db(template, fleet_db)
+    remove_db(state_db)
+    return measure_once(command)
+
+
+def check_apply(label: str, fleet_db: str, operations: int, code: int) -> None:
+    if code != 0:
+        raise SystemExit(f"apply: {label} exited {code}, expected 0")
+    report = simulator_check(fleet_db)
+    if report["mutatingOperations"] != operations or not report.get("ok", True) or report["frozen"]:
+        raise SystemExit(f"apply: {label}: simulator check after the run: mutatingOperations "
+                         f"{report['mutatingOperations']} (expected {operations}), frozen {report['frozen']}, "
+                         f"ok {report.get('ok')}")
+
+
+def bench_apply(runs: int) -> tuple[dict, dict, list[str]]:
+    groups = -(-APPLY_INSTANCES // APPLY_PER_PREFIX)
+    folder = generate(f"groups-{groups}-mp{APPLY_PARALLEL}", APPLY_INSTANCES, APPLY_PER_PREFIX, 100,
+                      ["--max-parallel", str(APPLY_PARALLEL)])
+    work = os.path.join(OUT, f"apply-{groups}")
+    os.makedirs(work, exist_ok=True)
+    template, fleet_db, state_db = (os.path.join(work, name) for name in ("sim-template.db", "sim.db", "state.db"))
+    seeded = seed(template, folder)
+
+    def reconcile(latency_ms: int, dry_run: bool = False) -> list[str]:
+        return ["reconcile", *(["--dry-run"] if dry_run else []), "--at", AT, "--max-parallel", str(APPLY_PARALLEL),
+                "--state", f"sqlite:{state_db}", "--provider", f"sim:{fleet_db}?latency={latency_ms}ms", folder]
+
+    # One untimed apply, to count the work: the steps each group journals (from the JSON
+    # report) and the mutating provider calls (from the simulator).
+    copy_db(template, fleet_db)
+    remove_db(state_db)
+    _, report = sendpath_json(reconcile(0))
+    migrated = report["summary"].get("migrated", 0)
+    if report["outcome"] != "converged" or migrated != APPLY_INSTANCES:
+        raise SystemExit(f"apply: expected {APPLY_INSTANCES} migrated and outcome converged, got {report['outcome']} "
+                         f"and summary {report['summary']}")
+    step_counts = {len([s for s in i["steps"] if s["state"] == "done"]) for i in report["instances"]}
+    if len(step_counts) != 1:
+        raise SystemExit(f"apply: instances report different numbers of done steps: {sorted(step_counts)}")
+    steps = step_counts.pop()
+    operations = simulator_check(fleet_db)["mutatingOperations"]
+    check_apply("the first apply", fleet_db, operations, 0)
+    # The same plan before the apply, as a dry run from the same fresh state and simulator.
+    copy_db(template, fleet_db)
+    remove_db(state_db)
+    _, plan = sendpath_json(reconcile(0, dry_run=True))
+    if plan["summary"].get("pending", 0) != APPLY_INSTANCES:
+        raise SystemExit(f"apply: the dry run should list every instance pending, got {plan['summary']}")
+
+    # (a) latency 0: the apply's cost over the dry run is journal + simulator work.
+    dry, wet = [], []
+    apply_run([SENDPATH, *reconcile(0, dry_run=True)], template, fleet_db, state_db)  # warm-up
+    for _ in range(runs):
+        dry.append(apply_run([SENDPATH, *reconcile(0, dry_run=True)], template, fleet_db, state_db))
+        if dry[-1][2] != 0:
+            raise SystemExit(f"apply: the dry run exited {dry[-1][2]}, expected 0")
+        wet.append(apply_run([SENDPATH, *reconcile(0)], template, fleet_db, state_db))
+        check_apply("apply at latency 0", fleet_db, operations, wet[-1][2])
+    journal = {
+        "label": f"{APPLY_INSTANCES:,} instances, {groups} groups, latency 0, --max-parallel {APPLY_PARALLEL}",
+        "floor_wall": statistics.median(w for w, _, _ in dry), "floor_rss": max(r for _, r, _ in dry),
+        "wall": statistics.median(w for w, _, _ in wet), "rss": max(r for _, r, _ in wet),
+        "groups": groups, "steps": steps,
+    }
+    journal["ratio"] = journal["wall"] / journal["floor_wall"]
+    journal["per_step"] = journal["wall"] / (groups * steps)
+    journal["per_step_net"] = (journal["wall"] - journal["floor_wall"]) / (groups * steps)
+
+    # (b) latency 20ms: the makespan against ceil(groups / parallel) x calls x latency.
+    timed = []
+    for _ in range(runs):
+        timed.append(apply_run([SENDPATH, *reconcile(APPLY_LATENCY_MS)], template, fleet_db, state_db))
+        check_apply(f"apply at latency {APPLY_LATENCY_MS}ms", fleet_db, operations, timed[-1][2])
+    bound = math.ceil(groups / APPLY_PARALLEL) * PROVIDER_CALLS_PER_GROUP * APPLY_LATENCY_MS / 1000
+    makespan = {
+        "label": f"{APPLY_INSTANCES:,} instances, {groups} groups, latency {APPLY_LATENCY_MS}ms, "
+                 f"--max-parallel {APPLY_PARALLEL}",
+        "bound": bound, "wall": statistics.median(w for w, _, _ in timed), "rss": max(r for _, r, _ in timed),
+        "walls": sorted(w for w, _, _ in timed),
+    }
+    makespan["ratio"] = makespan["wall"] / bound
+    notes = [f"Fleet: `gen_fleet.py --instances {APPLY_INSTANCES} --per-prefix {APPLY_PER_PREFIX} --files 100 "
+             f"--max-parallel {APPLY_PARALLEL}` (10 waves, one window); every run starts from a fresh state file "
+             f"and a copy of a simulator seeded once ({seeded:.2f} s, untimed), at `--at {AT}`.",
+             f"Each apply: exit 0, {APPLY_INSTANCES:,} instances migrated, {steps} journalled steps per group "
+             f"(intent + result each), {operations:,} mutating provider calls in all ({operations / groups:g} per "
+             f"group), every invariant held afterwards (`simulator check`).",
+             f"Lower bound: ceil({groups} / {APPLY_PARALLEL}) x {PROVIDER_CALLS_PER_GROUP} provider calls x "
+             f"{APPLY_LATENCY_MS} ms = {bound:.2f} s; the plan's two observations (fleet and prefixes, "
+             f"{2 * APPLY_LATENCY_MS} ms) and process start are not in it."]
+    return journal, makespan, notes
+
+
+def print_journal_table(row: dict) -> None:
+    print("\n### Apply from a fresh state (`sendpath reconcile`, simulator latency 0) beside the same dry run\n")
+    print("| case | dry-run wall | apply wall | ratio | groups x steps | apply wall per step "
+          "| (apply - dry run) per step | dry-run peak RSS | apply peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {row['label']} | {row['floor_wall']:.3f} s | {row['wall']:.3f} s | {row['ratio']:.2f}x "
+          f"| {row['groups']} x {row['steps']} | {row['per_step'] * 1e3:.2f} ms | {row['per_step_net'] * 1e3:.2f} ms "
+          f"| {row['floor_rss']:.1f} MB | {row['rss']:.1f} MB |")
+
+
+def print_makespan_table(row: dict) -> None:
+    print(f"\n### Apply makespan with provider latency (`sendpath reconcile`, sim latency {APPLY_LATENCY_MS}ms)\n")
+    print("| case | lower bound | makespan | ratio | runs | peak RSS |")
+    print("|---|---:|---:|---:|---|---:|")
+    print(f"| {row['label']} | {row['bound']:.3f} s | {row['wall']:.3f} s | {row['ratio']:.2f}x "
+          f"| {', '.join(f'{w:.2f}' for w in row['walls'])} s | {row['rss']:.1f} MB |")
+    print("\nTarget: makespan <= 1.2x the lower bound.")
+
+
 def print_table(title: str, floor_name: str, rows: list[dict], targets: str) -> None:
     print(f"\n### {title}\n")
     print(f"| case | {floor_name} wall | sendpath wall | ratio | {floor_name} peak RSS | sendpath peak RSS |")
@@ -102,15 +317,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--only", default="validate")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"sections to run, comma-separated: {', '.join(SECTIONS)} or all (default all)")
+    parser.add_argument("--dryrun-instances", type=int, default=100000,
+                        help="instances in the dryrun fleet, 100 per /24 (default 100000)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    only = set(args.only.split(","))
+    only = set(SECTIONS) if args.only == "all" else set(args.only.split(","))
+    if only - set(SECTIONS):
+        parser.error(f"--only: unknown section {', '.join(sorted(only - set(SECTIONS)))} (known: {', '.join(SECTIONS)}, all)")
+    if not os.access(SENDPATH, os.X_OK):
+        parser.error(f"no sendpath binary at {SENDPATH}; build it (make bench) or set SENDPATH")
     print(f"Machine: {machine()}; median of {args.runs} alternating runs; release build.")
     if "validate" in only:
         rows = bench_validate(sizes, args.runs)
         print_table("Manifest load and validation (`sendpath validate`) against a C libyaml event walk",
                     "C walk", rows, "at 100k instances, <= 1.5x the C walk and <= 200 MB peak.")
+    if "dryrun" in only:
+        rows, notes = bench_dryrun(args.dryrun_instances, args.runs)
+        print_table("Reconcile plan (`sendpath reconcile --dry-run`, seeded simulator) against a C libyaml event walk",
+                    "C walk", rows, "at 100k instances, <= 3x the C walk and < 1 GB peak.")
+        for note in notes:
+            print(f"\n{note}")
+    if "apply" in only:
+        journal, makespan, notes = bench_apply(args.runs)
+        print_journal_table(journal)
+        print_makespan_table(makespan)
+        for note in notes:
+            print(f"\n{note}")
 
 
 if __name__ == "__main__":

@@ -68,9 +68,11 @@ struct GroupRunner: Sendable {
 
     /// Runs prepare-target with retries; `false` when it failed (nothing that sends was changed).
     private func prepare(into result: inout GroupResult) async throws -> Bool {
-        let earlier = try await store.preparations(groups: [group.id]).filter { $0.phase == .done }.count
-        let key = "prepare/\(group.id)/\(earlier + 1)"
-        let executor = StepExecutor(provider: provider, fleet: fleet, group: group,
+        // The key names the target, so a later change of target is a new request, not a conflict.
+        let prefix = "prepare/\(group.id)/\(group.target)/"
+        let earlier = try await store.preparations(groups: [group.id]).filter { $0.phase == .done && $0.idempotencyKey.hasPrefix(prefix) }.count
+        let key = prefix + "\(earlier + 1)"
+        let executor = StepExecutor(provider: provider, fleet: fleet, group: group, members: group.instances,
                                     baseline: CutoverBaseline(members: [:], prefixes: [:], target: group.target), cutoverID: "")
         let move = CutoverMachine.Move(.prepareTarget)
         var attempt = 1
@@ -81,6 +83,8 @@ struct GroupRunner: Sendable {
             progress?.stepStarted(group: group.id, move: move, attempt: attempt, at: started)
             let outcome = await executor.run(move, context: context, snapshots: nil, resendMaxAge: fleet.policy.resendMaxAge)
             let duration = clock.now() - started
+            // Cancelled mid-call (the lease was lost): leave the intent open for the next holder.
+            if Task.isCancelled { throw CancellationError() }
             switch outcome {
             case .done:
                 try await store.append(entry(nil, move, .done, attempt, key, context.fencingToken, clock.now(), duration: duration))
@@ -88,6 +92,7 @@ struct GroupRunner: Sendable {
                 result.moves.append((move, .done, duration))
                 return true
             case .fencedOut(let message):
+                progress?.fencedOut(group: group.id, detail: message)
                 throw FencedOut(message: message)
             case .failed(let failure, let code):
                 let retry: Bool = if case .retryable = failure { attempt < options.retry.maxAttempts } else { false }
@@ -110,7 +115,7 @@ struct GroupRunner: Sendable {
 
     /// Records a new cut-over with the group's state before it is touched.
     private func begin() async throws -> CutoverRecord {
-        let number = (plan.latest.flatMap { Int($0.id.split(separator: "#").last ?? "") } ?? 0) + 1
+        let number = (plan.latest?.number ?? 0) + 1
         var members: [String: CutoverBaseline.Member] = [:]
         for name in group.instances {
             guard let state = observed[name] else { continue }
@@ -138,8 +143,10 @@ struct GroupRunner: Sendable {
             try await store.append(note)
             machine.record(note)
         }
-        let executor = StepExecutor(provider: provider, fleet: fleet, group: group, baseline: record.baseline, cutoverID: record.id)
-        let turnBackAt = plan.wave.window.end - fleet.policy.rollbackReserve
+        let executor = StepExecutor(provider: provider, fleet: fleet, group: group, members: record.members,
+                                    baseline: record.baseline, cutoverID: record.id)
+        // The window the cut-over was started in, even if the manifest has moved the wave since.
+        let turnBackAt = record.window.end - fleet.policy.rollbackReserve
         while case .run(let move, let attempt) = machine.action {
             if Task.isCancelled { throw CancellationError() }
             if !machine.rollingBack && !machine.pastPointOfNoReturn && clock.now() >= turnBackAt {
@@ -158,6 +165,8 @@ struct GroupRunner: Sendable {
             progress?.stepStarted(group: group.id, move: move, attempt: attempt, at: started)
             let outcome = await executor.run(move, context: context, snapshots: snapshots, resendMaxAge: fleet.policy.resendMaxAge)
             let duration = clock.now() - started
+            // Cancelled mid-call (the lease was lost): leave the intent open for the next holder.
+            if Task.isCancelled { throw CancellationError() }
             switch outcome {
             case .done(let detail):
                 let done = entry(record.id, move, .done, attempt, key, context.fencingToken, clock.now(), duration: duration, detail: detail)
@@ -172,6 +181,7 @@ struct GroupRunner: Sendable {
                 result.moves.removeAll { $0.move == move }
                 result.moves.append((move, .done, duration))
             case .fencedOut(let message):
+                progress?.fencedOut(group: group.id, detail: message)
                 throw FencedOut(message: message)
             case .failed(let failure, let code):
                 let phase = machine.phase(for: failure)

@@ -54,11 +54,24 @@ public actor LeaseKeeper {
         self.lease = try await store.renewLease(lease, ttl: ttl, now: clock.now())
     }
 
-    /// Renews every third of the TTL until cancelled; throws when the lease is lost.
+    /// Renews every third of the TTL until cancelled. A failed renewal is tried again (a store
+    /// blip must not stop a cut-over) until the lease would expire; throws when it is lost.
     public func keepRenewing() async throws {
         while !Task.isCancelled {
             try await Task.sleep(for: ttl / 3)
-            try await renew()
+            while true {
+                do {
+                    try await renew()
+                    break
+                } catch StateStoreError.leaseLost(let scope) {
+                    logger.error("lease lost: another reconciler holds it now", metadata: ["lease.scope": "\(scope)"])
+                    throw StateStoreError.leaseLost(scope: scope)
+                } catch {
+                    guard let lease, clock.now() + .seconds(1) < lease.expiresAt else { throw error }
+                    logger.warning("could not renew the lease; trying again", metadata: ["error": "\(error)"])
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
         }
     }
 

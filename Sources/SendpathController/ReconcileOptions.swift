@@ -12,9 +12,12 @@ public struct ReconcileOptions: Sendable {
     public var maxParallel: Int?
     public var retry: RetryPolicy
     public var maxRollbacksPerWindow: Int
+    /// Set on SIGTERM: groups in flight finish their cut-over (or its rollback); no new group starts.
+    public var stop: StopRequest?
 
     public init(dryRun: Bool = false, detailedExitCode: Bool = false, scope: Set<String>? = nil, resumeHeld: Set<String> = [],
-                maxParallel: Int? = nil, retry: RetryPolicy = RetryPolicy(), maxRollbacksPerWindow: Int = 3) {
+                maxParallel: Int? = nil, retry: RetryPolicy = RetryPolicy(), maxRollbacksPerWindow: Int = 3,
+                stop: StopRequest? = nil) {
         self.dryRun = dryRun
         self.detailedExitCode = detailedExitCode
         self.scope = scope
@@ -22,6 +25,7 @@ public struct ReconcileOptions: Sendable {
         self.maxParallel = maxParallel
         self.retry = retry
         self.maxRollbacksPerWindow = maxRollbacksPerWindow
+        self.stop = stop
     }
 }
 
@@ -29,6 +33,12 @@ public struct ReconcileOptions: Sendable {
 public protocol ReconcileProgress: Sendable {
     func stepStarted(group: String, move: CutoverMachine.Move, attempt: Int, at: Timestamp)
     func stepFinished(group: String, move: CutoverMachine.Move, phase: JournalEntry.Phase, duration: Duration, detail: String?)
+    /// The provider refused a call: another reconciler holds a newer fencing token.
+    func fencedOut(group: String, detail: String)
+}
+
+extension ReconcileProgress {
+    public func fencedOut(group: String, detail: String) {}
 }
 
 /// A stop request (SIGTERM): groups in flight finish their cut-over; nothing new starts.

@@ -80,13 +80,30 @@ public struct Reconciler: Sendable {
         }
         guard let lease else { preconditionFailure("an apply needs a lease keeper") }
         try await lease.acquire()
+        // The lease is renewed from the moment it is granted until the run ends.
+        return try await withThrowingTaskGroup(of: ReconcileReport?.self) { tasks in
+            tasks.addTask {
+                try await lease.keepRenewing()
+                return nil
+            }
+            tasks.addTask { try await self.apply(lease: lease) }
+            defer { tasks.cancelAll() }
+            while let finished = try await tasks.next() {
+                if let report = finished { return report }
+            }
+            throw StateStoreError.leaseLost(scope: lease.scope)
+        }
+    }
+
+    /// An apply under a held lease: record the run, plan, run the groups, record the result.
+    func apply(lease: LeaseKeeper) async throws -> ReconcileReport {
         let runID = "\(holder.id)-\(clock.now().nanosecondsSinceEpoch)"
         var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
         do {
             try await store.recordRun(record)
             let (plan, observed, prefixes) = try await observeAndPlan()
             for notice in plan.noticesToRecord { try await store.recordNotice(notice) }
-            let results = try await execute(plan, observed: observed, prefixes: prefixes, lease: lease)
+            let results = await execute(plan, observed: observed, prefixes: prefixes, lease: lease)
             let report = ReportBuilder.apply(plan, results: results, observed: observed, detailedExitCode: options.detailedExitCode)
             record.finishedAt = clock.now()
             record.outcome = report.outcome
@@ -106,7 +123,7 @@ public struct Reconciler: Sendable {
     /// Runs the groups that have work, each wave at most `maxParallel` groups at once (and
     /// at most `--max-parallel` in all), renewing the lease meanwhile.
     func execute(_ plan: Plan, observed: [String: ObservedInstance], prefixes: [AddressBlock: ObservedPrefix],
-                 lease: LeaseKeeper) async throws -> [String: GroupResult] {
+                 lease: LeaseKeeper) async -> [String: GroupResult] {
         let order: [GroupPlan.Decision: Int] = [.resume: 0, .start: 1, .prepare: 2]
         let queue = plan.groups.filter { order[$0.decision] != nil }
             .sorted { (order[$0.decision]!, $0.wave.name, $0.group.id) < (order[$1.decision]!, $1.wave.name, $1.group.id) }
@@ -117,21 +134,11 @@ public struct Reconciler: Sendable {
                         token: { await lease.token ?? FencingToken(0) }, observed: observed, observedPrefixes: prefixes)
         }
         let limit = options.maxParallel ?? Int.max
-        return try await withThrowingTaskGroup(of: [String: GroupResult]?.self) { outer in
-            outer.addTask {
-                try await lease.keepRenewing()
-                return nil
-            }
-            outer.addTask { await Self.runAll(runners, limit: limit) }
-            // The first child to finish is the work (renewal only ends by failing).
-            let first = try await outer.next()
-            outer.cancelAll()
-            return (first ?? nil) ?? [:]
-        }
+        return await Self.runAll(runners, limit: limit, stop: options.stop)
     }
 
     /// Starts runners in order as slots free up: per wave `maxParallel`, and `limit` in all.
-    static func runAll(_ runners: [GroupRunner], limit: Int) async -> [String: GroupResult] {
+    static func runAll(_ runners: [GroupRunner], limit: Int, stop: StopRequest?) async -> [String: GroupResult] {
         var waiting = runners
         return await withTaskGroup(of: GroupResult.self) { tasks in
             var results: [String: GroupResult] = [:]
@@ -139,7 +146,7 @@ public struct Reconciler: Sendable {
             var total = 0
             func startEligible() {
                 var index = 0
-                while index < waiting.count && total < limit {
+                while index < waiting.count && total < limit && !(stop?.isRequested ?? false) {
                     let wave = waiting[index].plan.wave
                     if running[wave.name, default: 0] < max(1, wave.maxParallel) {
                         let runner = waiting.remove(at: index)
@@ -160,5 +167,12 @@ public struct Reconciler: Sendable {
             }
             return results
         }
+    }
+}
+
+extension Reconciler {
+    /// What is open in the journal now (for the controller's gauges).
+    public func gauges() async throws -> JournalGauges {
+        JournalGauges(cutovers: try await store.cutovers(groups: nil))
     }
 }

@@ -19,6 +19,7 @@ enum ReportBuilder {
                       detailedExitCode: Bool) -> ReconcileReport {
         var instances: [InstanceReport] = []
         var groups: [ReconcileReport.GroupSummary] = []
+        var errors: [String] = []
         for group in plan.groups {
             let status: InstanceStatus
             let reasons: [BlockReason]
@@ -26,12 +27,18 @@ enum ReportBuilder {
             var messages: [String: MessageReport] = [:]
             var cutover = group.latest?.id
             if let result = results[group.group.id] {
+                if let error = result.error { errors.append("\(group.group.id): \(error)") }
                 status = result.error != nil ? .inProgress : result.status
                 reasons = result.error.map { [BlockReason(.drift, "stopped: \($0); the next run continues from the journal")] } ?? result.reasons
                 steps = result.moves.map { StepReport(name: $0.move.step, state: $0.state, rollback: $0.move.rollback, duration: $0.duration) }
                     + result.skipped.map { StepReport(name: $0.step, state: .skipped, rollback: $0.rollback) }
                 messages = result.messages
                 cutover = result.cutoverID ?? cutover
+            } else if [.start, .resume, .prepare].contains(group.decision) {
+                // Planned but not run: the run stopped (shutdown, lease lost) before its turn.
+                status = group.decision == .resume ? .inProgress : .blocked
+                reasons = [BlockReason(group.decision == .prepare ? group.reasons.first?.code ?? .windowNotOpen : .order,
+                                       "not run: this run stopped before the group's turn; the next run takes it")]
             } else {
                 status = group.status
                 reasons = group.reasons
@@ -40,7 +47,8 @@ enum ReportBuilder {
             groups.append(.init(id: group.group.id, wave: group.wave.name, instances: group.group.instances, status: status,
                                 expectedDuration: group.expectedDuration, cutover: cutover))
         }
-        return ReconcileReport(dryRun: false, at: plan.at, instances: instances, groups: groups, detailedExitCode: detailedExitCode)
+        return ReconcileReport(dryRun: false, at: plan.at, instances: instances, groups: groups, detailedExitCode: detailedExitCode,
+                               errors: errors)
     }
 
     /// One report per member; the path is the one observed before the run, moved to the

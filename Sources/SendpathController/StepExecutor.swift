@@ -5,6 +5,8 @@ struct StepExecutor: Sendable {
     let provider: any Provider
     let fleet: Fleet
     let group: CutoverGroup
+    /// The cut-over's members as recorded when it began (the manifest may have changed since).
+    let members: [String]
     let baseline: CutoverBaseline
     let cutoverID: String
 
@@ -41,8 +43,6 @@ struct StepExecutor: Sendable {
 
     struct VerificationMismatch: Error { var message: String }
     struct IncompleteResend: Error { var message: String }
-
-    private var members: [String] { group.instances }
 
     private func perform(_ move: CutoverMachine.Move, context: MutationContext, snapshots: [QueueSnapshot]?,
                          resendMaxAge: Duration) async throws -> StepDetail? {
@@ -87,8 +87,13 @@ struct StepExecutor: Sendable {
 
     var backwardChange: PathChange {
         PathChange(group: group.id,
-                   instances: Dictionary(uniqueKeysWithValues: members.map { ($0, baseline.members[$0]?.path ?? baseline.target) }),
+                   instances: Dictionary(uniqueKeysWithValues: members.map { ($0, baseline.members[$0]?.path ?? sourcePath) }),
                    prefixes: baseline.prefixes)
+    }
+
+    /// Where the group sent from before the cut-over (for a member missing from the baseline).
+    private var sourcePath: SendingPath {
+        baseline.members.values.first?.path ?? baseline.prefixes.values.first ?? group.target
     }
 
     private func verifyIPs() async throws -> StepDetail? {
@@ -112,6 +117,8 @@ struct StepExecutor: Sendable {
         return StepDetail(message: "sending IPs unchanged")
     }
 
+    /// The build is unchanged; and, as the last look before the resend (the point of no
+    /// return), the sending IPs are still the declared ones.
     private func verifyBuild() async throws -> StepDetail? {
         let observed = try await provider.observeInstances(members, step: .verifyBuild)
         var problems: [String] = []
@@ -122,6 +129,11 @@ struct StepExecutor: Sendable {
                 continue
             }
             if state.build != expected { problems.append("\(name) runs build '\(state.build)' instead of '\(expected)'") }
+            let declared = fleet.instance(named: name)?.declaredIPs ?? []
+            let actual = Array(Set(state.sendingIPs)).sorted()
+            if actual != declared {
+                problems.append("\(name) now sends from \(actual.map(\.description).joined(separator: ", ")) instead of \(declared.map(\.description).joined(separator: ", "))")
+            }
         }
         guard problems.isEmpty else { throw VerificationMismatch(message: problems.joined(separator: "; ")) }
         return StepDetail(message: "build unchanged")

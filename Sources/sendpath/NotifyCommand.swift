@@ -37,8 +37,10 @@ struct NotifyCommand: AsyncParsableCommand {
             let logger = runtime.logger("sendpath.notify")
             let clock = SystemClock()
             let store = try await runtime.openStore(logger: logger)
-            let provider = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
-            let report = try await NoticeDesk(fleet: fleet, provider: provider, store: store).notify(wave: wave, now: clock.now())
+            let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+            let report = try await opened.use { provider in
+                try await NoticeDesk(fleet: fleet, provider: provider, store: store).notify(wave: wave, now: clock.now())
+            }
             switch output {
             case .json: StandardStreams.out(try ReportPrinter.json(report))
             case .text: StandardStreams.out(text(report))

@@ -71,7 +71,7 @@ struct ReconcileCommand: AsyncParsableCommand {
                 dryRun ? ManualClock(start) : OffsetClock(startingAt: start)
             } ?? realClock
             let store = try await runtime.openStore(logger: logger)
-            let provider = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+            let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
             let command = dryRun ? "sendpath reconcile --dry-run" : "sendpath reconcile"
             let holder = ThisProcess.holder(command: command)
             let lease = dryRun ? nil : LeaseKeeper(store: store, holder: holder, clock: realClock, isAlive: ThisProcess.isAlive, logger: logger)
@@ -79,9 +79,10 @@ struct ReconcileCommand: AsyncParsableCommand {
                                            maxParallel: maxParallel,
                                            retry: RetryPolicy(maxAttempts: attempts, baseDelay: ManifestDuration.parse(retryDelay)!))
             let live = !dryRun && (runtime.verbose || (StandardStreams.stdoutIsTerminal && output == .text))
-            let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
-                                        progress: live ? LiveProgress() : nil, options: options, holder: holder, command: command)
-            let report = try await reconciler.run()
+            let report = try await opened.use { provider in
+                try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
+                                     progress: live ? LiveProgress() : nil, options: options, holder: holder, command: command).run()
+            }
             switch output {
             case .text: StandardStreams.out(ReportPrinter.text(report, fleet: fleet, title: dryRun ? "Plan" : "Applied"))
             case .json: StandardStreams.out(try ReportPrinter.json(report))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SendpathController
+import SendpathHTTP
 import SendpathCore
 import SendpathSimulator
 import SendpathSQLite
@@ -27,13 +28,18 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: String?
 
+    @Option(help: ArgumentHelp("Log format on stderr: human, or json (one object per line, for log shippers).", valueName: "format"))
+    var logFormat: String = "human"
+
     func validate() throws {
         _ = try StateLocation(state)
         _ = try ProviderLocation(provider)
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        guard LogSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be human or json") }
     }
 
     func logger(_ label: String) -> Logger {
+        LogSetup.bootstrap(LogSetup.Format(rawValue: logFormat) ?? .human)
         var logger = Logger(label: label)
         logger.logLevel = logLevel.flatMap(Logger.Level.init(rawValue:)) ?? (verbose ? .info : .warning)
         return logger
@@ -72,16 +78,9 @@ struct RuntimeOptions: ParsableArguments {
     }
 
     /// Opens the provider; a simulator is seeded with the fleet's unknown instances first.
-    func openProvider(fleet: Fleet, clock: any WallClock, logger: Logger) async throws -> any Provider {
-        switch try ProviderLocation(provider) {
-        case .simulator(let path, let latency, let faultsFile):
-            let faults = try faultsFile.map { try FleetSimulator.loadFaults(path: $0) } ?? []
-            let simulator = try FleetSimulator(path: path, clock: clock, latency: latency, faults: faults, logger: logger)
-            _ = try await simulator.seed(from: fleet)
-            return simulator
-        case .http:
-            throw CommandFailure("http providers are not available in this build")
-        }
+    /// The caller must `close()` it on every path (the HTTP client holds connections).
+    func openProvider(fleet: Fleet, clock: any WallClock, logger: Logger) async throws -> OpenedProvider {
+        try await ProviderLocation(provider).open(fleet: fleet, clock: clock, logger: logger)
     }
 }
 
@@ -144,6 +143,46 @@ enum ProviderLocation: Equatable {
     var isSimulator: Bool {
         if case .simulator = self { return true }
         return false
+    }
+
+    func open(fleet: Fleet?, clock: any WallClock, logger: Logger) async throws -> OpenedProvider {
+        switch self {
+        case .simulator(let path, let latency, let faultsFile):
+            let faults = try faultsFile.map { try FleetSimulator.loadFaults(path: $0) } ?? []
+            let simulator = try FleetSimulator(path: path, clock: clock, latency: latency, faults: faults, logger: logger)
+            if let fleet { _ = try await simulator.seed(from: fleet) }
+            return OpenedProvider(provider: simulator, close: {})
+        case .http(let url):
+            let token = ProcessInfo.processInfo.environment["SENDPATH_PROVIDER_TOKEN"] ?? ""
+            guard !token.isEmpty else {
+                throw CommandFailure("the http provider needs its bearer token in SENDPATH_PROVIDER_TOKEN (it is never taken from the command line)")
+            }
+            let client: HTTPProvider
+            do {
+                client = try HTTPProvider(baseURL: url, token: token, logger: logger)
+            } catch {
+                throw CommandFailure("\(error)")
+            }
+            return OpenedProvider(provider: client, close: { try? await client.shutdown() })
+        }
+    }
+}
+
+/// A provider and how to let it go.
+struct OpenedProvider: Sendable {
+    let provider: any Provider
+    let close: @Sendable () async -> Void
+
+    /// Runs `body` with the provider, closing it afterwards whatever happens.
+    func use<T: Sendable>(_ body: (any Provider) async throws -> T) async throws -> T {
+        do {
+            let result = try await body(provider)
+            await close()
+            return result
+        } catch {
+            await close()
+            throw error
+        }
     }
 }
 

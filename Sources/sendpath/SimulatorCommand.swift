@@ -3,13 +3,15 @@ import SendpathController
 import SendpathCore
 import SendpathSimulator
 import SendpathYAML
+import SendpathHTTP
+import Foundation
 
 /// `sendpath simulator`: the fleet simulator on its own.
 struct SimulatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulator",
         abstract: "The fleet simulator: seed it, check its invariants, serve it over the provider API.",
-        subcommands: [Seed.self, Check.self]
+        subcommands: [Seed.self, Check.self, Serve.self]
     )
 
     struct Seed: AsyncParsableCommand {
@@ -28,6 +30,64 @@ struct SimulatorCommand: AsyncParsableCommand {
                 let simulator = try FleetSimulator(path: fleet, clock: SystemClock(), logger: logger)
                 let added = try await simulator.seed(from: loaded)
                 StandardStreams.out("seeded \(counted(added, "instance")) into \(fleet)\n")
+            }
+        }
+    }
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve the simulator over the provider HTTP API (docs/provider-api.yaml).",
+            discussion: "Clients must present the bearer token from SENDPATH_PROVIDER_TOKEN. Binds to 127.0.0.1 unless told otherwise; prints the address it listens on."
+        )
+
+        @Option(help: ArgumentHelp("The simulator's fleet file.", valueName: "path"))
+        var fleet: String = ".sendpath/fleet.db"
+
+        @Option(help: ArgumentHelp("Seed the fleet from these manifests first.", valueName: "path"))
+        var seed: String?
+
+        @Option(help: ArgumentHelp("Time every provider operation takes.", valueName: "duration"))
+        var latency: String = "0s"
+
+        @Option(help: ArgumentHelp("A YAML list of faults to inject.", valueName: "file"))
+        var faults: String?
+
+        @Option(help: ArgumentHelp("Where to listen (HOST:PORT; port 0 picks a free one).", valueName: "address"))
+        var listen: String = "127.0.0.1:8480"
+
+        @Option(help: ArgumentHelp("Log format on stderr: human or json.", valueName: "format"))
+        var logFormat: String = "human"
+
+        func validate() throws {
+            _ = try ListenAddress(listen)
+            guard ManifestDuration.parse(latency) != nil else { throw ValidationError("--latency must be a duration like 50ms") }
+            guard LogSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be human or json") }
+        }
+
+        func run() async throws {
+            let token = ProcessInfo.processInfo.environment["SENDPATH_PROVIDER_TOKEN"] ?? ""
+            guard !token.isEmpty else {
+                throw ValidationError("set SENDPATH_PROVIDER_TOKEN to the bearer token clients must present (it is never taken from the command line)")
+            }
+            let address = try ListenAddress(listen)
+            let manifests = try seed.map { path in
+                var options = try ManifestOptions.parse([path])
+                options.paths = [path]
+                return try options.loadFleet()
+            }
+            try await withCommandErrors {
+                LogSetup.bootstrap(LogSetup.Format(rawValue: logFormat) ?? .human)
+                var logger = Logger(label: "sendpath.simulator")
+                logger.logLevel = .info
+                let rules = try faults.map { try FleetSimulator.loadFaults(path: $0) } ?? []
+                let simulator = try FleetSimulator(path: fleet, clock: SystemClock(), latency: ManifestDuration.parse(latency)!,
+                                                   faults: rules, logger: logger)
+                if let manifests { _ = try await simulator.seed(from: manifests) }
+                let host = address.host
+                let app = ProviderAPIServer.makeApplication(provider: simulator, token: token, host: host, port: address.port, logger: logger) { port in
+                    StandardStreams.out("serving the fleet simulator on http://\(host):\(port)\n")
+                }
+                try await app.runService()
             }
         }
     }

@@ -25,11 +25,12 @@ struct StatusCommand: AsyncParsableCommand {
             let logger = runtime.logger("sendpath.status")
             let clock = SystemClock()
             let store = try await runtime.openStore(logger: logger)
-            let provider = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
-            let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
-                                        options: ReconcileOptions(dryRun: true, scope: scope),
-                                        holder: ThisProcess.holder(command: "sendpath status"), command: "status")
-            let report = try await reconciler.status()
+            let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+            let report = try await opened.use { provider in
+                try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
+                                     options: ReconcileOptions(dryRun: true, scope: scope),
+                                     holder: ThisProcess.holder(command: "sendpath status"), command: "status").status()
+            }
             switch output {
             case .json: StandardStreams.out(try ReportPrinter.json(report))
             case .text: StandardStreams.out(StatusPrinter.text(report))

@@ -56,7 +56,7 @@ struct FaultTests {
             (.snapshotQueue, .changeIPs, .migrated, true),
             (.switchPath, .changeIPs, .rolledBack, true),
             (.verifyIPs, .changeIPs, .rolledBack, true),
-            (.verifyBuild, .changeIPs, .held, false),          // the provider refuses to resend from undeclared IPs
+            (.verifyBuild, .changeIPs, .rolledBack, true),     // verify-build looks at the IPs once more before the resend
             (.resendQueue, .changeIPs, .held, false),          // unfreeze refuses to let undeclared IPs send
             (.unfreeze, .changeIPs, .migrated, true),          // after the move: drift for the next run
             (.prepareTarget, .changeBuild, .migrated, true),

@@ -174,4 +174,33 @@ struct CutoverMachineTests {
         #expect(machine.remaining.map(\.step) == [.verifyBuild, .resendQueue, .unfreeze])
         #expect(CutoverMachine().remaining.map(\.step) == CutoverMachine.forwardSteps)
     }
+
+    @Test func theWindowEndingDropsTheForwardMoveInFlight() {
+        var machine = Self.forward(until: .switchPath)
+        machine.record(Self.entry(Move(.switchPath), .intent))
+        machine.record(Self.entry(Move(.switchPath), .retry, message: "error"))
+        machine.record(Self.entry(Move(.switchPath), .aborted, message: "window ends"))
+        // The switch is not tried again; what it may have done is undone.
+        #expect(machine.next == Move(.rollbackPath, rollback: true))
+        #expect(machine.remaining.map(\.step) == [.rollbackPath, .resendQueue, .unfreeze])
+    }
+
+    @Test func replaySkipsEntriesFromAHolderThatLostItsLease() {
+        func stamped(_ move: Move, _ phase: JournalEntry.Phase, token: Int64) -> JournalEntry {
+            var entry = Self.entry(move, phase)
+            entry.fencingToken = FencingToken(token)
+            return entry
+        }
+        let entries = [
+            stamped(Move(.freeze), .intent, token: 7), stamped(Move(.freeze), .done, token: 7),
+            // A new holder (token 9) takes over and turns back...
+            stamped(Move(.snapshotQueue), .aborted, token: 9),
+            // ...and the old holder, unaware, journals an intent it is then refused for.
+            stamped(Move(.snapshotQueue), .intent, token: 7),
+        ]
+        let machine = CutoverMachine.replay(entries)
+        #expect(machine.rollingBack)
+        #expect(!machine.attempted.contains(.snapshotQueue))
+        #expect(machine.next == Move(.unfreeze, rollback: true))
+    }
 }

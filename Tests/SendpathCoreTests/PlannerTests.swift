@@ -216,17 +216,33 @@ struct PlannerTests {
         var open = F.completed(group, finishedAt: F.prodWindow.start, entries: entries)
         open.outcome = nil
         open.finishedAt = nil
-        let (_, plan) = Self.plan(at: F.t("2024-01-17T02:00:00Z"), cutovers: [open])
+        // Inside the window it goes on where it stopped, whatever the other gates say now.
+        var noNotice = PlannerFixture()
+        noNotice.prodNotice = nil
+        let (_, plan) = Self.plan(noNotice, at: Self.inWindow, cutovers: [open])
         let decided = Self.group(plan, of: "acme-prod1", in: fleet)
         #expect(decided.decision == .resume)
         #expect(decided.status == .inProgress)
         #expect(decided.steps.map(\.step) == [.switchPath, .verifyIPs, .verifyBuild, .resendQueue, .unfreeze])
+        // Past the window's end less the rollback reserve, the apply would turn back: so does the plan.
+        let (_, late) = Self.plan(at: F.t("2024-01-16T23:50:00Z"), cutovers: [open])
+        let back = Self.group(late, of: "acme-prod1", in: fleet)
+        #expect(back.decision == .resume)
+        #expect(back.steps == [CutoverMachine.Move(.resendQueue, rollback: true), CutoverMachine.Move(.unfreeze, rollback: true)])
     }
 
     @Test func heldGroupsWaitForAnOperator() {
         let fleet = PlannerFixture().fleet
         let group = fleet.group(of: "acme-prod1")!
-        let held = F.completed(group, finishedAt: F.prodWindow.start + .seconds(60), outcome: .held)
+        var entries: [JournalEntry] = []
+        for step in [StepName.freeze, .snapshotQueue, .switchPath, .verifyIPs, .verifyBuild, .resendQueue] {
+            let phases: [JournalEntry.Phase] = step == .resendQueue ? [.intent, .failed] : [.intent, .done]
+            for phase in phases {
+                entries.append(JournalEntry(cutoverID: "\(group.id)#1", group: group.id, step: step, phase: phase, attempt: 1,
+                                            idempotencyKey: "k", fencingToken: FencingToken(1), at: F.prodWindow.start, holder: "h"))
+            }
+        }
+        let held = F.completed(group, finishedAt: F.prodWindow.start + .seconds(60), outcome: .held, entries: entries)
         let (_, plan) = Self.plan(at: Self.inWindow, cutovers: [held])
         let decided = Self.group(plan, of: "acme-prod1", in: fleet)
         #expect(decided.decision == .held)
@@ -234,6 +250,13 @@ struct PlannerTests {
         #expect(decided.reasons.first?.message.contains("--resume-held pfx-prod") == true)
         let (_, resumed) = Self.plan(at: Self.inWindow, cutovers: [held], resumeHeld: [group.id])
         #expect(Self.group(resumed, of: "acme-prod1", in: fleet).decision == .resume)
+        #expect(Self.group(resumed, of: "acme-prod1", in: fleet).steps.map(\.step) == [.resendQueue, .unfreeze])
+        // Resumed by an operator and then killed: the journal says running, so the next run goes on.
+        var reopened = held
+        reopened.entries.append(JournalEntry(cutoverID: "\(group.id)#1", group: group.id, step: .resendQueue, phase: .resumed, attempt: 0,
+                                             idempotencyKey: "", fencingToken: FencingToken(2), at: Self.inWindow, holder: "h2"))
+        let (_, crashed) = Self.plan(at: Self.inWindow, cutovers: [reopened])
+        #expect(Self.group(crashed, of: "acme-prod1", in: fleet).decision == .resume)
     }
 
     @Test func rollbacksAreRetriedAFewTimesPerWindow() {

@@ -46,6 +46,12 @@ public struct CutoverMachine: Sendable, Hashable {
         case run(Move, attempt: Int)
         /// Stop: the cut-over has ended this way.
         case finish(CutoverOutcome, reason: String?)
+
+        /// The outcome, when the action is to finish.
+        public var outcome: CutoverOutcome? {
+            if case .finish(let outcome, _) = self { return outcome }
+            return nil
+        }
     }
 
     public static let forwardSteps: [StepName] = [.freeze, .snapshotQueue, .switchPath, .verifyIPs, .verifyBuild, .resendQueue, .unfreeze]
@@ -78,10 +84,19 @@ public struct CutoverMachine: Sendable, Hashable {
     }
 
     /// Rebuilds the machine from a cut-over's journal.
+    ///
+    /// Each new lease holder has a greater fencing token, so in a sound journal tokens never
+    /// decrease. An entry with a token lower than one already seen was written late by a
+    /// holder that had lost its lease (and was refused by the provider): it is skipped.
     public static func replay(_ entries: [JournalEntry], maxAttempts: Int = 4,
                               onVerificationFailure: VerificationFailurePolicy = .rollback) -> CutoverMachine {
         var machine = CutoverMachine(maxAttempts: maxAttempts, onVerificationFailure: onVerificationFailure)
-        for entry in entries { machine.record(entry) }
+        var newest = FencingToken(Int64.min)
+        for entry in entries {
+            if entry.fencingToken < newest { continue }
+            newest = entry.fencingToken
+            machine.record(entry)
+        }
         return machine
     }
 
@@ -154,6 +169,11 @@ public struct CutoverMachine: Sendable, Hashable {
             fail(move, entry)
         case .aborted:
             guard status == .running, !rollingBack, !pastPointOfNoReturn else { return }
+            // A forward move in flight (or waiting for a retry) is not started again: what it may
+            // have done is undone like the rest, from `attempted`.
+            inFlight = nil
+            retryPending = false
+            attempts = 0
             turnBack(entry.detail?.message ?? "the window is ending")
         case .resumed:
             guard status == .held else { return }

@@ -32,6 +32,8 @@ public struct GroupPlan: Sendable {
     public var expectedDuration: Duration
     /// A remark for the operator (for example a retry after a rollback).
     public var note: String?
+    /// For a resumed cut-over whose journal already shows its end (only the record is missing).
+    public var finishing: CutoverOutcome?
 
     /// The status its instances report.
     public var status: InstanceStatus {
@@ -39,7 +41,13 @@ public struct GroupPlan: Sendable {
         case .inSync: .inSync
         case .migrated: .migrated
         case .start: .pending
-        case .resume: .inProgress
+        case .resume:
+            switch finishing {
+            case .completed: .migrated
+            case .rolledBack: .rolledBack
+            case .held: .held
+            case nil: .inProgress
+            }
         case .prepare, .blocked: .blocked
         case .held: .held
         case .rolledBack: .rolledBack

@@ -13,7 +13,10 @@ struct PlanContext {
     init(_ input: PlanInput) {
         self.input = input
         var byGroup: [String: [CutoverRecord]] = [:]
-        for record in input.cutovers.sorted(by: { $0.startedAt < $1.startedAt }) { byGroup[record.group, default: []].append(record) }
+        // By cut-over number, not wall-clock start: clocks can step back (`--at` restarts, skew).
+        for record in input.cutovers.sorted(by: { ($0.group, $0.number) < ($1.group, $1.number) }) {
+            byGroup[record.group, default: []].append(record)
+        }
         cutoversByGroup = byGroup
         estimator = DurationEstimator(journal: input.cutovers)
         groupIndex = Dictionary(uniqueKeysWithValues: input.fleet.groups.map { ($0.id, $0) })

@@ -11,7 +11,9 @@ public enum Planner {
         let context = PlanContext(input)
         var plans: [GroupPlan] = []
         var notices: [String: NoticeRecord] = [:]
-        for group in input.fleet.groups where input.scope?.contains(group.id) ?? true {
+        // Open cut-overs are always in scope: filters never leave a freeze behind.
+        let open = Set(input.cutovers.filter { $0.outcome == nil }.map(\.group))
+        for group in input.fleet.groups where input.scope?.contains(group.id) ?? true || open.contains(group.id) {
             let wave = input.fleet.wave(named: group.wave)!
             if let pending = context.noticeToRecord(wave) { notices[wave.name] = pending }
             plans.append(planGroup(group, wave: wave, context: context))
@@ -26,23 +28,35 @@ public enum Planner {
         let queued = group.instances.reduce(0) { $0 + (input.observedInstances[$1]?.queueDepth ?? 0) }
         let expected = context.estimator.cutover(group, queuedMessages: queued)
         var plan = GroupPlan(group: group, wave: wave, decision: .blocked, reasons: [], needsPrepare: false, steps: [],
-                             resuming: nil, latest: latest, expectedDuration: expected, note: nil)
+                             resuming: nil, latest: latest, expectedDuration: expected, note: nil, finishing: nil)
 
-        // An unfinished cut-over, or a held one an operator asked to resume: continue it.
-        if let latest, latest.outcome == nil || (latest.outcome == .held && input.resumeHeld.contains(group.id)) {
+        // An unfinished cut-over, or a held one an operator asked to resume (or resumed before
+        // a crash): continue it.
+        if let latest, latest.outcome == nil || latest.outcome == .held {
             var machine = CutoverMachine.replay(latest.entries, maxAttempts: input.maxAttempts,
                                                 onVerificationFailure: input.fleet.policy.onVerificationFailure)
-            if latest.outcome == .held {
-                machine.record(JournalEntry(cutoverID: latest.id, group: group.id, step: machine.next?.step ?? .freeze,
-                                            phase: .resumed, attempt: 0, idempotencyKey: "", fencingToken: FencingToken(0),
-                                            at: input.now, holder: ""))
-                plan.note = "resuming a held cut-over: \(latest.reason ?? "held")"
+            let stillHeld = latest.outcome == .held && machine.status == .held
+            if !stillHeld || input.resumeHeld.contains(group.id) {
+                if machine.status == .held {
+                    machine.record(JournalEntry(cutoverID: latest.id, group: group.id, step: machine.next?.step ?? .freeze,
+                                                phase: .resumed, attempt: 0, idempotencyKey: "", fencingToken: FencingToken(0),
+                                                at: input.now, holder: ""))
+                    plan.note = "resuming a held cut-over: \(latest.reason ?? "held")"
+                }
+                // Past the turn-back time an apply rolls back instead of going on: show that.
+                let turnBack = latest.window.end - input.fleet.policy.rollbackReserve
+                if machine.status == .running && !machine.rollingBack && !machine.pastPointOfNoReturn && input.now >= turnBack {
+                    machine.record(JournalEntry(cutoverID: latest.id, group: group.id, step: machine.next?.step ?? .freeze,
+                                                phase: .aborted, attempt: 0, idempotencyKey: "", fencingToken: FencingToken(0),
+                                                at: input.now, detail: StepDetail(message: "the window ends at \(latest.window.end)"), holder: ""))
+                }
+                plan.decision = .resume
+                plan.resuming = latest
+                plan.steps = machine.remaining
+                plan.finishing = machine.status == .running ? nil : machine.action.outcome
+                plan.expectedDuration = context.estimator.remaining(machine.remaining, group: group, queuedMessages: queued)
+                return plan
             }
-            plan.decision = .resume
-            plan.resuming = latest
-            plan.steps = machine.remaining
-            plan.expectedDuration = context.estimator.remaining(machine.remaining, group: group, queuedMessages: queued)
-            return plan
         }
         if let latest, latest.outcome == .held {
             plan.decision = .held

@@ -182,6 +182,9 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
     public var instances: [InstanceReport]
     /// Per group: expected duration, for plans and notices.
     public var groups: [GroupSummary]
+    /// Runtime failures that stopped a group mid-run (the next run resumes it); they make the
+    /// outcome `error`.
+    public var errors: [String]?
 
     public struct GroupSummary: Sendable, Hashable, Codable {
         public var id: String
@@ -201,7 +204,9 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
         }
     }
 
-    public init(dryRun: Bool, at: Timestamp, instances: [InstanceReport], groups: [GroupSummary], detailedExitCode: Bool) {
+    public init(dryRun: Bool, at: Timestamp, instances: [InstanceReport], groups: [GroupSummary], detailedExitCode: Bool,
+                errors: [String] = []) {
+        self.errors = errors.isEmpty ? nil : errors
         self.dryRun = dryRun
         self.at = at
         self.instances = instances
@@ -214,6 +219,7 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
         }
         // Without --detailed-exitcode, "changes pending" is a success like "converged".
         if outcome == .changesPending && !detailedExitCode { outcome = .converged }
+        if !errors.isEmpty { outcome = .error }
         self.summary = summary
         self.outcome = outcome
     }

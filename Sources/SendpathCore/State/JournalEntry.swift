@@ -121,6 +121,9 @@ public struct CutoverRecord: Sendable, Hashable, Codable {
     public var baseline: CutoverBaseline
     public var entries: [JournalEntry]
 
+    /// The `n` of `<group>#<n>`.
+    public var number: Int { Int(id.split(separator: "#").last ?? "") ?? 0 }
+
     public init(id: String, group: String, wave: String, members: [String], window: Window, startedAt: Timestamp,
                 finishedAt: Timestamp? = nil, outcome: CutoverOutcome? = nil, reason: String? = nil,
                 baseline: CutoverBaseline, entries: [JournalEntry] = []) {

@@ -1,0 +1,78 @@
+public import Prometheus
+
+/// The controller's Prometheus metrics, in their own ``PrometheusCollectorRegistry``.
+///
+/// Names follow Prometheus conventions (snake_case, `sendpath_` prefix, `_total` on counters,
+/// base units): `sendpath_steps_total{step,result}`, `sendpath_groups_in_progress`,
+/// `sendpath_instances_frozen`, `sendpath_messages_awaiting_resend`,
+/// `sendpath_reconcile_duration_seconds`, `sendpath_last_successful_reconcile_timestamp_seconds`,
+/// `sendpath_reconciles_total{outcome}` and `sendpath_fencing_rejections_total`. The unlabelled
+/// ones exist from the start (at 0), so `/metrics` lists them before the first reconcile.
+public final class ControllerMetrics: Sendable {
+    /// The registry the metrics live in; hand it to a `PrometheusMetricsFactory` to add
+    /// swift-metrics ones to the same exposition.
+    public let registry: PrometheusCollectorRegistry
+
+    private let groupsInProgress: Gauge
+    private let instancesFrozen: Gauge
+    private let messagesAwaitingResend: Gauge
+    private let reconcileDuration: ValueHistogram
+    private let lastSuccessfulReconcile: Gauge
+    private let fencingRejections: Counter
+
+    /// Seconds: from a quick level-triggered pass to a long cut-over batch.
+    public static let reconcileDurationBuckets: [Double] = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        groupsInProgress = registry.makeGauge(descriptor: Self.name(
+            "groups_in_progress", "", "Cut-over groups with an open cut-over."))
+        instancesFrozen = registry.makeGauge(descriptor: Self.name(
+            "instances_frozen", "", "Instances frozen (not sending) now."))
+        messagesAwaitingResend = registry.makeGauge(descriptor: Self.name(
+            "messages_awaiting_resend", "", "Messages in queue snapshots not yet resent."))
+        reconcileDuration = registry.makeValueHistogram(descriptor: Self.name(
+            "reconcile_duration", "seconds", "How long each reconcile pass took."), buckets: Self.reconcileDurationBuckets)
+        lastSuccessfulReconcile = registry.makeGauge(descriptor: Self.name(
+            "last_successful_reconcile_timestamp", "seconds", "Unix time of the last reconcile that did not fail."))
+        fencingRejections = registry.makeCounter(descriptor: Self.name(
+            "fencing_rejections", "total", "Provider calls refused for a stale fencing token."))
+    }
+
+    /// Counts a finished step (`sendpath_steps_total{step,result}`), e.g. `("freeze", "done")`.
+    public func stepFinished(step: String, result: String) {
+        registry.makeCounter(descriptor: Self.name("steps", "total", "Cut-over steps finished, by step and result."),
+                             labels: [("step", step), ("result", result)]).increment()
+    }
+
+    /// `sendpath_groups_in_progress`.
+    public func setGroupsInProgress(_ count: Int) { groupsInProgress.set(to: Double(count)) }
+
+    /// `sendpath_instances_frozen`.
+    public func setInstancesFrozen(_ count: Int) { instancesFrozen.set(to: Double(count)) }
+
+    /// `sendpath_messages_awaiting_resend`.
+    public func setMessagesAwaitingResend(_ count: Int) { messagesAwaitingResend.set(to: Double(count)) }
+
+    /// Records one pass in `sendpath_reconcile_duration_seconds`.
+    public func observeReconcileDuration(seconds: Double) { reconcileDuration.record(seconds) }
+
+    /// `sendpath_last_successful_reconcile_timestamp_seconds`.
+    public func setLastSuccessfulReconcile(unixSeconds: Double) { lastSuccessfulReconcile.set(to: unixSeconds) }
+
+    /// Counts a finished pass (`sendpath_reconciles_total{outcome}`), e.g. `"converged"`.
+    public func reconcileFinished(outcome: String) {
+        registry.makeCounter(descriptor: Self.name("reconciles", "total", "Reconcile passes finished, by outcome."),
+                             labels: [("outcome", outcome)]).increment()
+    }
+
+    /// Counts a call refused for a stale fencing token (`sendpath_fencing_rejections_total`).
+    public func fencingRejected() { fencingRejections.increment() }
+
+    /// Every metric in the Prometheus text exposition format (version 0.0.4).
+    public func exposition() -> String { registry.emitToString() }
+
+    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "sendpath", metricName: metric, unitName: unit, helpText: help)
+    }
+}

@@ -1,0 +1,176 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SendpathController
+import SendpathCore
+import SendpathHTTP
+import SendpathSimulator
+import SendpathYAML
+import ServiceLifecycle
+import Synchronization
+
+/// `sendpath controller`: reconciles continuously and serves health, readiness, metrics and status.
+struct ControllerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "controller",
+        abstract: "Reconcile continuously; serve /healthz, /readyz, /metrics and /status.",
+        discussion: """
+        Reconciles every --interval (with 10% jitter) and at once when a manifest file changes. On SIGTERM or SIGINT \
+        it finishes the cut-overs in flight (or their rollbacks), starts no new group, and exits 0. Invalid manifests \
+        are logged and skipped until fixed; the last valid ones keep being served by /status.
+        """
+    )
+
+    @OptionGroup var manifests: ManifestOptions
+    @OptionGroup var runtime: RuntimeOptions
+
+    @Option(help: ArgumentHelp("Where to serve the endpoints (HOST:PORT).", valueName: "address"))
+    var listen: String = "127.0.0.1:\(ControllerHTTPServer.defaultPort)"
+
+    @Option(help: ArgumentHelp("Time between reconciles.", valueName: "duration"))
+    var interval: String = "60s"
+
+    @Option(help: ArgumentHelp("Cut-over groups in flight at once, across waves.", valueName: "n"))
+    var maxParallel: Int?
+
+    @Option(help: ArgumentHelp("Attempts per step before it counts as failed.", valueName: "n"))
+    var attempts: Int = 4
+
+    @Option(help: ArgumentHelp("Wait before the first retry; it doubles each time, with jitter.", valueName: "duration"))
+    var retryDelay: String = "1s"
+
+    func validate() throws {
+        _ = try ListenAddress(listen)
+        guard let value = ManifestDuration.parse(interval), value >= .milliseconds(100) else {
+            throw ValidationError("--interval must be a duration of at least 100ms, like 60s")
+        }
+        guard ManifestDuration.parse(retryDelay) != nil else { throw ValidationError("--retry-delay must be a duration like 1s") }
+        if let maxParallel, maxParallel < 1 { throw ValidationError("--max-parallel must be at least 1") }
+        if attempts < 1 { throw ValidationError("--attempts must be at least 1") }
+    }
+
+    func run() async throws {
+        let initial = try manifests.loadFleet()
+        let scope = try runtime.scope(in: initial)
+        let address = try ListenAddress(listen)
+        try await withCommandErrors {
+            let logger = runtime.logger("sendpath.controller")
+            let clock = SystemClock()
+            let store = try await runtime.openStore(logger: logger)
+            let opened = try await runtime.openProvider(fleet: initial, clock: clock, logger: logger)
+            let provider = opened.provider
+            let metrics = ControllerMetrics()
+            let current = Mutex(initial)
+            let holder = ThisProcess.holder(command: "sendpath controller")
+            let options = ReconcileOptions(scope: scope, maxParallel: maxParallel,
+                                           retry: RetryPolicy(maxAttempts: attempts, baseDelay: ManifestDuration.parse(retryDelay)!))
+            let lease = LeaseKeeper(store: store, holder: holder, clock: clock, isAlive: ThisProcess.isAlive, logger: logger)
+            let manifests = self.manifests
+            let isSimulator = (try? ProviderLocation(runtime.provider))?.isSimulator ?? false
+
+            let pass: ReconcileLoop.Pass = { stop in
+                // Manifests are read afresh each pass: they change in Git under the controller.
+                let loaded = manifests.load()
+                guard let fleet = loaded.fleet else {
+                    for diagnostic in loaded.diagnostics { logger.error("invalid manifest", metadata: ["diagnostic": "\(diagnostic)"]) }
+                    throw CommandFailure("the manifests are invalid (\(loaded.diagnostics.filter { $0.severity == .error }.count) errors); keeping the last valid ones until they are fixed")
+                }
+                current.withLock { $0 = fleet }
+                if isSimulator, let simulator = provider as? FleetSimulator { _ = try await simulator.seed(from: fleet) }
+                var passOptions = options
+                passOptions.stop = stop
+                let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
+                                            progress: MetricsProgress(metrics: metrics), options: passOptions, holder: holder,
+                                            command: "sendpath controller")
+                let report = try await reconciler.run()
+                return (report, try? await reconciler.gauges())
+            }
+            let loop = ReconcileLoop(pass: pass, interval: ManifestDuration.parse(interval)!, watcher: ManifestWatcher(paths: manifests.paths),
+                                     clock: clock, logger: logger, observer: MetricsObserver(metrics: metrics))
+            let endpoints = ControllerEndpoints(
+                ready: {
+                    do {
+                        _ = try await store.currentLease(scope: Lease.reconcilerScope)
+                    } catch {
+                        return (false, "state store unreachable: \(error)")
+                    }
+                    let probe = current.withLock { $0.instances.first?.name }.map { [$0] } ?? []
+                    do {
+                        _ = try await provider.observeInstances(probe, step: nil)
+                    } catch {
+                        return (false, "provider unreachable: \(error)")
+                    }
+                    return (true, "state store and provider reachable")
+                },
+                status: {
+                    let fleet = current.withLock { $0 }
+                    let report = try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
+                                                      options: ReconcileOptions(dryRun: true, scope: scope), holder: holder).status()
+                    return Array(try ReportPrinter.json(report).utf8)
+                },
+                metrics: metrics)
+            let server = ControllerHTTPServer.makeApplication(endpoints: endpoints, host: address.host, port: address.port, logger: logger) { port in
+                logger.notice("serving /healthz, /readyz, /metrics and /status", metadata: ["http.address": "\(address.host):\(port)"])
+            }
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup),
+                           .init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            do {
+                try await group.run()
+            } catch {
+                await opened.close()
+                throw error
+            }
+            await opened.close()
+        }
+    }
+}
+
+/// Step events into the Prometheus counters.
+struct MetricsProgress: ReconcileProgress {
+    let metrics: ControllerMetrics
+
+    func stepStarted(group: String, move: CutoverMachine.Move, attempt: Int, at: Timestamp) {}
+
+    func stepFinished(group: String, move: CutoverMachine.Move, phase: JournalEntry.Phase, duration: Duration, detail: String?) {
+        metrics.stepFinished(step: move.rollback ? "rollback/\(move.step.rawValue)" : move.step.rawValue, result: phase.rawValue)
+    }
+
+    func fencedOut(group: String, detail: String) { metrics.fencingRejected() }
+}
+
+/// Reconcile results into the gauges and histograms.
+struct MetricsObserver: ReconcileLoopObserver {
+    let metrics: ControllerMetrics
+
+    func reconcileFinished(outcome: Outcome, duration: Duration, finishedAt: Timestamp, gauges: JournalGauges?) {
+        metrics.reconcileFinished(outcome: outcome.rawValue)
+        metrics.observeReconcileDuration(seconds: duration.seconds)
+        if [.converged, .waiting, .changesPending, .rolledBack, .held].contains(outcome) {
+            metrics.setLastSuccessfulReconcile(unixSeconds: Double(finishedAt.nanosecondsSinceEpoch) / 1e9)
+        }
+        if let gauges {
+            metrics.setGroupsInProgress(gauges.groupsInProgress)
+            metrics.setInstancesFrozen(gauges.instancesFrozen)
+            metrics.setMessagesAwaitingResend(gauges.messagesAwaitingResend)
+        }
+    }
+}
+
+/// HOST:PORT for listening.
+struct ListenAddress {
+    var host: String
+    var port: Int
+
+    init(_ text: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, like 127.0.0.1:9464")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ValidationError("--listen must name a host, like 127.0.0.1:9464") }
+        self.host = host
+        self.port = port
+    }
+}
