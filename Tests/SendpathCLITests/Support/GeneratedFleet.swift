@@ -8,7 +8,17 @@ enum GeneratedFleet {
     static let inWindow = "2024-03-02T21:00:00Z"
     static let beforeWindow = "2024-03-02T19:00:00Z"
 
-    static func write(into folder: TemporaryFolder, groups: Int, perGroup: Int = 2, maxParallel: Int = 4, policy: String = "") throws {
+    /// A window open now (from an hour ago to seven hours ahead), announced 40 days ago: for
+    /// runs against providers that only act at the real time (`--at` is refused for them).
+    static func liveWindow() -> (start: String, end: String, notice: String) {
+        let formatter = ISO8601DateFormatter()
+        let now = Date()
+        return (formatter.string(from: now.addingTimeInterval(-3600)), formatter.string(from: now.addingTimeInterval(7 * 3600)),
+                formatter.string(from: now.addingTimeInterval(-40 * 86_400)))
+    }
+
+    static func write(into folder: TemporaryFolder, groups: Int, perGroup: Int = 2, maxParallel: Int = 4, policy: String = "",
+                      window: (start: String, end: String, notice: String)? = nil) throws {
         var prefixes = "", instances = ""
         for g in 0..<groups {
             prefixes += "---\napiVersion: sendpath/v1\nkind: AddressPrefix\nmetadata: {name: pfx-\(g)}\nspec: {cidr: 10.\(g / 256).\(g % 256).0/24}\n"
@@ -36,9 +46,9 @@ enum GeneratedFleet {
         kind: Wave
         metadata: {name: wave-a}
         spec:
-          window: {start: \(windowStart), end: \(windowEnd)}
+          window: {start: \(window?.start ?? windowStart), end: \(window?.end ?? windowEnd)}
           maxParallel: \(maxParallel)
-          notice: {sentAt: 2024-01-15T09:00:00Z}
+          notice: {sentAt: \(window?.notice ?? "2024-01-15T09:00:00Z")}
 
         """
         try folder.write("manifests/prefixes.yaml", prefixes)
