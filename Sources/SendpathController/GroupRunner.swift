@@ -93,6 +93,8 @@ struct GroupRunner: Sendable {
                 return true
             case .fencedOut(let message):
                 progress?.fencedOut(group: group.id, detail: message)
+                try? await store.append(entry(nil, move, .fenced, attempt, key, context.fencingToken, clock.now(),
+                                              detail: StepDetail(message: message, errorCode: .staleFencingToken)))
                 throw FencedOut(message: message)
             case .failed(let failure, let code):
                 let retry: Bool = if case .retryable = failure { attempt < options.retry.maxAttempts } else { false }
@@ -182,6 +184,8 @@ struct GroupRunner: Sendable {
                 result.moves.append((move, .done, duration))
             case .fencedOut(let message):
                 progress?.fencedOut(group: group.id, detail: message)
+                try? await store.append(entry(record.id, move, .fenced, attempt, key, context.fencingToken, clock.now(),
+                                              detail: StepDetail(message: message, errorCode: .staleFencingToken)))
                 throw FencedOut(message: message)
             case .failed(let failure, let code):
                 let phase = machine.phase(for: failure)

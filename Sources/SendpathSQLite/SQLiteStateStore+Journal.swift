@@ -33,6 +33,13 @@ extension SQLiteStateStore {
             try JournalColumns(entry)
         }
         try await write("append to the journal of \(entry.cutoverID ?? entry.group)") { db in
+            // Fenced: a holder whose lease has been granted to someone since may not write.
+            if entry.phase != .fenced {
+                let newer = try Row.fetchOne(
+                    db, sql: "SELECT scope FROM lease WHERE scope IN (?, ?) AND token > ? ORDER BY token DESC LIMIT 1",
+                    arguments: [Lease.groupScope(entry.group), Lease.reconcilerScope, entry.fencingToken.value])
+                if let newer { throw StateStoreError.leaseLost(scope: newer["scope"]) }
+            }
             try Self.insert(columns, db)
         }
     }

@@ -20,6 +20,35 @@ public struct StateStoreContract: Sendable {
         try await renewAndReleaseRespectTheCurrentGrant()
         try await journalKeepsCutoversInOrder()
         try await noticesAndRunsRoundTrip()
+        try await journalRefusesHoldersThatLostTheirLease()
+    }
+
+    public func journalRefusesHoldersThatLostTheirLease() async throws {
+        let store = try await makeStore()
+        let window = Window(start: Self.t0, end: Self.t0 + .seconds(3600))
+        let baseline = CutoverBaseline(members: [:], prefixes: [:], target: SendingPath(infrastructure: .aws, location: "eu-west-1"))
+        try await store.beginCutover(CutoverRecord(id: "g1#1", group: "g1", wave: "w1", members: ["a"], window: window,
+                                                   startedAt: Self.t0, baseline: baseline))
+        let old = try await store.acquireLease(scope: Lease.groupScope("g1"), holder: Self.alice, ttl: .seconds(30), now: Self.t0)
+        func entry(_ phase: JournalEntry.Phase, _ token: FencingToken, _ holder: String) -> JournalEntry {
+            JournalEntry(cutoverID: "g1#1", group: "g1", step: .freeze, phase: phase, attempt: 1, idempotencyKey: "g1#1/freeze",
+                         fencingToken: token, at: Self.t0, holder: holder)
+        }
+        try await store.append(entry(.intent, old.token, "alice-1"))
+        // Alice stalls past her lease; Bob takes the group over.
+        let new = try await store.acquireLease(scope: Lease.groupScope("g1"), holder: Self.bob, ttl: .seconds(30), now: Self.t0 + .seconds(60))
+        try await store.append(entry(.intent, new.token, "bob-1"))
+        await #expect(throws: StateStoreError.leaseLost(scope: Lease.groupScope("g1"))) {
+            try await store.append(entry(.done, old.token, "alice-1"))
+        }
+        // Her refusal itself is recorded.
+        try await store.append(entry(.fenced, old.token, "alice-1"))
+        let entries = try #require(try await store.cutovers(groups: ["g1"]).first).entries
+        #expect(entries.map(\.holder) == ["alice-1", "bob-1", "alice-1"])
+        #expect(entries.map(\.phase) == [.intent, .intent, .fenced])
+        // Entries for another group are not fenced by this group's lease.
+        try await store.append(JournalEntry(cutoverID: nil, group: "g2", step: .prepareTarget, phase: .done, attempt: 1,
+                                            idempotencyKey: "prepare/g2", fencingToken: old.token, at: Self.t0, holder: "alice-1"))
     }
 
     public func leasesAreExclusiveAndTokensGrow() async throws {

@@ -92,7 +92,7 @@ public struct CutoverMachine: Sendable, Hashable {
                               onVerificationFailure: VerificationFailurePolicy = .rollback) -> CutoverMachine {
         var machine = CutoverMachine(maxAttempts: maxAttempts, onVerificationFailure: onVerificationFailure)
         var newest = FencingToken(Int64.min)
-        for entry in entries {
+        for entry in entries where entry.phase != .fenced {
             if entry.fencingToken < newest { continue }
             newest = entry.fencingToken
             machine.record(entry)
@@ -175,6 +175,8 @@ public struct CutoverMachine: Sendable, Hashable {
             retryPending = false
             attempts = 0
             turnBack(entry.detail?.message ?? "the window is ending")
+        case .fenced:
+            return
         case .resumed:
             guard status == .held else { return }
             status = .running

@@ -53,6 +53,13 @@ public actor InMemoryStateStore: StateStore {
     }
 
     public func append(_ entry: JournalEntry) throws {
+        if entry.phase != .fenced {
+            for scope in [Lease.groupScope(entry.group), Lease.reconcilerScope] {
+                if let current = leases[scope], current.token > entry.fencingToken {
+                    throw StateStoreError.leaseLost(scope: scope)
+                }
+            }
+        }
         guard let id = entry.cutoverID else {
             preparationList.append(entry)
             return

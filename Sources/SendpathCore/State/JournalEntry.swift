@@ -13,6 +13,9 @@ public struct JournalEntry: Sendable, Hashable, Codable {
         case aborted
         /// An operator resumed a held cut-over (`reconcile --resume-held`).
         case resumed
+        /// The provider refused this holder's call: a newer lease holder has the group. Kept for
+        /// the record; replay ignores it.
+        case fenced
     }
 
     /// The cut-over this belongs to; `nil` for a prepare-target outside a cut-over.

@@ -26,6 +26,11 @@ public protocol StateStore: Sendable {
     func beginCutover(_ record: CutoverRecord) async throws
 
     /// Appends one journal entry, durably.
+    ///
+    /// Fenced: an entry whose token is lower than the token of the current lease on
+    /// `group:<entry.group>` or on `reconciler` (expired or not) comes from a holder that has
+    /// lost its lease, and is refused with ``StateStoreError/leaseLost``, except entries of
+    /// phase `fenced`, which record exactly that refusal.
     func append(_ entry: JournalEntry) async throws
 
     /// Records how a cut-over ended.
@@ -48,4 +53,13 @@ public protocol StateStore: Sendable {
 
     /// The most recent runs, newest first.
     func recentRuns(limit: Int) async throws -> [RunRecord]
+
+    /// Whether several reconcilers may share this store's work, each claiming cut-over groups
+    /// with a lease per group (PostgreSQL). Otherwise one reconciler at a time holds the
+    /// store's `reconciler` lease (SQLite).
+    var sharesWork: Bool { get }
+}
+
+extension StateStore {
+    public var sharesWork: Bool { false }
 }
