@@ -83,6 +83,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "SendpathPostgres",
+            dependencies: [
+                "SendpathCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sendpath",
             dependencies: [
@@ -99,6 +109,7 @@ let package = Package(
         .testTarget(name: "SendpathSimulatorTests", dependencies: ["SendpathSimulator", "SendpathCore", "SendpathYAML"], swiftSettings: strict),
         .testTarget(name: "SendpathControllerTests", dependencies: ["SendpathController", "SendpathSimulator", "SendpathYAML", "SendpathCore"], swiftSettings: strict),
         .testTarget(name: "SendpathHTTPTests", dependencies: ["SendpathHTTP", "SendpathSimulator", "SendpathYAML", "SendpathCore"], swiftSettings: strict),
+        .testTarget(name: "SendpathPostgresTests", dependencies: ["SendpathPostgres", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathCLITests", dependencies: ["SendpathCore"], exclude: ["Support/check_schema.py"], swiftSettings: strict),
     ]
 )

@@ -26,6 +26,11 @@ public actor LeaseKeeper {
         self.logger = logger
     }
 
+    /// A keeper for another scope, with the same holder, TTL, clock and liveness check.
+    public nonisolated func sibling(scope: String) -> LeaseKeeper {
+        LeaseKeeper(store: store, scope: scope, holder: holder, ttl: ttl, clock: clock, isAlive: isAlive, logger: logger)
+    }
+
     /// Acquires the lease; throws ``StateStoreError/locked`` naming the live holder.
     @discardableResult
     public func acquire() async throws -> Lease {

@@ -78,6 +78,7 @@ public struct Reconciler: Sendable {
             let (plan, observed) = try await plan()
             return ReportBuilder.plan(plan, observed: observed, dryRun: true, detailedExitCode: options.detailedExitCode)
         }
+        if store.sharesWork { return try await applySharingWork() }
         guard let lease else { preconditionFailure("an apply needs a lease keeper") }
         try await lease.acquire()
         // The lease is renewed from the moment it is granted until the run ends.
@@ -128,17 +129,29 @@ public struct Reconciler: Sendable {
         let queue = plan.groups.filter { order[$0.decision] != nil }
             .sorted { (order[$0.decision]!, $0.wave.name, $0.group.id) < (order[$1.decision]!, $1.wave.name, $1.group.id) }
         guard !queue.isEmpty else { return [:] }
-        let runners = queue.map { plan in
-            GroupRunner(plan: plan, fleet: fleet, provider: provider, store: store, clock: clock, logger: logger,
-                        progress: progress, options: options, holderID: holder.id,
-                        token: { await lease.token ?? FencingToken(0) }, observed: observed, observedPrefixes: prefixes)
+        let work = queue.map { plan in
+            GroupWork(plan: plan, run: {
+                await runner(plan, observed: observed, prefixes: prefixes, token: { await lease.token ?? FencingToken(0) }).run()
+            })
         }
-        let limit = options.maxParallel ?? Int.max
-        return await Self.runAll(runners, limit: limit, stop: options.stop)
+        return await Self.runAll(work, limit: options.maxParallel ?? Int.max, stop: options.stop)
     }
 
-    /// Starts runners in order as slots free up: per wave `maxParallel`, and `limit` in all.
-    static func runAll(_ runners: [GroupRunner], limit: Int, stop: StopRequest?) async -> [String: GroupResult] {
+    func runner(_ plan: GroupPlan, observed: [String: ObservedInstance], prefixes: [AddressBlock: ObservedPrefix],
+                token: @escaping @Sendable () async -> FencingToken) -> GroupRunner {
+        GroupRunner(plan: plan, fleet: fleet, provider: provider, store: store, clock: clock, logger: logger,
+                    progress: progress, options: options, holderID: holder.id, token: token,
+                    observed: observed, observedPrefixes: prefixes)
+    }
+
+    /// One group's work for the scheduler.
+    struct GroupWork: Sendable {
+        let plan: GroupPlan
+        let run: @Sendable () async -> GroupResult
+    }
+
+    /// Starts work in order as slots free up: per wave `maxParallel`, and `limit` in all.
+    static func runAll(_ runners: [GroupWork], limit: Int, stop: StopRequest?) async -> [String: GroupResult] {
         var waiting = runners
         return await withTaskGroup(of: GroupResult.self) { tasks in
             var results: [String: GroupResult] = [:]
@@ -149,10 +162,10 @@ public struct Reconciler: Sendable {
                 while index < waiting.count && total < limit && !(stop?.isRequested ?? false) {
                     let wave = waiting[index].plan.wave
                     if running[wave.name, default: 0] < max(1, wave.maxParallel) {
-                        let runner = waiting.remove(at: index)
+                        let work = waiting.remove(at: index)
                         running[wave.name, default: 0] += 1
                         total += 1
-                        tasks.addTask { await runner.run() }
+                        tasks.addTask { await work.run() }
                     } else {
                         index += 1
                     }

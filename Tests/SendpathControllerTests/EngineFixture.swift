@@ -62,7 +62,8 @@ struct EngineFixture {
         return files
     }
 
-    init(faults: [FaultRule] = [], latency: Duration = .zero, policy: String = "", at now: Timestamp = EngineFixture.inWindow) async throws {
+    init(faults: [FaultRule] = [], latency: Duration = .zero, policy: String = "", at now: Timestamp = EngineFixture.inWindow,
+         sharesWork: Bool = false) async throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("sendpath-engine-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder + "/manifests", withIntermediateDirectories: true)
         for (name, text) in Self.manifests(policy: policy) {
@@ -76,7 +77,7 @@ struct EngineFixture {
         logger.logLevel = .critical
         simulator = try FleetSimulator(path: folder + "/fleet.db", clock: clock, latency: latency, faults: faults, logger: logger)
         _ = try await simulator.seed(from: fleet)
-        store = InMemoryStateStore()
+        store = InMemoryStateStore(sharesWork: sharesWork)
     }
 
     struct FixtureError: Error { var message: String }

@@ -86,4 +86,25 @@ struct ReconcilerTests {
         let report = try await fixture.reconciler(maxParallel: 1).run()
         #expect(report.summary == ["migrated": 5])
     }
+
+    @Test func reconcilersSharingAStoreDivideTheGroupsAndNeverWorkOneTwice() async throws {
+        let fixture = try await EngineFixture(latency: .milliseconds(1), sharesWork: true)
+        defer { fixture.remove() }
+        let holders = (1...3).map { LeaseHolder(id: "replica-\($0)", host: "test-host", pid: Int32($0), command: "controller") }
+        let reports = try await withThrowingTaskGroup(of: ReconcileReport.self) { tasks in
+            for holder in holders { tasks.addTask { try await fixture.reconciler(holder: holder).run() } }
+            var all: [ReconcileReport] = []
+            for try await report in tasks { all.append(report) }
+            return all
+        }
+        #expect(reports.count == 3)
+        let after = try await fixture.apply()
+        #expect(after.summary == ["migrated": 5])
+        let check = try await fixture.simulator.check()
+        #expect(check.ok, "\(check)")
+        // Each group has exactly one cut-over, and its journal came from one holder.
+        let cutovers = await fixture.store.cutovers(groups: nil)
+        #expect(cutovers.count == 3)
+        for record in cutovers { #expect(Set(record.entries.map(\.holder)).count == 1, "\(record.id)") }
+    }
 }

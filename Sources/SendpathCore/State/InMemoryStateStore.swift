@@ -7,8 +7,12 @@ public actor InMemoryStateStore: StateStore {
     private var preparationList: [JournalEntry] = []
     private var noticeByWave: [String: NoticeRecord] = [:]
     private var runs: [RunRecord] = []
+    /// Whether reconcilers share its work through per-group leases (like PostgreSQL).
+    public nonisolated let sharesWork: Bool
 
-    public init() {}
+    public init(sharesWork: Bool = false) {
+        self.sharesWork = sharesWork
+    }
 
     public func acquireLease(scope: String, holder: LeaseHolder, ttl: Duration, now: Timestamp) throws -> Lease {
         if let current = leases[scope], current.expiresAt > now, current.holder.id != holder.id {

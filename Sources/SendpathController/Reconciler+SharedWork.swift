@@ -1,0 +1,118 @@
+import SendpathCore
+
+/// Several reconcilers on one store that shares work (PostgreSQL): no store-wide lease;
+/// each group is claimed with a lease of its own (`group:<id>`), and each wave's
+/// `maxParallel` is enforced across reconcilers with slot leases (`wave:<name>#<k>`).
+extension Reconciler {
+    func applySharingWork() async throws -> ReconcileReport {
+        let runID = "\(holder.id)-\(clock.now().nanosecondsSinceEpoch)"
+        var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
+        try await store.recordRun(record)
+        let (plan, observed, prefixes) = try await observeAndPlan()
+        for notice in plan.noticesToRecord { try await store.recordNotice(notice) }
+        let order: [GroupPlan.Decision: Int] = [.resume: 0, .start: 1, .prepare: 2]
+        let queue = plan.groups.filter { order[$0.decision] != nil }
+            .sorted { (order[$0.decision]!, $0.wave.name, $0.group.id) < (order[$1.decision]!, $1.wave.name, $1.group.id) }
+        let work = queue.map { planned in
+            GroupWork(plan: planned, run: { await self.claimAndRun(planned, observed: observed, prefixes: prefixes) })
+        }
+        let results = await Self.runAll(work, limit: options.maxParallel ?? Int.max, stop: options.stop)
+        let report = ReportBuilder.apply(plan, results: results, observed: observed, detailedExitCode: options.detailedExitCode)
+        record.finishedAt = clock.now()
+        record.outcome = report.outcome
+        record.summary = report.summary
+        try await store.recordRun(record)
+        return report
+    }
+
+    /// Claims the group (and a slot of its wave), plans it again from fresh observations and
+    /// the journal as they are now, runs it while renewing both leases, then lets them go.
+    func claimAndRun(_ planned: GroupPlan, observed: [String: ObservedInstance], prefixes: [AddressBlock: ObservedPrefix]) async -> GroupResult {
+        guard let keeper = lease else { preconditionFailure("an apply needs a lease keeper") }
+        let group = planned.group
+        let groupLease = keeper.sibling(scope: Lease.groupScope(group.id))
+        do {
+            try await groupLease.acquire()
+        } catch StateStoreError.locked(let other, _, let until) {
+            return claimedElsewhere(planned, by: other, until: until)
+        } catch {
+            return stopped(planned, error)
+        }
+        guard let slot = await claimSlot(planned.wave, like: keeper) else {
+            await groupLease.release()
+            return waitingForSlot(planned)
+        }
+        let result = await runClaimed(planned, observed: observed, prefixes: prefixes, groupLease: groupLease, slot: slot)
+        await slot.release()
+        await groupLease.release()
+        return result
+    }
+
+    private func runClaimed(_ planned: GroupPlan, observed: [String: ObservedInstance], prefixes: [AddressBlock: ObservedPrefix],
+                            groupLease: LeaseKeeper, slot: LeaseKeeper) async -> GroupResult {
+        let group = planned.group
+        do {
+            // Another reconciler may have moved this group since the plan: look again.
+            var fresh = observed
+            for (name, state) in try await provider.observeInstances(group.instances, step: nil) { fresh[name] = state }
+            var freshPrefixes = prefixes
+            for (block, state) in try await provider.observePrefixes(group.blocks) { freshPrefixes[block] = state }
+            let input = PlanInput(fleet: fleet, observedInstances: fresh, observedPrefixes: freshPrefixes,
+                                  cutovers: try await store.cutovers(groups: nil), notices: try await store.notices(),
+                                  now: clock.now(), scope: [group.id], resumeHeld: options.resumeHeld,
+                                  maxAttempts: options.retry.maxAttempts, maxRollbacksPerWindow: options.maxRollbacksPerWindow)
+            guard let replanned = Planner.plan(input).groups.first(where: { $0.group.id == group.id }),
+                  [.start, .resume, .prepare].contains(replanned.decision) else {
+                return GroupResult(plan: planned, status: .inProgress,
+                                   reasons: [BlockReason(.order, "another reconciler moved this group on since the plan; the next run reports it")],
+                                   moves: [], skipped: [], messages: [:])
+            }
+            let runner = runner(replanned, observed: fresh, prefixes: freshPrefixes, token: { await groupLease.token ?? FencingToken(0) })
+            return try await withThrowingTaskGroup(of: GroupResult?.self) { tasks in
+                tasks.addTask {
+                    try await withThrowingTaskGroup(of: Void.self) { renewals in
+                        renewals.addTask { try await groupLease.keepRenewing() }
+                        renewals.addTask { try await slot.keepRenewing() }
+                        try await renewals.next()
+                    }
+                    return nil
+                }
+                tasks.addTask { await runner.run() }
+                defer { tasks.cancelAll() }
+                while let result = try await tasks.next() {
+                    if let result { return result }
+                }
+                throw StateStoreError.leaseLost(scope: Lease.groupScope(group.id))
+            }
+        } catch {
+            return stopped(planned, error)
+        }
+    }
+
+    /// One of the wave's `maxParallel` slots, or `nil` when all are taken (by any reconciler).
+    func claimSlot(_ wave: Wave, like keeper: LeaseKeeper) async -> LeaseKeeper? {
+        for index in 0..<max(1, wave.maxParallel) {
+            let slot = keeper.sibling(scope: "wave:\(wave.name)#\(index)")
+            if (try? await slot.acquire()) != nil { return slot }
+        }
+        return nil
+    }
+
+    func claimedElsewhere(_ planned: GroupPlan, by other: LeaseHolder, until: Timestamp) -> GroupResult {
+        GroupResult(plan: planned, status: .inProgress,
+                    reasons: [BlockReason(.order, "claimed by another reconciler, \(other), until \(until)")],
+                    moves: [], skipped: [], messages: [:])
+    }
+
+    func waitingForSlot(_ planned: GroupPlan) -> GroupResult {
+        GroupResult(plan: planned, status: .blocked,
+                    reasons: [BlockReason(.order, "wave '\(planned.wave.name)' already runs \(planned.wave.maxParallel) groups (maxParallel) across reconcilers")],
+                    moves: [], skipped: [], messages: [:])
+    }
+
+    func stopped(_ planned: GroupPlan, _ error: any Error) -> GroupResult {
+        var result = GroupResult(plan: planned, status: .inProgress, reasons: [], moves: [], skipped: [], messages: [:])
+        result.error = "\(error)"
+        return result
+    }
+}
