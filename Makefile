@@ -5,23 +5,34 @@
 SWIFT ?= swift
 BENCH_RUNS ?= 5
 
-.PHONY: all deps build test run bench clean
+.PHONY: all deps postgres-deps build test run bench clean
 
 all: build
 
+export DEBIAN_FRONTEND := noninteractive
+
 # System packages: libyaml (the manifest reader), SQLite headers (GRDB), Python's
-# jsonschema and PyYAML (the schema test), GNU time (benchmarks).
+# jsonschema and PyYAML (the schema test).
 deps:
 	@pkg-config --exists yaml-0.1 2>/dev/null && pkg-config --exists sqlite3 2>/dev/null || \
 		{ apt-get update && apt-get install -y libyaml-dev libsqlite3-dev pkg-config; }
 	@python3 -c 'import jsonschema, yaml' 2>/dev/null || python3 -m pip install --quiet jsonschema PyYAML
 
+# PostgreSQL server binaries, for the tests that run against a real server.
+postgres-deps:
+	@test -x "$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)/initdb" || \
+		{ apt-get update && apt-get install -y postgresql; }
+
 build: deps
 	$(SWIFT) build
 
-test: deps
+# The tests start a throwaway PostgreSQL cluster on a free loopback port, and stop it after.
+test: deps postgres-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@dir=$$(mktemp -d /tmp/sendpath-pg.XXXXXX); \
+	url=$$(./scripts/postgres-test-cluster.sh start "$$dir") || exit 1; \
+	SENDPATH_TEST_POSTGRES_URL="$$url" $(SWIFT) test --skip-build; code=$$?; \
+	./scripts/postgres-test-cluster.sh stop "$$dir" >/dev/null 2>&1; rm -rf "$$dir"; exit $$code
 
 run: build
 	./scripts/demo.sh

@@ -1,1 +1,268 @@
+public import Logging
+public import SendpathCore
+public import ServiceLifecycle
 import PostgresNIO
+import Synchronization
+
+/// The shared ``StateStore``: journal, leases, notices and run history in PostgreSQL, for
+/// several controller replicas at once (``sharesWork`` is `true`).
+///
+/// The store wraps a postgres-nio `PostgresClient`, a connection pool that works only while
+/// its `run()` is running. Either run the store as a ServiceLifecycle `Service` (in the
+/// controller's `ServiceGroup`, listed *before* the services that use it, so that graceful
+/// shutdown stops them first and the pool last), or use ``withStore(_:logger:_:)`` in a one-shot
+/// command, which runs the pool for the duration of its body.
+///
+/// The schema is brought up to date on first use (or by ``migrate()``): named migrations, each
+/// applied once in its own transaction, serialized across processes by a transaction-scoped
+/// advisory lock, recorded in `sendpath_migrations`. Instants and durations are BIGINT
+/// nanoseconds, enums their raw TEXT value, Codable values JSON TEXT (as in SQLite).
+///
+/// Leases take their tokens from a SEQUENCE, so a token is greater than every token granted
+/// before, across scopes, deleted leases and restarts. A grant is one atomic upsert: of replicas
+/// racing for a scope, exactly one wins. ``claimGroups(_:holder:ttl:now:limit:)`` divides group
+/// leases between replicas without them waiting for each other. Journal appends are fenced in the
+/// same statement that inserts them.
+///
+/// Writes complete even when the calling task is cancelled (a journal entry for a call that
+/// already reached a provider must not be lost to a shutdown); reads honour cancellation. An
+/// operation that gets no connection within the configured connect timeout fails with
+/// ``StateStoreError/unavailable(_:)`` naming the server (`host:port`) and database and the reason
+/// (never the password); a row this version cannot read is ``StateStoreError/corrupt(_:)``.
+public final class PostgresStateStore: StateStore, Service {
+    /// Where the store is.
+    public let configuration: PostgresConfiguration
+    let client: PostgresClient
+    let logger: Logger
+    /// "state database postgres://user@host:port/db?…", the prefix of every error message.
+    let location: String
+    /// Whether this process has checked (and brought up to date) the schema.
+    let schemaChecked = Atomic<Bool>(false)
+
+    public var sharesWork: Bool { true }
+
+    /// Creates the store. Nothing is contacted until the store (or its pool) runs: see ``run()``
+    /// and ``withStore(_:logger:_:)``.
+    ///
+    /// Throws ``PostgresConfigurationError`` when TLS cannot be set up.
+    public init(configuration: PostgresConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        location = "state database \(configuration)"
+        // The pool logs every failed connection attempt at info level (several a second while the
+        // server is down); keep that out of `--verbose` output unless debugging.
+        var background = logger
+        if background.logLevel == .info { background.logLevel = .notice }
+        client = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: background)
+        for warning in configuration.warnings {
+            logger.warning("\(warning)", metadata: ["state.url": "\(configuration)"])
+        }
+    }
+
+    /// Runs the connection pool until the task is cancelled or the service group shuts down
+    /// gracefully. Operations fail with ``StateStoreError/unavailable(_:)`` once it has ended.
+    /// Call it once.
+    public func run() async throws {
+        logger.debug("state store pool running", metadata: ["state.url": "\(configuration)"])
+        await client.run()
+        logger.debug("state store pool stopped", metadata: ["state.url": "\(configuration)"])
+    }
+
+    /// Opens a store, runs its pool and brings its schema up to date, calls `body` with it,
+    /// and shuts the pool down when `body` returns or throws. For one-shot commands.
+    ///
+    /// Fails with ``StateStoreError/unavailable(_:)`` within the connect timeout when the server
+    /// cannot be reached.
+    public static func withStore<T: Sendable>(
+        _ configuration: PostgresConfiguration,
+        logger: Logger,
+        _ body: (PostgresStateStore) async throws -> T
+    ) async throws -> T {
+        let store = try PostgresStateStore(configuration: configuration, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
+            group.addTask { try await store.run() }
+            defer { group.cancelAll() }
+            try await store.migrate()
+            return try await body(store)
+        }
+    }
+
+    /// Brings the schema up to date now (otherwise the first operation does). Safe to call from
+    /// several processes at once: they take turns on an advisory lock, and each migration is
+    /// applied once.
+    ///
+    /// Throws ``StateStoreError/corrupt(_:)`` when the database has migrations this version does
+    /// not know (it was written by a newer sendpath).
+    public func migrate() async throws {
+        let applied = try await access("bring the schema up to date", write: true, migrating: true) { connection in
+            try await PostgresSchema.migrate(connection, schema: self.configuration.schema, logger: self.logger)
+        }
+        schemaChecked.store(true, ordering: .releasing)
+        if !applied.isEmpty {
+            logger.info("state schema migrated", metadata: [
+                "state.url": "\(configuration)",
+                "state.migrations": "\(applied.joined(separator: ","))",
+            ])
+        }
+    }
+
+    /// The names of the migrations applied to the database, in the order this version applies
+    /// them (unknown ones, from a newer version, last).
+    public func appliedMigrations() async throws -> [String] {
+        let names = try await access("read the applied migrations", write: false) { connection in
+            var names: [String] = []
+            for try await name in try await connection.query("SELECT name FROM sendpath_migrations", logger: self.logger)
+                .decode(String.self) {
+                names.append(name)
+            }
+            return names
+        }
+        let order = Dictionary(uniqueKeysWithValues: PostgresSchema.migrations.enumerated().map { ($1.name, $0) })
+        return names.sorted { (order[$0] ?? .max, $0) < (order[$1] ?? .max, $1) }
+    }
+
+    // MARK: - Access
+
+    /// Runs `body` on a pooled connection, first bringing the schema up to date if this process
+    /// has not yet. `write` operations run to completion even if the calling task is cancelled.
+    /// Errors become ``StateStoreError``s naming the server and `action`.
+    @discardableResult
+    func access<T: Sendable>(
+        _ action: String,
+        write: Bool,
+        migrating: Bool = false,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        if !migrating && !schemaChecked.load(ordering: .acquiring) {
+            try await migrate()
+        }
+        if write {
+            // A write that has begun is not abandoned: a cancelled caller (say, a shutdown) still
+            // gets its journal entry recorded. The task is awaited, so it never outlives the call.
+            return try await Task { try await self.leasing(action, body) }.value
+        }
+        return try await leasing(action, body)
+    }
+
+    /// `access` in one transaction (`BEGIN` … `COMMIT`, rolled back if `body` throws).
+    @discardableResult
+    func transaction<T: Sendable>(
+        _ action: String,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await access(action, write: true) { connection in
+            try await connection.withTransaction(logger: self.logger) { connection in
+                try await body(connection)
+            }
+        }
+    }
+
+    /// Leases a connection for `body`, giving up with `.unavailable` when none comes within the
+    /// connect timeout. (The pool itself would keep retrying a dead server for a minute.)
+    private func leasing<T: Sendable>(
+        _ action: String,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let race = LeaseRace()
+        let timeout = configuration.connectTimeout
+        do {
+            return try await withThrowingTaskGroup(of: T?.self, returning: T.self) { group in
+                group.addTask {
+                    try await self.client.withConnection { connection in
+                        guard race.lease() else { throw LeaseRace.TimedOut() }
+                        return try await body(connection)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    if race.timeOut() { throw LeaseRace.TimedOut() }
+                    return nil
+                }
+                while let next = try await group.next() {
+                    if let value = next {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw CancellationError()
+            }
+        } catch is LeaseRace.TimedOut {
+            throw await diagnoseUnreachable(action)
+        } catch {
+            throw PostgresErrorMapping.stateStoreError(error, location: location, action: action)
+        }
+    }
+
+    /// Why no connection came: one direct connection attempt tells (refused, unknown host,
+    /// authentication, missing database, TLS), or, if it succeeds, the pool was exhausted.
+    private func diagnoseUnreachable(_ action: String) async -> StateStoreError {
+        let timeout = configuration.connectTimeout
+        let quiet = Logger(label: "sendpath.state.probe", factory: { _ in SwiftLogNoOpLogHandler() })
+        let probe: Result<Void, any Error>?
+        do {
+            let connectionConfiguration = try configuration.connectionConfiguration()
+            probe = await Deadline.run(within: timeout) {
+                let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: quiet)
+                try? await connection.close()
+            }
+        } catch {
+            probe = .failure(error)
+        }
+        let reason: String
+        switch probe {
+        case nil:
+            reason = "no answer within \(timeout)"
+        case .failure(let error):
+            reason = PostgresErrorMapping.reason(error)
+        case .success:
+            return .unavailable("\(location): no pooled connection became free within \(timeout) to \(action) "
+                                + "(all \(configuration.maximumConnections) in use); raise pool_max or connect_timeout")
+        }
+        logger.warning("state store unreachable", metadata: ["state.url": "\(configuration)", "error": "\(reason)"])
+        return .unavailable("\(location): cannot connect to \(configuration.endpoint) (database \(configuration.database)) "
+                            + "to \(action): \(reason)\(PostgresErrorMapping.advice(reason, configuration: configuration))")
+    }
+}
+
+/// Which of "a connection was leased" and "the connect timeout passed" happened first.
+final class LeaseRace: Sendable {
+    struct TimedOut: Error {}
+
+    /// 0 waiting, 1 leased, 2 timed out.
+    private let state = Atomic<UInt8>(0)
+
+    /// Claims the race for the operation; `false` if the timeout already won.
+    func lease() -> Bool {
+        state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    /// Claims the race for the timeout; `false` if a connection was already leased.
+    func timeOut() -> Bool {
+        state.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged
+    }
+}
+
+/// Runs an operation with a time limit.
+enum Deadline {
+    /// The operation's result, or `nil` if `duration` passed first (the operation is then cancelled).
+    static func run(within duration: Duration, _ operation: @escaping @Sendable () async throws -> Void) async
+        -> Result<Void, any Error>? {
+        await withTaskGroup(of: Result<Void, any Error>?.self) { group in
+            group.addTask {
+                do {
+                    try await operation()
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: duration)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+}

@@ -84,6 +84,26 @@ enum FleetSchema {
                 ) STRICT;
                 """)
         }
+        // Which prefixes hold each instance's declared IPs, so that a move or a send looks up
+        // the few rows it needs instead of scanning the fleet.
+        migrator.registerMigration("v2-membership") { db in
+            try db.execute(sql: """
+                CREATE TABLE membership (
+                    instance TEXT NOT NULL REFERENCES instance(name),
+                    cidr TEXT NOT NULL REFERENCES prefix(cidr),
+                    PRIMARY KEY (instance, cidr)
+                ) STRICT;
+                CREATE INDEX membership_by_cidr ON membership(cidr);
+                """)
+            // Fleets created before this table: derive it from the declared IPs.
+            let blocks = try String.fetchAll(db, sql: "SELECT cidr FROM prefix").map(FleetTransaction.block)
+            for row in try Row.fetchAll(db, sql: "SELECT name, declaredIPs FROM instance") {
+                let ips = try FleetTransaction.ips(row["declaredIPs"])
+                for block in blocks where ips.contains(where: block.contains) {
+                    try db.execute(sql: "INSERT INTO membership (instance, cidr) VALUES (?, ?)", arguments: [row["name"] as String, block.description])
+                }
+            }
+        }
         return migrator
     }
 }

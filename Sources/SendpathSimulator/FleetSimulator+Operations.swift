@@ -54,11 +54,11 @@ extension FleetSimulator {
             problems.append("\(name) is not frozen")
         }
         let moving = Set(call.instances)
-        for instance in try tx.allInstances() where !moving.contains(instance.name) {
-            for cidr in call.prefixes where instance.declaredIPs.contains(where: cidr.contains) {
-                try tx.recordViolation(.partialPrefixMove, instance: instance.name,
-                                       "\(operation) of group \(change.group) moves prefix \(cidr) without \(instance.name), which sends from it")
-                problems.append("prefix \(cidr) would move without \(instance.name)")
+        for cidr in call.prefixes.sorted() {
+            for name in try tx.members(of: [cidr]).subtracting(moving).sorted() {
+                try tx.recordViolation(.partialPrefixMove, instance: name,
+                                       "\(operation) of group \(change.group) moves prefix \(cidr) without \(name), which sends from it")
+                problems.append("prefix \(cidr) would move without \(name)")
             }
         }
         if !problems.isEmpty {
@@ -85,11 +85,10 @@ extension FleetSimulator {
     /// Sends (or reports expired) the messages of one snapshot, from each instance's current path.
     func resend(_ call: MutationCall, snapshotKey: String, maxAge: Duration, in tx: FleetTransaction) throws -> OperationOutcome {
         let rows = try tx.instances(call.instances)
-        let prefixes = try tx.prefixes()
         var problems: [String] = []
         for name in call.instances {
             guard let row = rows[name] else { continue }
-            problems += try sendingProblems(row, prefixes: prefixes, doing: "resend", in: tx)
+            problems += try sendingProblems(row, doing: "resend", in: tx)
         }
         if !problems.isEmpty {
             return .refused(ProviderError(.rejected, "resend refused: \(problems.joined(separator: "; "))"))
@@ -120,10 +119,9 @@ extension FleetSimulator {
     /// neither does the simulator: sending from other IPs or without a route is recorded.
     func unfreeze(_ call: MutationCall, in tx: FleetTransaction) throws -> OperationOutcome {
         let rows = try tx.instances(call.instances)
-        let prefixes = try tx.prefixes()
         for name in call.instances {
             guard let row = rows[name], row.frozen else { continue }
-            _ = try sendingProblems(row, prefixes: prefixes, doing: "unfreeze", in: tx)
+            _ = try sendingProblems(row, doing: "unfreeze", in: tx)
         }
         try tx.setFrozen(call.instances, false)
         return .empty
@@ -132,8 +130,7 @@ extension FleetSimulator {
     /// What would make the instance send against the invariants from where it is now: IPs other
     /// than the declared ones, or a prefix of its IPs not advertised from its path. Each is
     /// recorded as a violation.
-    private func sendingProblems(_ row: InstanceRow, prefixes: [AddressBlock: [SendingPath]], doing action: String,
-                                 in tx: FleetTransaction) throws -> [String] {
+    private func sendingProblems(_ row: InstanceRow, doing action: String, in tx: FleetTransaction) throws -> [String] {
         var problems: [String] = []
         let current = try tx.currentIPs(row)
         if Set(current) != Set(row.declaredIPs) {
@@ -141,8 +138,7 @@ extension FleetSimulator {
             try tx.recordViolation(.sentFromUndeclaredIPs, instance: row.name, detail)
             problems.append(detail)
         }
-        for (cidr, places) in prefixes.sorted(by: { $0.key < $1.key })
-        where row.declaredIPs.contains(where: cidr.contains) && !places.contains(row.path) {
+        for (cidr, places) in try tx.prefixes(of: row.name).sorted(by: { $0.key < $1.key }) where !places.contains(row.path) {
             let from = places.isEmpty ? "nowhere" : places.map(\.description).joined(separator: ", ")
             let detail = "\(action) from \(row.path) while prefix \(cidr) of \(row.name) is advertised from \(from)"
             try tx.recordViolation(.sentWithoutRoute, instance: row.name, detail)

@@ -54,8 +54,10 @@ extension FleetSimulator {
                 added += 1
             }
             let knownPrefixes = Set(try String.fetchAll(db, sql: "SELECT cidr FROM prefix"))
+            let insertMember = try db.makeStatement(sql: "INSERT OR IGNORE INTO membership (instance, cidr) VALUES (?, ?)")
             for prefix in prefixes where !knownPrefixes.contains(prefix.cidr.description) {
                 try tx.insertPrefix(prefix.cidr)
+                for member in prefix.members { try insertMember.execute(arguments: [member, prefix.cidr.description]) }
                 let place = try prefix.members.first.flatMap { try tx.instances([$0])[$0]?.path } ?? Self.defaultSite
                 try tx.advertise(prefix.cidr, from: place)
             }

@@ -90,8 +90,7 @@ public final class FleetSimulator: Provider {
                 }
             } else {
                 result = try await pool.read { db in
-                    let tx = FleetTransaction(db: db, now: self.clock.now())
-                    return .success(try tx.instances(names).mapValues(tx.observation))
+                    .success(try FleetTransaction(db: db, now: self.clock.now()).observations(names))
                 }
             }
         } catch {
@@ -115,7 +114,7 @@ public final class FleetSimulator: Provider {
             try tx.consumeFault(fault.key)
             try applyOverride(fault, in: tx)
         }
-        return .success(try tx.instances(names).mapValues(tx.observation))
+        return .success(try tx.observations(names))
     }
 
     public func observePrefixes(_ cidrs: [AddressBlock]) async throws(ProviderError) -> [AddressBlock: ObservedPrefix] {

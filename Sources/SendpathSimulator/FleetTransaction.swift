@@ -28,11 +28,20 @@ struct FleetTransaction {
 
     // MARK: Instances
 
+    /// Rows for these names (absent when unknown). Many names are read in one scan.
     func instances(_ names: [String]) throws -> [String: InstanceRow] {
         guard !names.isEmpty else { return [:] }
+        var result: [String: InstanceRow] = [:]
+        if names.count > Self.chunk {
+            let wanted = Set(names)
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM instance") where wanted.contains(row["name"]) {
+                let instance = try Self.instance(row)
+                result[instance.name] = instance
+            }
+            return result
+        }
         let rows = try Row.fetchAll(db, sql: "SELECT * FROM instance WHERE name IN (\(databaseQuestionMarks(count: names.count)))",
                                     arguments: StatementArguments(names))
-        var result: [String: InstanceRow] = [:]
         for row in rows {
             let instance = try Self.instance(row)
             result[instance.name] = instance
@@ -40,8 +49,55 @@ struct FleetTransaction {
         return result
     }
 
-    func allInstances() throws -> [InstanceRow] {
-        try Row.fetchAll(db, sql: "SELECT * FROM instance ORDER BY name").map(Self.instance)
+    /// Above this many names, read whole tables rather than bind every name.
+    static let chunk = 500
+
+    /// The observations of many instances in a few queries: rows, queue depths, overrides.
+    func observations(_ names: [String]) throws -> [String: ObservedInstance] {
+        let rows = try instances(names)
+        guard !rows.isEmpty else { return [:] }
+        var depths: [String: Int] = [:]
+        let depthSQL = "SELECT instance, count(*) AS n FROM message WHERE state = 'queued'"
+        let depthRows = rows.count > Self.chunk
+            ? try Row.fetchAll(db, sql: depthSQL + " GROUP BY instance")
+            : try Row.fetchAll(db, sql: depthSQL + " AND instance IN (\(databaseQuestionMarks(count: rows.count))) GROUP BY instance",
+                               arguments: StatementArguments(Array(rows.keys)))
+        for row in depthRows { depths[row["instance"]] = row["n"] }
+        var overrides: [String: [(path: SendingPath, ips: [IPAddress]?, build: String?)]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM override") {
+            let ips: String? = row["ips"]
+            overrides[row["instance"], default: []].append((try Self.path(row["infrastructure"], row["location"]), try ips.map(Self.ips), row["build"]))
+        }
+        return rows.mapValues { instance in
+            let here = overrides[instance.name]?.first { $0.path == instance.path }
+            return ObservedInstance(name: instance.name, path: instance.path, frozen: instance.frozen,
+                                    sendingIPs: here?.ips ?? instance.declaredIPs, build: here?.build ?? instance.build,
+                                    queueDepth: depths[instance.name] ?? 0, preparedTarget: instance.prepared)
+        }
+    }
+
+    /// Instances whose declared IPs lie in any of these prefixes.
+    func members(of cidrs: [AddressBlock]) throws -> Set<String> {
+        guard !cidrs.isEmpty else { return [] }
+        return Set(try String.fetchAll(db, sql: "SELECT DISTINCT instance FROM membership WHERE cidr IN (\(databaseQuestionMarks(count: cidrs.count)))",
+                                       arguments: StatementArguments(cidrs.map(\.description))))
+    }
+
+    /// The prefixes holding an instance's declared IPs, with where each is advertised from.
+    func prefixes(of instance: String) throws -> [AddressBlock: [SendingPath]] {
+        var result: [AddressBlock: [SendingPath]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT m.cidr, a.infrastructure, a.location FROM membership m LEFT JOIN advertisement a ON a.cidr = m.cidr
+            WHERE m.instance = ? ORDER BY m.cidr, a.infrastructure, a.location
+            """, arguments: [instance]) {
+            let block = try Self.block(row["cidr"])
+            if let infrastructure: String = row["infrastructure"], let location: String = row["location"] {
+                result[block, default: []].append(try Self.path(infrastructure, location))
+            } else {
+                result[block] = result[block] ?? []
+            }
+        }
+        return result
     }
 
     private static func instance(_ row: Row) throws -> InstanceRow {
@@ -130,14 +186,6 @@ struct FleetTransaction {
 
     func currentBuild(_ instance: InstanceRow) throws -> String {
         try override(of: instance.name, at: instance.path).build ?? instance.build
-    }
-
-    func observation(_ instance: InstanceRow) throws -> ObservedInstance {
-        let depth = try Int.fetchOne(db, sql: "SELECT count(*) FROM message WHERE instance = ? AND state = 'queued'",
-                                     arguments: [instance.name]) ?? 0
-        return ObservedInstance(name: instance.name, path: instance.path, frozen: instance.frozen,
-                                sendingIPs: try currentIPs(instance), build: try currentBuild(instance),
-                                queueDepth: depth, preparedTarget: instance.prepared)
     }
 
     // MARK: Prefixes

@@ -9,6 +9,10 @@ struct PlanContext {
     /// Per group id: on target with no cut-over open (computed once; order gates ask often).
     private(set) var complete: [String: Bool] = [:]
     let groupsByWave: [String: [CutoverGroup]]
+    /// Per wave: the notice in force, and whether the wave still is what it announced.
+    private(set) var noticeByWave: [String: NoticeRecord] = [:]
+    private(set) var staleByWave: [String: [BlockReason]] = [:]
+    private(set) var toRecordByWave: [String: NoticeRecord] = [:]
 
     init(_ input: PlanInput) {
         self.input = input
@@ -30,6 +34,15 @@ struct PlanContext {
         waveMembers = members.mapValues { $0.sorted() }
         groupsByWave = Dictionary(grouping: input.fleet.groups, by: \.wave)
         for group in input.fleet.groups { complete[group.id] = isAtTarget(group) }
+        // Notices are per wave: work them out once, not once per group.
+        for wave in input.fleet.waves {
+            if let pending = makeNoticeToRecord(wave) { toRecordByWave[wave.name] = pending }
+            let stored = input.notices[wave.name]
+            let inForce = toRecordByWave[wave.name] ?? stored
+            guard let notice = inForce else { continue }
+            noticeByWave[wave.name] = notice
+            staleByWave[wave.name] = staleness(of: notice, for: wave)
+        }
     }
 
     // MARK: Observed state
@@ -90,16 +103,12 @@ struct PlanContext {
     // MARK: Notices
 
     /// The notice in force: the latest of the recorded one and the manifest's declaration.
-    func notice(for wave: Wave) -> NoticeRecord? {
-        let stored = input.notices[wave.name]
-        if let declared = wave.noticeSentAt?.value, stored == nil || stored!.sentAt < declared {
-            return noticeToRecord(wave)
-        }
-        return stored
-    }
+    func notice(for wave: Wave) -> NoticeRecord? { noticeByWave[wave.name] }
 
     /// A manifest notice not yet in the store (or newer than the stored one), as it will be recorded.
-    func noticeToRecord(_ wave: Wave) -> NoticeRecord? {
+    func noticeToRecord(_ wave: Wave) -> NoticeRecord? { toRecordByWave[wave.name] }
+
+    private func makeNoticeToRecord(_ wave: Wave) -> NoticeRecord? {
         guard let declared = wave.noticeSentAt?.value else { return nil }
         if let stored = input.notices[wave.name], stored.sentAt >= declared { return nil }
         let groups = groupsByWave[wave.name] ?? []
@@ -122,6 +131,13 @@ struct PlanContext {
         if given < lead {
             reasons.append(BlockReason(.noticeTooLate, "the notice went out \(ManifestDuration.format(max(given, .zero))) before the window at \(notice.sentAt); \(strictestEnvironment(group).rawValue) needs \(ManifestDuration.format(lead)): announce a new window"))
         }
+        reasons += staleByWave[wave.name] ?? []
+        return reasons
+    }
+
+    /// Whether the wave's window and instances are still what the notice announced.
+    private func staleness(of notice: NoticeRecord, for wave: Wave) -> [BlockReason] {
+        var reasons: [BlockReason] = []
         if notice.window != wave.window {
             reasons.append(BlockReason(.noticeStale, "the window changed after the notice (announced \(notice.window.start) to \(notice.window.end)); a new schedule needs a new notice with the full lead time"))
         }
@@ -130,11 +146,16 @@ struct PlanContext {
         if announced != current {
             let added = current.subtracting(announced).sorted(), removed = announced.subtracting(current).sorted()
             var change: [String] = []
-            if !added.isEmpty { change.append("added \(added.joined(separator: ", "))") }
-            if !removed.isEmpty { change.append("removed \(removed.joined(separator: ", "))") }
+            if !added.isEmpty { change.append("added \(Self.list(added))") }
+            if !removed.isEmpty { change.append("removed \(Self.list(removed))") }
             reasons.append(BlockReason(.noticeStale, "the wave's instances changed after the notice (\(change.joined(separator: "; "))); send a new notice"))
         }
         return reasons
+    }
+
+    /// Names for a message: all of them when few, else the first ones and a count.
+    static func list(_ names: [String], limit: Int = 10) -> String {
+        names.count <= limit ? names.joined(separator: ", ") : names.prefix(limit).joined(separator: ", ") + " and \(names.count - limit) more"
     }
 
     func strictestEnvironment(_ group: CutoverGroup) -> Environment {
@@ -167,7 +188,7 @@ struct PlanContext {
                 return !isComplete(other)
             }
             if !waiting.isEmpty {
-                reasons.append(BlockReason(.order, "tenant '\(tenant)' must migrate its non-production first: \(waiting.map(\.name).joined(separator: ", ")) not yet moved"))
+                reasons.append(BlockReason(.order, "tenant '\(tenant)' must migrate its non-production first: \(Self.list(waiting.map(\.name))) not yet moved"))
                 continue
             }
             let finished = nonProduction.compactMap { instance -> Timestamp? in

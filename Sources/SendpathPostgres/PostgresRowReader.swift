@@ -1,0 +1,173 @@
+import Foundation
+import PostgresNIO
+import SendpathCore
+
+/// Reads a state row's columns the way they were written: instants and durations from BIGINT
+/// nanoseconds, enums from their raw TEXT, Codable values from JSON TEXT. A missing column, a
+/// NULL where a value is required, or a value this version cannot read is a
+/// ``PostgresColumnError`` (reported as `.corrupt`), never a crash.
+struct PostgresRowReader {
+    let row: PostgresRandomAccessRow
+
+    init(_ row: PostgresRow) {
+        self.row = row.makeRandomAccess()
+    }
+
+    func callAsFunction<Value: PostgresDecodable>(_ column: String, as type: Value.Type = Value.self) throws -> Value {
+        guard row.contains(column) else {
+            throw PostgresColumnError("a row has no column \(column): the schema is not the one this version expects")
+        }
+        do {
+            return try row[column].decode(Value.self)
+        } catch {
+            throw PostgresColumnError("cannot read column \(column) as \(Value.self)")
+        }
+    }
+
+    func isNull(_ column: String) throws -> Bool {
+        guard row.contains(column) else {
+            throw PostgresColumnError("a row has no column \(column): the schema is not the one this version expects")
+        }
+        return row[column].bytes == nil
+    }
+
+    func timestamp(_ column: String) throws -> Timestamp {
+        Timestamp(nanosecondsSinceEpoch: try self(column, as: Int64.self))
+    }
+
+    func timestampIfPresent(_ column: String) throws -> Timestamp? {
+        try self(column, as: Int64?.self).map(Timestamp.init(nanosecondsSinceEpoch:))
+    }
+
+    func duration(_ column: String) throws -> Duration {
+        .nanoseconds(try self(column, as: Int64.self))
+    }
+
+    func durationIfPresent(_ column: String) throws -> Duration? {
+        try self(column, as: Int64?.self).map { .nanoseconds($0) }
+    }
+
+    func json<Value: Decodable>(_ type: Value.Type, _ column: String) throws -> Value {
+        let text = try self(column, as: String.self)
+        do {
+            return try JSONDecoder().decode(Value.self, from: Data(text.utf8))
+        } catch {
+            throw PostgresColumnError("cannot read \(column): \(error)")
+        }
+    }
+
+    func jsonIfPresent<Value: Decodable>(_ type: Value.Type, _ column: String) throws -> Value? {
+        try isNull(column) ? nil : json(type, column)
+    }
+
+    func value<Value: RawRepresentable>(_ type: Value.Type, _ column: String) throws -> Value where Value.RawValue == String {
+        let raw = try self(column, as: String.self)
+        guard let value = Value(rawValue: raw) else {
+            throw PostgresColumnError("unknown \(column) '\(raw)' (written by a newer Sendpath?)")
+        }
+        return value
+    }
+
+    func valueIfPresent<Value: RawRepresentable>(_ type: Value.Type, _ column: String) throws -> Value?
+    where Value.RawValue == String {
+        try isNull(column) ? nil : value(type, column)
+    }
+
+    /// Encodes a Codable value for a JSON TEXT column: keys sorted, so equal values are equal text.
+    static func json(_ value: some Encodable, column: String) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return String(decoding: try encoder.encode(value), as: UTF8.self)
+        } catch {
+            throw PostgresColumnError("cannot encode \(column): \(error)")
+        }
+    }
+}
+
+/// A column that holds something this version cannot write or read (reported as `.corrupt`).
+struct PostgresColumnError: Error, Sendable {
+    var reason: String
+
+    init(_ reason: String) {
+        self.reason = reason
+    }
+}
+
+// MARK: - Rows to values
+
+extension Lease {
+    /// A lease row (`scope`, `holder_*`, `token`, `acquired_at`, `expires_at`).
+    init(reading row: PostgresRowReader) throws {
+        self.init(
+            scope: try row("scope"),
+            holder: LeaseHolder(id: try row("holder_id"), host: try row("holder_host"), pid: try row("holder_pid"),
+                                command: try row("holder_command")),
+            token: FencingToken(try row("token")),
+            acquiredAt: try row.timestamp("acquired_at"),
+            expiresAt: try row.timestamp("expires_at"))
+    }
+}
+
+extension CutoverRecord {
+    /// A cut-over row, without its entries.
+    init(reading row: PostgresRowReader) throws {
+        self.init(
+            id: try row("id"),
+            group: try row("group_id"),
+            wave: try row("wave"),
+            members: try row.json([String].self, "members"),
+            window: Window(start: try row.timestamp("window_start"), end: try row.timestamp("window_end")),
+            startedAt: try row.timestamp("started_at"),
+            finishedAt: try row.timestampIfPresent("finished_at"),
+            outcome: try row.valueIfPresent(CutoverOutcome.self, "outcome"),
+            reason: try row("reason", as: String?.self),
+            baseline: try row.json(CutoverBaseline.self, "baseline"))
+    }
+}
+
+extension JournalEntry {
+    /// A journal row; `prefix` names its columns when joined to a cut-over (`j_group_id`, …).
+    init(reading row: PostgresRowReader, prefix: String = "") throws {
+        self.init(
+            cutoverID: try row(prefix + "cutover_id", as: String?.self),
+            group: try row(prefix + "group_id"),
+            step: try row.value(StepName.self, prefix + "step"),
+            rollback: try row(prefix + "is_rollback"),
+            phase: try row.value(JournalEntry.Phase.self, prefix + "phase"),
+            attempt: Int(try row(prefix + "attempt", as: Int64.self)),
+            idempotencyKey: try row(prefix + "idempotency_key"),
+            fencingToken: FencingToken(try row(prefix + "fencing_token")),
+            at: try row.timestamp(prefix + "at"),
+            duration: try row.durationIfPresent(prefix + "duration_ns"),
+            detail: try row.jsonIfPresent(StepDetail.self, prefix + "detail"),
+            holder: try row(prefix + "holder"))
+    }
+}
+
+extension NoticeRecord {
+    init(reading row: PostgresRowReader) throws {
+        self.init(
+            wave: try row("wave"),
+            sentAt: try row.timestamp("sent_at"),
+            window: Window(start: try row.timestamp("window_start"), end: try row.timestamp("window_end")),
+            members: try row.json([String].self, "members"),
+            expectedDuration: try row.duration("expected_duration_ns"),
+            source: try row.value(NoticeRecord.Source.self, "source"),
+            recordedAt: try row.timestamp("recorded_at"))
+    }
+}
+
+extension RunRecord {
+    init(reading row: PostgresRowReader) throws {
+        self.init(
+            id: try row("id"),
+            command: try row("command"),
+            holder: try row.json(LeaseHolder.self, "holder"),
+            dryRun: try row("dry_run"),
+            startedAt: try row.timestamp("started_at"),
+            finishedAt: try row.timestampIfPresent("finished_at"),
+            outcome: try row.valueIfPresent(Outcome.self, "outcome"),
+            summary: try row.json([String: Int].self, "summary"))
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+import SendpathCore
+import SendpathPostgres
+import Testing
+
+@Suite("PostgreSQL configuration and failures")
+struct PostgresConfigurationTests {
+    static let secret = "hunter2-Sup3r-s3cret"
+
+    @Test func parsesTheStateURL() throws {
+        let configuration = try PostgresConfiguration(
+            url: "postgresql://sendpath@db.example.com:6543/state?sslmode=verify-full&connect_timeout=3&schema=sp&pool_max=4",
+            environment: [:])
+        #expect(configuration.user == "sendpath")
+        #expect(configuration.host == "db.example.com")
+        #expect(configuration.port == 6543)
+        #expect(configuration.database == "state")
+        #expect(configuration.sslMode == .verifyFull)
+        #expect(configuration.connectTimeout == .seconds(3))
+        #expect(configuration.schema == "sp")
+        #expect(configuration.maximumConnections == 4)
+        #expect(configuration.passwordSource == .none)
+        #expect(configuration.description == "postgres://sendpath@db.example.com:6543/state?sslmode=verify-full&schema=sp")
+
+        let defaults = try PostgresConfiguration(url: "postgres://[::1]/", environment: ["USER": "ops"])
+        #expect(defaults.user == "ops")
+        #expect(defaults.host == "::1")
+        #expect(defaults.endpoint == "[::1]:5432")
+        #expect(defaults.database == "ops")
+        #expect(defaults.sslMode == .prefer)
+        #expect(defaults.connectTimeout == .seconds(10))
+    }
+
+    @Test(arguments: [
+        ("sqlite:state.db", PostgresConfigurationError.Code.invalidURL),
+        ("postgres://", .invalidURL),
+        ("postgres://u@h/db/extra", .invalidURL),
+        ("postgres://u@h/db?sslmode=allow", .unsupportedParameter),
+        ("postgres://u@h/db?connect_timeout=0", .unsupportedParameter),
+        ("postgres://u@h/db?schema=Robert%27);DROP", .unsupportedParameter),
+        ("postgres://u@h/db?sslrootcert=/x.pem", .unsupportedParameter),
+        ("postgres://u@h/db?application=x", .unsupportedParameter),
+    ])
+    func refusesBadURLs(url: String, code: PostgresConfigurationError.Code) {
+        #expect(throws: PostgresConfigurationError.self) { try PostgresConfiguration(url: url, environment: [:]) }
+        do {
+            _ = try PostgresConfiguration(url: url, environment: [:])
+        } catch let error as PostgresConfigurationError {
+            #expect(error.code == code)
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test(arguments: [
+        "postgres://sendpath:\(secret)@db:5432/state",
+        "postgresql://sendpath:\(secret)@db/state?sslmode=require",
+        "postgres://sendpath:\(secret)@@db/state",
+        "postgres://:\(secret)@db/state",
+        "postgres://sendpath@db/state?password=\(secret)",
+        "postgres://sendpath:\(secret)@db:notaport/state",
+    ])
+    func aPasswordInTheURLIsRefusedAndNeverRepeated(url: String) {
+        do {
+            _ = try PostgresConfiguration(url: url, environment: [:])
+            Issue.record("accepted a URL with a password")
+        } catch let error as PostgresConfigurationError {
+            #expect(error.code == .passwordInURL)
+            #expect(error.message.contains("PGPASSWORD"))
+            #expect(!"\(error)".contains(Self.secret))
+            #expect(!String(reflecting: error).contains(Self.secret))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func thePasswordComesFromTheEnvironmentAndNeverShows() throws {
+        let configuration = try PostgresConfiguration(url: "postgres://sendpath@db/state", environment: ["PGPASSWORD": Self.secret])
+        #expect(configuration.passwordSource == .environment)
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        for text in ["\(configuration)", String(reflecting: configuration), dumped, "\([configuration])"] {
+            #expect(!text.contains(Self.secret), "\(text)")
+        }
+    }
+
+    @Test func thePasswordFileIsReadLikeLibpq() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sendpath-pgpass-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let file = folder + "/pgpass"
+        try """
+            # comment
+            other:5432:state:sendpath:wrong-host
+            db:5433:state:sendpath:wrong-port
+            db:*:state:sendpath:\(Self.secret)\\:with\\\\escapes
+            *:*:*:*:fallback
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        let configuration = try PostgresConfiguration(url: "postgres://sendpath@db/state", environment: ["PGPASSFILE": file])
+        #expect(configuration.passwordSource == .passwordFile(path: file))
+        #expect(!String(reflecting: configuration).contains(Self.secret))
+        // PGPASSWORD wins over the file.
+        #expect(try PostgresConfiguration(url: "postgres://sendpath@db/state", environment: ["PGPASSFILE": file, "PGPASSWORD": "x"])
+            .passwordSource == .environment)
+        // ~/.pgpass when PGPASSFILE is not set.
+        try FileManager.default.copyItem(atPath: file, toPath: folder + "/.pgpass")
+        #expect(try PostgresConfiguration(url: "postgres://sendpath@db/state", environment: ["HOME": folder])
+            .passwordSource == .passwordFile(path: folder + "/.pgpass"))
+        // A file others may read is ignored, with a warning.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file)
+        let open = try PostgresConfiguration(url: "postgres://sendpath@db/state", environment: ["PGPASSFILE": file])
+        #expect(open.passwordSource == .none)
+        #expect(open.warnings.count == 1)
+    }
+
+    @Test func aServerThatIsDownIsUnavailablePromptly() async throws {
+        let port = try TestPostgres.unusedPort()
+        let configuration = try PostgresConfiguration(url: "postgres://sendpath@127.0.0.1:\(port)/state_db?connect_timeout=1",
+                                                      environment: ["PGPASSWORD": Self.secret])
+        let started = ContinuousClock.now
+        do {
+            try await PostgresStateStore.withStore(configuration, logger: .quiet) { store in
+                _ = try await store.currentLease(scope: "reconciler")
+            }
+            Issue.record("reached a server that is down")
+        } catch StateStoreError.unavailable(let message) {
+            #expect(message.contains("127.0.0.1:\(port)"))
+            #expect(message.contains("state_db"))
+            #expect(message.lowercased().contains("refused"), "\(message)")
+            #expect(!message.contains(Self.secret))
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
+    @Test func aServerThatGoesAwayIsUnavailablePromptly() async throws {
+        // A cluster of its own: stopping the shared one would break the other tests.
+        let url = try TestPostgres.startCluster()
+        let configuration = try PostgresConfiguration(url: url + "?connect_timeout=2", environment: ["PGPASSWORD": Self.secret])
+        try await StoreRunner.withStores { runner in
+            let store = try runner.store(configuration)
+            _ = try await store.acquireLease(scope: "reconciler", holder: PostgresStateStoreTests.alice, ttl: .seconds(30),
+                                             now: PostgresStateStoreTests.t0)
+            try TestPostgres.stopCluster(url: url)
+            let started = ContinuousClock.now
+            do {
+                _ = try await store.currentLease(scope: "reconciler")
+                Issue.record("read from a server that was stopped")
+            } catch StateStoreError.unavailable(let message) {
+                #expect(message.contains(configuration.endpoint))
+                #expect(message.contains("postgres"))
+                #expect(!message.contains(Self.secret))
+            }
+            #expect(ContinuousClock.now - started < .seconds(8))
+        }
+    }
+}

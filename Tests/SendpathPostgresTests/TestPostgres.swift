@@ -1,0 +1,173 @@
+import Foundation
+import Logging
+import SendpathCore
+import SendpathPostgres
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The PostgreSQL server the tests use: `SENDPATH_TEST_POSTGRES_URL` when set (the Makefile starts
+/// one cluster for the whole run), otherwise a throwaway cluster started once per test process
+/// with `scripts/postgres-test-cluster.sh` and stopped when the process exits.
+///
+/// Every store gets a schema of its own (`?schema=t_<random>`), so tests run in parallel on one
+/// server without seeing each other's rows or migrations.
+enum TestPostgres {
+    /// The server's URL, or why there is none (started on first use, once).
+    static let server: Result<String, TestClusterError> = {
+        if let url = ProcessInfo.processInfo.environment["SENDPATH_TEST_POSTGRES_URL"], !url.isEmpty {
+            return .success(url)
+        }
+        return Result { try startCluster() }.mapError { $0 as? TestClusterError ?? TestClusterError("\($0)") }
+    }()
+
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/postgres-test-cluster.sh").path
+
+    /// A URL for a fresh, empty schema on the test server.
+    static func freshURL(extra: String = "") throws -> String {
+        let base = try server.get()
+        let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+        return base + (base.contains("?") ? "&" : "?") + "schema=\(schema)&connect_timeout=5" + extra
+    }
+
+    /// A configuration for a fresh schema (no password anywhere: the test cluster trusts loopback).
+    static func freshConfiguration(extra: String = "") throws -> PostgresConfiguration {
+        try PostgresConfiguration(url: try freshURL(extra: extra), environment: ["HOME": "/nonexistent"])
+    }
+
+    /// Starts a cluster of its own in a new temporary folder; returns its URL.
+    static func startCluster() throws -> String {
+        let folder = try makeClusterFolder()
+        let url = try runScript("start", folder)
+        startedClusters.withLock { $0.append(folder) }
+        // Stopped when the test process exits, whichever way the tests went.
+        if !atExitRegistered.exchange(true, ordering: .relaxed) {
+            atexit { TestPostgres.stopStartedClusters() }
+        }
+        return url
+    }
+
+    /// Stops a cluster started by ``startCluster()`` now.
+    static func stopCluster(url: String) throws {
+        let folder = startedClusters.withLock { folders in
+            folders.first { (try? String(contentsOfFile: $0 + "/port", encoding: .utf8))
+                .map { url.contains(":\($0.trimmingCharacters(in: .whitespacesAndNewlines))/") } ?? false }
+        }
+        guard let folder else { throw TestClusterError("no cluster started for \(url)") }
+        _ = try runScript("stop", folder)
+        startedClusters.withLock { $0.removeAll { $0 == folder } }
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    static let startedClusters = Mutex<[String]>([])
+    static let atExitRegistered = Atomic<Bool>(false)
+
+    static func stopStartedClusters() {
+        for folder in startedClusters.withLock({ $0 }) {
+            _ = try? runScript("stop", folder)
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+    }
+
+    private static func makeClusterFolder() throws -> String {
+        var template = Array((NSTemporaryDirectory() + "/sendpath-pg-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw TestClusterError("cannot create a temporary folder for the test cluster")
+        }
+        return String(cString: made)
+    }
+
+    @discardableResult
+    private static func runScript(_ command: String, _ folder: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, command, folder]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestClusterError("\(script) \(command) \(folder) failed (\(process.terminationStatus)): "
+                                   + String(decoding: err, as: UTF8.self))
+        }
+        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A loopback port nothing listens on (bound, then released).
+    static func unusedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestClusterError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else { throw TestClusterError("bind() failed") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// Why the test server is not there.
+struct TestClusterError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs the pools of the stores it makes until the enclosing ``withStores(_:)`` ends.
+final class StoreRunner: Sendable {
+    private let stream: AsyncStream<PostgresStateStore>
+    private let continuation: AsyncStream<PostgresStateStore>.Continuation
+
+    init() {
+        (stream, continuation) = AsyncStream.makeStream(of: PostgresStateStore.self)
+    }
+
+    /// A store on `configuration` (a fresh schema by default), its pool running.
+    func store(_ configuration: PostgresConfiguration? = nil) throws -> PostgresStateStore {
+        let store = try PostgresStateStore(configuration: try configuration ?? TestPostgres.freshConfiguration(), logger: .quiet)
+        continuation.yield(store)
+        return store
+    }
+
+    func runPools() async {
+        await withDiscardingTaskGroup { group in
+            for await store in stream {
+                group.addTask { try? await store.run() }
+            }
+        }
+    }
+
+    func finish() { continuation.finish() }
+
+    /// Calls `body` with a runner; every store it made is shut down when `body` ends.
+    static func withStores<T: Sendable>(_ body: (StoreRunner) async throws -> T) async throws -> T {
+        let runner = StoreRunner()
+        return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
+            group.addTask { await runner.runPools() }
+            defer {
+                runner.finish()
+                group.cancelAll()
+            }
+            return try await body(runner)
+        }
+    }
+}
+
+extension Logger {
+    static let quiet = Logger(label: "sendpath.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+}
