@@ -44,10 +44,12 @@ public struct Reconciler: Sendable {
 
     func observeAndPlan() async throws -> (Plan, [String: ObservedInstance], [AddressBlock: ObservedPrefix]) {
         let names = fleet.instances.map(\.name)
-        let observed = try await provider.observeInstances(names, step: nil)
-        let prefixes = try await provider.observePrefixes(fleet.prefixes.map(\.cidr.value))
-        let cutovers = try await store.cutovers(groups: nil)
-        let notices = try await store.notices()
+        // The four reads are independent: run them at once.
+        async let observedInstances = provider.observeInstances(names, step: nil)
+        async let observedPrefixes = provider.observePrefixes(fleet.prefixes.map(\.cidr.value))
+        async let journal = store.cutovers(groups: nil)
+        async let announced = store.notices()
+        let (observed, prefixes, cutovers, notices) = try await (observedInstances, observedPrefixes, journal, announced)
         let input = PlanInput(fleet: fleet, observedInstances: observed, observedPrefixes: prefixes, cutovers: cutovers,
                               notices: notices, now: clock.now(), scope: options.scope, resumeHeld: options.resumeHeld,
                               maxAttempts: options.retry.maxAttempts, maxRollbacksPerWindow: options.maxRollbacksPerWindow)

@@ -47,10 +47,15 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         }
     }
 
+    /// The role to log in as.
     public private(set) var user: String
+    /// The server's host name or IP address (IPv6 without brackets).
     public private(set) var host: String
+    /// The server's TCP port.
     public private(set) var port: Int
+    /// The database holding the store.
     public private(set) var database: String
+    /// Whether and how to use TLS.
     public private(set) var sslMode: SSLMode
     /// A PEM file of trusted root certificates for `verify-full` (the system's roots otherwise).
     public private(set) var sslRootCertificate: String?

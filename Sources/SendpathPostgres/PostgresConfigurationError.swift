@@ -22,7 +22,9 @@ public struct PostgresConfigurationError: Error, Sendable, Hashable, CustomStrin
         public var description: String { name }
     }
 
+    /// What kind of problem it is.
     public var code: Code
+    /// What is wrong and how to fix it, without secrets.
     public var message: String
 
     public init(_ code: Code, _ message: String) {

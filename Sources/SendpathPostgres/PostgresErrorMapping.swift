@@ -1,6 +1,14 @@
 import PostgresNIO
 import SendpathCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// postgres-nio errors as ``StateStoreError``s: `.unavailable` when the server cannot be used
 /// (unreachable, gone, refusing, out of resources), `.corrupt` when it holds something this
 /// version cannot read.
@@ -62,7 +70,7 @@ enum PostgresErrorMapping {
             let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
             return message + state
         case .connectionError:
-            return error.underlying.map { "\($0)" } ?? "the connection failed"
+            return error.underlying.map(connectionFailure) ?? "the connection failed"
         case .sslUnsupported:
             return "the server does not support TLS, and sslmode requires it"
         case .failedToAddSSLHandler:
@@ -84,6 +92,27 @@ enum PostgresErrorMapping {
         default:
             return "PostgreSQL client error \(error.code)"
         }
+    }
+
+    /// A socket-level failure in a few words: "connection refused", "host not found", ….
+    static func connectionFailure(_ error: any Error) -> String {
+        guard let error = error as? NIOConnectionError else {
+            if let error = error as? IOError { return describe(errno: error.errnoCode) }
+            return "\(error)"
+        }
+        var reasons: [String] = []
+        for failure in error.connectionErrors {
+            let reason = (failure.error as? IOError).map { describe(errno: $0.errnoCode) } ?? "\(failure.error)"
+            if !reasons.contains(reason) { reasons.append(reason) }
+        }
+        if reasons.isEmpty, error.dnsAError != nil || error.dnsAAAAError != nil {
+            reasons.append("cannot resolve host \(error.host)")
+        }
+        return reasons.isEmpty ? "the connection failed" : reasons.joined(separator: "; ")
+    }
+
+    private static func describe(errno code: CInt) -> String {
+        String(cString: strerror(code)).lowercased() + " (errno \(code))"
     }
 
     /// A hint for common connection failures.

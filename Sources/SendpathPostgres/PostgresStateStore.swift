@@ -73,7 +73,7 @@ public final class PostgresStateStore: StateStore, Service {
     ///
     /// Fails with ``StateStoreError/unavailable(_:)`` within the connect timeout when the server
     /// cannot be reached.
-    public static func withStore<T: Sendable>(
+    public static func withStore<T>(
         _ configuration: PostgresConfiguration,
         logger: Logger,
         _ body: (PostgresStateStore) async throws -> T
@@ -201,7 +201,8 @@ public final class PostgresStateStore: StateStore, Service {
         let probe: Result<Void, any Error>?
         do {
             let connectionConfiguration = try configuration.connectionConfiguration()
-            probe = await Deadline.run(within: timeout) {
+            // Bounded too: the whole call should fail about one connect timeout after it began.
+            probe = await Deadline.run(within: min(timeout, .seconds(3))) {
                 let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: quiet)
                 try? await connection.close()
             }
@@ -211,7 +212,7 @@ public final class PostgresStateStore: StateStore, Service {
         let reason: String
         switch probe {
         case nil:
-            reason = "no answer within \(timeout)"
+            reason = "no answer (connect timeout \(timeout))"
         case .failure(let error):
             reason = PostgresErrorMapping.reason(error)
         case .success:

@@ -104,6 +104,14 @@ enum FleetSchema {
                 }
             }
         }
+        // Each instance's queue depth, kept with the instance so observing a large fleet does
+        // not count millions of message rows.
+        migrator.registerMigration("v3-queue-depth") { db in
+            try db.execute(sql: """
+                ALTER TABLE instance ADD COLUMN queued INTEGER NOT NULL DEFAULT 0;
+                UPDATE instance SET queued = (SELECT count(*) FROM message WHERE message.instance = instance.name AND state = 'queued');
+                """)
+        }
         return migrator
     }
 }

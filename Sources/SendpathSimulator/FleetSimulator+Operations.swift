@@ -29,6 +29,7 @@ extension FleetSimulator {
                 UPDATE message SET state = 'snapshot', snapshotKey = ?, enqueuedAt = ? - ageSeconds * 1000000000
                 WHERE instance = ? AND state = 'queued'
                 """, arguments: [key, tx.now.nanosecondsSinceEpoch, name])
+            try tx.db.execute(sql: "UPDATE instance SET queued = 0 WHERE name = ?", arguments: [name])
             let messages = try Row.fetchAll(tx.db, sql: "SELECT id, enqueuedAt FROM message WHERE snapshotKey = ? AND instance = ?",
                                             arguments: [key, name])
             let ids = messages.map { $0["id"] as String }

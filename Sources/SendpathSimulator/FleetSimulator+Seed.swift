@@ -48,9 +48,11 @@ extension FleetSimulator {
             var added = 0
             for instance in instances where !known.contains(instance.name) {
                 try tx.insertInstance(name: instance.name, path: instance.start, declaredIPs: instance.ips, build: instance.build)
-                for message in Self.seedQueue(for: instance.name) {
+                let queue = Self.seedQueue(for: instance.name)
+                for message in queue {
                     try insertMessage.execute(arguments: [message.id, instance.name, message.ageSeconds])
                 }
+                try db.execute(sql: "UPDATE instance SET queued = ? WHERE name = ?", arguments: [queue.count, instance.name])
                 added += 1
             }
             let knownPrefixes = Set(try String.fetchAll(db, sql: "SELECT cidr FROM prefix"))

@@ -12,6 +12,8 @@ struct InstanceRow: Sendable {
     var build: String
     var prepared: SendingPath?
     var fencingToken: Int64
+    /// Messages waiting in its queue.
+    var queued: Int
 }
 
 /// A stored row the simulator cannot read back: the file was changed by something else.
@@ -32,22 +34,28 @@ struct FleetTransaction {
     func instances(_ names: [String]) throws -> [String: InstanceRow] {
         guard !names.isEmpty else { return [:] }
         var result: [String: InstanceRow] = [:]
+        result.reserveCapacity(names.count)
         if names.count > Self.chunk {
             let wanted = Set(names)
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM instance") where wanted.contains(row["name"]) {
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.columns) FROM instance")
+            while let row = try rows.next() {
+                guard wanted.contains(row[0]) else { continue }
                 let instance = try Self.instance(row)
                 result[instance.name] = instance
             }
             return result
         }
-        let rows = try Row.fetchAll(db, sql: "SELECT * FROM instance WHERE name IN (\(databaseQuestionMarks(count: names.count)))",
-                                    arguments: StatementArguments(names))
-        for row in rows {
+        let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.columns) FROM instance WHERE name IN (\(databaseQuestionMarks(count: names.count)))",
+                                       arguments: StatementArguments(names))
+        while let row = try rows.next() {
             let instance = try Self.instance(row)
             result[instance.name] = instance
         }
         return result
     }
+
+    /// The instance columns, in the order ``instance(_:)`` reads them by index.
+    static let columns = "name, infrastructure, location, frozen, declaredIPs, build, preparedInfrastructure, preparedLocation, fencingToken, queued"
 
     /// Above this many names, read whole tables rather than bind every name.
     static let chunk = 500
@@ -56,13 +64,6 @@ struct FleetTransaction {
     func observations(_ names: [String]) throws -> [String: ObservedInstance] {
         let rows = try instances(names)
         guard !rows.isEmpty else { return [:] }
-        var depths: [String: Int] = [:]
-        let depthSQL = "SELECT instance, count(*) AS n FROM message WHERE state = 'queued'"
-        let depthRows = rows.count > Self.chunk
-            ? try Row.fetchAll(db, sql: depthSQL + " GROUP BY instance")
-            : try Row.fetchAll(db, sql: depthSQL + " AND instance IN (\(databaseQuestionMarks(count: rows.count))) GROUP BY instance",
-                               arguments: StatementArguments(Array(rows.keys)))
-        for row in depthRows { depths[row["instance"]] = row["n"] }
         var overrides: [String: [(path: SendingPath, ips: [IPAddress]?, build: String?)]] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT * FROM override") {
             let ips: String? = row["ips"]
@@ -72,7 +73,7 @@ struct FleetTransaction {
             let here = overrides[instance.name]?.first { $0.path == instance.path }
             return ObservedInstance(name: instance.name, path: instance.path, frozen: instance.frozen,
                                     sendingIPs: here?.ips ?? instance.declaredIPs, build: here?.build ?? instance.build,
-                                    queueDepth: depths[instance.name] ?? 0, preparedTarget: instance.prepared)
+                                    queueDepth: instance.queued, preparedTarget: instance.prepared)
         }
     }
 
@@ -100,17 +101,16 @@ struct FleetTransaction {
         return result
     }
 
+    /// Reads a row selected with ``columns`` (by index: name lookups cost more than the rest).
     private static func instance(_ row: Row) throws -> InstanceRow {
-        let name: String = row["name"]
         let prepared: SendingPath?
-        if let infrastructure: String = row["preparedInfrastructure"], let location: String = row["preparedLocation"] {
+        if let infrastructure: String = row[6], let location: String = row[7] {
             prepared = try path(infrastructure, location)
         } else {
             prepared = nil
         }
-        return InstanceRow(name: name, path: try path(row["infrastructure"], row["location"]), frozen: row["frozen"],
-                           declaredIPs: try ips(row["declaredIPs"]), build: row["build"], prepared: prepared,
-                           fencingToken: row["fencingToken"])
+        return InstanceRow(name: row[0], path: try path(row[1], row[2]), frozen: row[3],
+                           declaredIPs: try ips(row[4]), build: row[5], prepared: prepared, fencingToken: row[8], queued: row[9])
     }
 
     static func path(_ infrastructure: String, _ location: String) throws -> SendingPath {

@@ -55,11 +55,17 @@ enum ReportPrinter {
     /// A plain table with columns padded to their widest cell.
     static func table(header: [String], rows: [[String]], indent: String) -> String {
         let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            indent + row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
-            }.joined() + "\n"
-        }.joined()
+        let counts = all.map { row in row.map(\.count) }
+        let widths = header.indices.map { column in counts.map { $0[column] }.max() ?? 0 }
+        var out = ""
+        for (row, cellCounts) in zip(all, counts) {
+            out += indent
+            for (index, cell) in row.enumerated() {
+                out += cell
+                if index < row.count - 1 { out += String(repeating: " ", count: widths[index] + 2 - cellCounts[index]) }
+            }
+            out += "\n"
+        }
+        return out
     }
 }

@@ -136,13 +136,13 @@ struct PostgresConfigurationTests {
 
     @Test func aServerThatGoesAwayIsUnavailablePromptly() async throws {
         // A cluster of its own: stopping the shared one would break the other tests.
-        let url = try TestPostgres.startCluster()
+        let (url, folder) = try await TestPostgres.startCluster()
         let configuration = try PostgresConfiguration(url: url + "?connect_timeout=2", environment: ["PGPASSWORD": Self.secret])
         try await StoreRunner.withStores { runner in
-            let store = try runner.store(configuration)
+            let store = try await runner.store(configuration)
             _ = try await store.acquireLease(scope: "reconciler", holder: PostgresStateStoreTests.alice, ttl: .seconds(30),
                                              now: PostgresStateStoreTests.t0)
-            try TestPostgres.stopCluster(url: url)
+            try await TestPostgres.stopCluster(folder: folder)
             let started = ContinuousClock.now
             do {
                 _ = try await store.currentLease(scope: "reconciler")
@@ -153,6 +153,38 @@ struct PostgresConfigurationTests {
                 #expect(!message.contains(Self.secret))
             }
             #expect(ContinuousClock.now - started < .seconds(8))
+        }
+    }
+
+    @Test func tlsIsUsedAsTheURLAsks() async throws {
+        // A cluster of its own, to know where its self-signed certificate is.
+        let (url, folder) = try await TestPostgres.startCluster()
+        do {
+            try await checkTLSModes(url: url, certificate: folder + "/server.crt")
+        } catch {
+            try await TestPostgres.stopCluster(folder: folder)
+            throw error
+        }
+        try await TestPostgres.stopCluster(folder: folder)
+    }
+
+    func checkTLSModes(url: String, certificate: String) async throws {
+        try #require(FileManager.default.fileExists(atPath: certificate), "the test cluster has no TLS (is openssl installed?)")
+        for mode in ["disable", "prefer", "require", "verify-full&sslrootcert=\(certificate)"] {
+            let configuration = try PostgresConfiguration(url: url + "?sslmode=\(mode)&connect_timeout=3", environment: [:])
+            let lease = try await PostgresStateStore.withStore(configuration, logger: .quiet) { store in
+                try await store.acquireLease(scope: "group:\(mode.prefix(7))", holder: PostgresStateStoreTests.alice,
+                                             ttl: .seconds(30), now: PostgresStateStoreTests.t0)
+            }
+            #expect(lease.holder == PostgresStateStoreTests.alice, "sslmode=\(mode)")
+        }
+        // verify-full checks the certificate: a self-signed one without its root is refused.
+        let strict = try PostgresConfiguration(url: url + "?sslmode=verify-full&connect_timeout=2", environment: [:])
+        do {
+            try await PostgresStateStore.withStore(strict, logger: .quiet) { _ in }
+            Issue.record("verify-full accepted an untrusted certificate")
+        } catch StateStoreError.unavailable(let message) {
+            #expect(message.contains(strict.endpoint), "\(message)")
         }
     }
 }

@@ -19,16 +19,18 @@ struct PostgresStateStoreTests {
 
     @Test func honoursTheStateStoreContract() async throws {
         try await StoreRunner.withStores { runner in
-            try await StateStoreContract { try runner.store() }.runAll()
+            try await StateStoreContract { try await runner.store() }.runAll()
         }
     }
 
     @Test func sharesWork() throws {
-        #expect(try PostgresStateStore(configuration: TestPostgres.freshConfiguration(), logger: .quiet).sharesWork)
+        // Nothing is contacted until the store runs.
+        let configuration = try PostgresConfiguration(url: "postgres://sendpath@db.invalid/state", environment: [:])
+        #expect(try PostgresStateStore(configuration: configuration, logger: .quiet).sharesWork)
     }
 
     @Test func dataSurvivesReopening() async throws {
-        let configuration = try TestPostgres.freshConfiguration()
+        let configuration = try await TestPostgres.freshConfiguration()
         let window = Window(start: Self.t0, end: Self.t0 + .seconds(3600))
         // Sub-millisecond instants and durations: stored as BIGINT nanoseconds, kept exactly.
         let entry = JournalEntry(cutoverID: "g1#1", group: "g1", step: .switchPath, phase: .done, attempt: 2,
@@ -66,7 +68,7 @@ struct PostgresStateStoreTests {
     }
 
     @Test func tokensKeepGrowingAfterReopening() async throws {
-        let configuration = try TestPostgres.freshConfiguration()
+        let configuration = try await TestPostgres.freshConfiguration()
         var highest = try await PostgresStateStore.withStore(configuration, logger: .quiet) { store in
             let first = try await store.acquireLease(scope: "reconciler", holder: Self.alice, ttl: .seconds(30), now: Self.t0)
             let group = try await store.acquireLease(scope: "group:g1", holder: Self.alice, ttl: .seconds(30), now: Self.t0)
@@ -88,9 +90,9 @@ struct PostgresStateStoreTests {
 
     @Test func replicasRacingForAGroupGetExactlyOneWinner() async throws {
         try await StoreRunner.withStores { runner in
-            let configuration = try TestPostgres.freshConfiguration()
-            let first = try runner.store(configuration)
-            let second = try runner.store(configuration)
+            let configuration = try await TestPostgres.freshConfiguration()
+            let first = try await runner.store(configuration)
+            let second = try await runner.store(configuration)
             try await first.migrate()
             var tokens: Set<FencingToken> = []
             for round in 0..<25 {
@@ -118,9 +120,9 @@ struct PostgresStateStoreTests {
 
     @Test func claimGroupsDividesGroupsBetweenReplicasWithoutOverlap() async throws {
         try await StoreRunner.withStores { runner in
-            let configuration = try TestPostgres.freshConfiguration()
-            let first = try runner.store(configuration)
-            let second = try runner.store(configuration)
+            let configuration = try await TestPostgres.freshConfiguration()
+            let first = try await runner.store(configuration)
+            let second = try await runner.store(configuration)
             try await first.migrate()
             let scopes = (1...20).map { Lease.groupScope(String(format: "g%02d", $0)) }
             // One group was leased before, and has expired: it is claimable too.
@@ -154,8 +156,9 @@ struct PostgresStateStoreTests {
 
     @Test func claimGroupsWithoutALimitStillNeverOverlaps() async throws {
         try await StoreRunner.withStores { runner in
-            let configuration = try TestPostgres.freshConfiguration()
-            let stores = try (0..<4).map { _ in try runner.store(configuration) }
+            let configuration = try await TestPostgres.freshConfiguration()
+            var stores: [PostgresStateStore] = []
+            for _ in 0..<4 { stores.append(try await runner.store(configuration)) }
             try await stores[0].migrate()
             for round in 0..<5 {
                 let scopes = (1...20).map { Lease.groupScope("r\(round)-g\($0)") }
@@ -174,9 +177,9 @@ struct PostgresStateStoreTests {
 
     @Test func appendIsRefusedAfterATakeoverByAnotherReplica() async throws {
         try await StoreRunner.withStores { runner in
-            let configuration = try TestPostgres.freshConfiguration()
-            let replicaA = try runner.store(configuration)
-            let replicaB = try runner.store(configuration)
+            let configuration = try await TestPostgres.freshConfiguration()
+            let replicaA = try await runner.store(configuration)
+            let replicaB = try await runner.store(configuration)
             let window = Window(start: Self.t0, end: Self.t0 + .seconds(3600))
             try await replicaA.beginCutover(CutoverRecord(id: "g1#1", group: "g1", wave: "w1", members: ["a"], window: window,
                                                           startedAt: Self.t0, baseline: Self.baseline))
@@ -215,7 +218,7 @@ struct PostgresStateStoreTests {
 
     @Test func cutoversComeOldestFirstThenInInsertionOrder() async throws {
         try await StoreRunner.withStores { runner in
-            let store = try runner.store()
+            let store = try await runner.store()
             let window = Window(start: Self.t0, end: Self.t0 + .seconds(3600))
             for (id, start) in [("g3#1", 20), ("g1#1", 10), ("g2#1", 20), ("g1#2", 30)] {
                 try await store.beginCutover(CutoverRecord(id: id, group: String(id.prefix(2)), wave: "w1", members: [],
@@ -237,7 +240,7 @@ struct PostgresStateStoreTests {
 
     @Test func journalMistakesAreReportedAsCorrupt() async throws {
         try await StoreRunner.withStores { runner in
-            let store = try runner.store()
+            let store = try await runner.store()
             let record = CutoverRecord(id: "g1#1", group: "g1", wave: "w1", members: ["a"],
                                        window: Window(start: Self.t0, end: Self.t0 + .seconds(60)), startedAt: Self.t0,
                                        baseline: Self.baseline)
@@ -258,7 +261,7 @@ struct PostgresStateStoreTests {
 
     @Test func writesFinishEvenWhenTheTaskIsCancelled() async throws {
         try await StoreRunner.withStores { runner in
-            let store = try runner.store()
+            let store = try await runner.store()
             try await store.migrate()
             let entry = JournalEntry(cutoverID: nil, group: "g1", step: .prepareTarget, phase: .done, attempt: 1,
                                      idempotencyKey: "prepare/g1", fencingToken: FencingToken(1), at: Self.t0, holder: "alice-1")
@@ -274,8 +277,9 @@ struct PostgresStateStoreTests {
     @Test func migrationsRacingFromSeveralStoresAllSucceedOnce() async throws {
         try await StoreRunner.withStores { runner in
             for _ in 0..<5 {
-                let configuration = try TestPostgres.freshConfiguration()
-                let stores = try (0..<3).map { _ in try runner.store(configuration) }
+                let configuration = try await TestPostgres.freshConfiguration()
+                var stores: [PostgresStateStore] = []
+                for _ in 0..<3 { stores.append(try await runner.store(configuration)) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for store in stores { group.addTask { try await store.migrate() } }
                     try await group.waitForAll()

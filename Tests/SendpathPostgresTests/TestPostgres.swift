@@ -17,51 +17,53 @@ import Darwin
 /// Every store gets a schema of its own (`?schema=t_<random>`), so tests run in parallel on one
 /// server without seeing each other's rows or migrations.
 enum TestPostgres {
-    /// The server's URL, or why there is none (started on first use, once).
-    static let server: Result<String, TestClusterError> = {
-        if let url = ProcessInfo.processInfo.environment["SENDPATH_TEST_POSTGRES_URL"], !url.isEmpty {
-            return .success(url)
-        }
-        return Result { try startCluster() }.mapError { $0 as? TestClusterError ?? TestClusterError("\($0)") }
-    }()
+    /// The shared server, started on first use (once).
+    static let shared = SharedServer()
 
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scripts/postgres-test-cluster.sh").path
 
     /// A URL for a fresh, empty schema on the test server.
-    static func freshURL(extra: String = "") throws -> String {
-        let base = try server.get()
+    static func freshURL(extra: String = "") async throws -> String {
+        let base = try await shared.url()
         let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         return base + (base.contains("?") ? "&" : "?") + "schema=\(schema)&connect_timeout=5" + extra
     }
 
     /// A configuration for a fresh schema (no password anywhere: the test cluster trusts loopback).
-    static func freshConfiguration(extra: String = "") throws -> PostgresConfiguration {
-        try PostgresConfiguration(url: try freshURL(extra: extra), environment: ["HOME": "/nonexistent"])
+    static func freshConfiguration(extra: String = "") async throws -> PostgresConfiguration {
+        try PostgresConfiguration(url: try await freshURL(extra: extra), environment: ["HOME": "/nonexistent"])
     }
 
-    /// Starts a cluster of its own in a new temporary folder; returns its URL.
-    static func startCluster() throws -> String {
-        let folder = try makeClusterFolder()
-        let url = try runScript("start", folder)
-        startedClusters.withLock { $0.append(folder) }
-        // Stopped when the test process exits, whichever way the tests went.
-        if !atExitRegistered.exchange(true, ordering: .relaxed) {
-            atexit { TestPostgres.stopStartedClusters() }
+    /// Starts a cluster of its own in a new temporary folder; returns its URL and the folder
+    /// (which holds its TLS certificate, `server.crt`). The script runs off the cooperative pool.
+    static func startCluster() async throws -> (url: String, folder: String) {
+        try await offThePool {
+            let folder = try makeClusterFolder()
+            let url = try runScript("start", folder)
+            startedClusters.withLock { $0.append(folder) }
+            // Stopped when the test process exits, whichever way the tests went.
+            if !atExitRegistered.exchange(true, ordering: .relaxed) {
+                atexit { TestPostgres.stopStartedClusters() }
+            }
+            return (url, folder)
         }
-        return url
     }
 
     /// Stops a cluster started by ``startCluster()`` now.
-    static func stopCluster(url: String) throws {
-        let folder = startedClusters.withLock { folders in
-            folders.first { (try? String(contentsOfFile: $0 + "/port", encoding: .utf8))
-                .map { url.contains(":\($0.trimmingCharacters(in: .whitespacesAndNewlines))/") } ?? false }
+    static func stopCluster(folder: String) async throws {
+        try await offThePool {
+            _ = try runScript("stop", folder)
+            startedClusters.withLock { $0.removeAll { $0 == folder } }
+            try? FileManager.default.removeItem(atPath: folder)
         }
-        guard let folder else { throw TestClusterError("no cluster started for \(url)") }
-        _ = try runScript("stop", folder)
-        startedClusters.withLock { $0.removeAll { $0 == folder } }
-        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// Runs blocking work (a child process) on a dispatch queue, not on a Swift concurrency thread.
+    private static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
     }
 
     static let startedClusters = Mutex<[String]>([])
@@ -87,6 +89,10 @@ enum TestPostgres {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [script, command, folder]
+        // The script's watcher stops the cluster should this process die without running atexit.
+        var environment = ProcessInfo.processInfo.environment
+        environment["POSTGRES_TEST_CLUSTER_OWNER"] = String(getpid())
+        process.environment = environment
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
@@ -122,6 +128,17 @@ enum TestPostgres {
     }
 }
 
+/// The server all tests share: `SENDPATH_TEST_POSTGRES_URL`, or a cluster started once.
+actor SharedServer {
+    private var starting: Task<String, any Error>?
+
+    func url() async throws -> String {
+        if let url = ProcessInfo.processInfo.environment["SENDPATH_TEST_POSTGRES_URL"], !url.isEmpty { return url }
+        if starting == nil { starting = Task { try await TestPostgres.startCluster().url } }
+        return try await starting!.value
+    }
+}
+
 /// Why the test server is not there.
 struct TestClusterError: Error, CustomStringConvertible {
     var description: String
@@ -138,8 +155,9 @@ final class StoreRunner: Sendable {
     }
 
     /// A store on `configuration` (a fresh schema by default), its pool running.
-    func store(_ configuration: PostgresConfiguration? = nil) throws -> PostgresStateStore {
-        let store = try PostgresStateStore(configuration: try configuration ?? TestPostgres.freshConfiguration(), logger: .quiet)
+    func store(_ configuration: PostgresConfiguration? = nil) async throws -> PostgresStateStore {
+        let configuration = if let configuration { configuration } else { try await TestPostgres.freshConfiguration() }
+        let store = try PostgresStateStore(configuration: configuration, logger: .quiet)
         continuation.yield(store)
         return store
     }

@@ -12,6 +12,8 @@ public struct Fleet: Sendable {
 
     /// For each instance (same order as `instances`), the index of its group in `groups`.
     private let groupOfInstance: [Int]
+    /// For each group (same order as `groups`), the indices of its members in `instances`.
+    private let membersOfGroup: [[Int]]
 
     /// `instances`, `prefixes` and `waves` must be sorted by name; `groupOfInstance` aligned with `instances`.
     init(instances: [Instance], prefixes: [AddressPrefix], waves: [Wave], policy: Policy,
@@ -22,7 +24,13 @@ public struct Fleet: Sendable {
         self.policy = policy
         self.groups = groups
         self.groupOfInstance = groupOfInstance
+        var members = [[Int]](repeating: [], count: groups.count)
+        for (instance, group) in groupOfInstance.enumerated() where group >= 0 { members[group].append(instance) }
+        self.membersOfGroup = members
     }
+
+    /// The member instances of `groups[index]`, in name order.
+    public func members(ofGroupAt index: Int) -> [Instance] { membersOfGroup[index].map { instances[$0] } }
 
     /// The index of the first element whose name is not less than `name` (binary search).
     private static func lowerBound<T>(_ items: [T], _ name: String, _ key: (T) -> String) -> Int {

@@ -41,6 +41,12 @@ public struct Instance: Sendable, Hashable {
     public var name: String { metadata.name.value }
     /// The declared IPs, deduplicated and in canonical order.
     public var declaredIPs: [IPAddress] { Array(Set(sendingIPs.map(\.value))).sorted() }
+
+    /// Whether `ips` are exactly the declared IPs (compared canonically, in any order).
+    public func sendsFrom(exactly ips: [IPAddress]) -> Bool {
+        if ips.count == sendingIPs.count && zip(ips, sendingIPs).allSatisfy({ $0 == $1.value }) { return true }
+        return Set(ips) == Set(sendingIPs.map(\.value))
+    }
 }
 
 /// A BYOIP address prefix: advertised from exactly one place, moved whole.

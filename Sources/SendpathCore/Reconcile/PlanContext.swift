@@ -4,7 +4,8 @@ struct PlanContext {
     let cutoversByGroup: [String: [CutoverRecord]]
     let estimator: DurationEstimator
     let groupIndex: [String: CutoverGroup]
-    let instancesByTenant: [String: [Instance]]
+    /// Per tenant, its non-production instances: name and group id.
+    let nonProductionByTenant: [String: [(name: String, group: String)]]
     let waveMembers: [String: [String]]
     /// Per group id: on target with no cut-over open (computed once; order gates ask often).
     private(set) var complete: [String: Bool] = [:]
@@ -24,13 +25,15 @@ struct PlanContext {
         cutoversByGroup = byGroup
         estimator = DurationEstimator(journal: input.cutovers)
         groupIndex = Dictionary(uniqueKeysWithValues: input.fleet.groups.map { ($0.id, $0) })
-        var byTenant: [String: [Instance]] = [:]
+        var byTenant: [String: [(name: String, group: String)]] = [:]
         var members: [String: [String]] = [:]
-        for instance in input.fleet.instances {
-            byTenant[instance.tenant, default: []].append(instance)
-            members[instance.wave.value, default: []].append(instance.name)
+        for (index, group) in input.fleet.groups.enumerated() {
+            for instance in input.fleet.members(ofGroupAt: index) where instance.environment != .prod {
+                byTenant[instance.tenant, default: []].append((instance.name, group.id))
+            }
         }
-        instancesByTenant = byTenant
+        for instance in input.fleet.instances { members[instance.wave.value, default: []].append(instance.name) }
+        nonProductionByTenant = byTenant
         waveMembers = members.mapValues { $0.sorted() }
         groupsByWave = Dictionary(grouping: input.fleet.groups, by: \.wave)
         for group in input.fleet.groups { complete[group.id] = isAtTarget(group) }
@@ -74,10 +77,9 @@ struct PlanContext {
             if state.frozen {
                 reasons.append(BlockReason(.drift, "instance '\(name)' is frozen outside any Sendpath cut-over"))
             }
-            let declared = instance.declaredIPs
-            let actual = Array(Set(state.sendingIPs)).sorted()
-            if declared != actual {
-                reasons.append(BlockReason(.drift, "instance '\(name)' sends from \(actual.map(\.description).joined(separator: ", ")) but its manifest declares \(declared.map(\.description).joined(separator: ", "))"))
+            if !instance.sendsFrom(exactly: state.sendingIPs) {
+                let actual = Array(Set(state.sendingIPs)).sorted()
+                reasons.append(BlockReason(.drift, "instance '\(name)' sends from \(actual.map(\.description).joined(separator: ", ")) but its manifest declares \(instance.declaredIPs.map(\.description).joined(separator: ", "))"))
             }
             if state.build != instance.build {
                 reasons.append(BlockReason(.drift, "instance '\(name)' runs build '\(state.build)' but its manifest declares '\(instance.build)'"))
@@ -182,18 +184,14 @@ struct PlanContext {
             return instance.tenant
         })
         for tenant in tenants.sorted() {
-            let nonProduction = (instancesByTenant[tenant] ?? []).filter { $0.environment != .prod && !members.contains($0.name) }
-            let waiting = nonProduction.filter { instance in
-                guard let other = input.fleet.group(of: instance.name) else { return true }
-                return !isComplete(other)
-            }
+            let nonProduction = (nonProductionByTenant[tenant] ?? []).filter { !members.contains($0.name) }
+            let waiting = nonProduction.filter { complete[$0.group] != true }
             if !waiting.isEmpty {
                 reasons.append(BlockReason(.order, "tenant '\(tenant)' must migrate its non-production first: \(Self.list(waiting.map(\.name))) not yet moved"))
                 continue
             }
-            let finished = nonProduction.compactMap { instance -> Timestamp? in
-                guard let other = input.fleet.group(of: instance.name) else { return nil }
-                return cutoversByGroup[other.id]?.last { $0.outcome == .completed }?.finishedAt
+            let finished = Set(nonProduction.map(\.group)).compactMap { group -> Timestamp? in
+                cutoversByGroup[group]?.last { $0.outcome == .completed }?.finishedAt
             }
             if let last = finished.max() {
                 let baked = last + input.fleet.policy.bakeTime
