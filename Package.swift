@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "sendpath",
             dependencies: [
-                "SendpathCore", "SendpathYAML", "SendpathSQLite", "SendpathSimulator", "SendpathController", "SendpathHTTP",
+                "SendpathCore", "SendpathYAML", "SendpathSQLite", "SendpathSimulator", "SendpathController", "SendpathHTTP", "SendpathPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,7 +4,8 @@
 #   scripts/postgres-test-cluster.sh start DIR   initialises DIR/data (first time), starts the server on a
 #                                                free loopback port, waits until it accepts connections and
 #                                                prints postgres://postgres@127.0.0.1:PORT/postgres on stdout
-#   scripts/postgres-test-cluster.sh stop DIR    stops it (fast shutdown) and waits until it is gone
+#   scripts/postgres-test-cluster.sh stop DIR    stops it (fast shutdown) and waits until it is gone;
+#                                                a later `start DIR` reuses the data and, if free, the port
 #
 # Trust authentication, loopback only, its unix socket in DIR, fsync off, TLS on with a self-signed
 # certificate (DIR/server.crt) when openssl is installed: for tests, never for data you keep. Only the
@@ -126,7 +127,8 @@ start() {
         tls="-c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
     fi
     for attempt in 1 2 3 4 5; do
-        port=$(free_port)
+        # A restart (stop, then start on the same DIR) keeps its port, so clients reconnect.
+        if [[ $attempt -eq 1 && -f $dir/port ]]; then port=$(cat "$dir/port"); else port=$(free_port); fi
         if without_inherited_fds as_owner "$pg/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
             -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 $tls" \
             start >/dev/null 2>&1; then

@@ -57,6 +57,15 @@ struct GroupRunner: Sendable {
             default:
                 break
             }
+        } catch StateStoreError.leaseLost(let scope) {
+            // The store refused a journal entry: a newer holder has the group. Record that refusal.
+            progress?.fencedOut(group: group.id, detail: "the state store refused a journal entry: \(scope) has a newer holder")
+            try? await store.append(JournalEntry(cutoverID: plan.resuming?.id ?? result.cutoverID, group: group.id, step: .freeze,
+                                                 phase: .fenced, attempt: 0, idempotencyKey: "", fencingToken: await token(),
+                                                 at: clock.now(), detail: StepDetail(message: "journal entry refused: \(scope) has a newer holder"),
+                                                 holder: holderID))
+            result.status = .inProgress
+            result.error = "fenced out: the \(scope) lease has a newer holder"
         } catch {
             result.status = .inProgress
             result.error = "\(error)"

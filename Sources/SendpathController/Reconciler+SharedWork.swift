@@ -84,6 +84,18 @@ extension Reconciler {
                 }
                 throw StateStoreError.leaseLost(scope: Lease.groupScope(group.id))
             }
+        } catch StateStoreError.leaseLost(let scope) {
+            // Woken with a stale lease (paused, or cut off too long): the group has a newer holder.
+            // Stop before any further call, and record the refusal like a provider's.
+            progress?.fencedOut(group: group.id, detail: "the \(scope) lease has a newer holder")
+            let token = await groupLease.token ?? FencingToken(0)
+            let open = try? await store.cutovers(groups: [group.id]).last
+            try? await store.append(JournalEntry(cutoverID: open?.id, group: group.id, step: .freeze, phase: .fenced, attempt: 0,
+                                                 idempotencyKey: "", fencingToken: token, at: clock.now(),
+                                                 detail: StepDetail(message: "lease renewal refused: \(scope) has a newer holder; stopped",
+                                                                    errorCode: .staleFencingToken),
+                                                 holder: holder.id))
+            return stopped(planned, StateStoreError.leaseLost(scope: scope))
         } catch {
             return stopped(planned, error)
         }

@@ -89,7 +89,7 @@ extension PostgresStateStore {
     public func currentLease(scope: String) async throws -> Lease? {
         let rows = try await access("read the \(scope) lease", write: false) { connection in
             try await connection.query(
-                "SELECT \(unescaped: Self.leaseColumns) FROM lease WHERE scope = \(scope) AND token > 0",
+                "SELECT \(unescaped: Self.leaseColumns) FROM lease WHERE scope = \(scope) AND token > 0 AND holder_id <> ''",
                 logger: self.logger
             ).collect()
         }
@@ -165,7 +165,9 @@ extension PostgresStateStore {
     private func delete(scope: String, token: FencingToken, action: String) async throws {
         try await access(action, write: true) { connection in
             try await connection.query(
-                "DELETE FROM lease WHERE scope = \(scope) AND token = \(token.value)", logger: self.logger
+                // The row and its token stay: the journal's fence compares entries with the last token
+                // granted on the scope, which must outlive the lease.
+                "UPDATE lease SET holder_id = '', expires_at = 0 WHERE scope = \(scope) AND token = \(token.value)", logger: self.logger
             ).collect()
         }
     }

@@ -52,13 +52,13 @@ extension SQLiteStateStore {
 
     public func releaseLease(_ lease: Lease) async throws {
         try await write("release the \(lease.scope) lease") { db in
-            try db.execute(sql: "DELETE FROM lease WHERE scope = ? AND token = ?", arguments: [lease.scope, lease.token.value])
+            try db.execute(sql: Self.vacate, arguments: [lease.scope, lease.token.value])
         }
     }
 
     public func breakLease(scope: String, token: FencingToken) async throws {
         try await write("break the \(scope) lease") { db in
-            try db.execute(sql: "DELETE FROM lease WHERE scope = ? AND token = ?", arguments: [scope, token.value])
+            try db.execute(sql: Self.vacate, arguments: [scope, token.value])
         }
     }
 
@@ -66,11 +66,15 @@ extension SQLiteStateStore {
         try await read("read the \(scope) lease") { db in try Self.fetchLease(db, scope: scope) }
     }
 
+    /// Gives a lease up but keeps its row and token: the journal's fence compares entries with the
+    /// last token granted on the scope, which must outlive the lease.
+    static let vacate = "UPDATE lease SET holder_id = '', expires_at = 0 WHERE scope = ? AND token = ?"
+
     // MARK: - Rows
 
     static func fetchLease(_ db: Database, scope: String) throws -> Lease? {
         guard let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM lease WHERE scope = ?"), arguments: [scope])
+            db.cachedStatement(sql: "SELECT * FROM lease WHERE scope = ? AND holder_id <> ''"), arguments: [scope])
         else { return nil }
         return Lease(
             scope: try row.decode(String.self, forColumn: "scope"),

@@ -4,6 +4,8 @@ import Logging
 import SendpathController
 import SendpathCore
 import SendpathHTTP
+import SendpathPostgres
+import SendpathSQLite
 import SendpathSimulator
 import SendpathYAML
 import ServiceLifecycle
@@ -56,7 +58,17 @@ struct ControllerCommand: AsyncParsableCommand {
         try await withCommandErrors {
             let logger = runtime.logger("sendpath.controller")
             let clock = SystemClock()
-            let store = try await runtime.openStore(logger: logger)
+            // A PostgreSQL pool is a service of its own: it runs first and stops last.
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            let store: any StateStore
+            switch try StateLocation(runtime.state) {
+            case .sqlite(let path):
+                store = try SQLiteStateStore(path: path, logger: logger)
+            case .postgres(let url):
+                let postgres = try PostgresStateStore(configuration: try PostgresConfiguration(url: url), logger: logger)
+                services.append(.init(service: postgres))
+                store = postgres
+            }
             let opened = try await runtime.openProvider(fleet: initial, clock: clock, logger: logger)
             let provider = opened.provider
             let metrics = ControllerMetrics()
@@ -64,7 +76,8 @@ struct ControllerCommand: AsyncParsableCommand {
             let holder = ThisProcess.holder(command: "sendpath controller")
             let options = ReconcileOptions(scope: scope, maxParallel: maxParallel,
                                            retry: RetryPolicy(maxAttempts: attempts, baseDelay: ManifestDuration.parse(retryDelay)!))
-            let lease = LeaseKeeper(store: store, holder: holder, clock: clock, isAlive: ThisProcess.isAlive, logger: logger)
+            let lease = LeaseKeeper(store: store, holder: holder, ttl: runtime.leaseDuration, clock: clock,
+                                    isAlive: ThisProcess.isAlive, logger: logger)
             let manifests = self.manifests
             let isSimulator = (try? ProviderLocation(runtime.provider))?.isSimulator ?? false
 
@@ -112,10 +125,8 @@ struct ControllerCommand: AsyncParsableCommand {
             let server = ControllerHTTPServer.makeApplication(endpoints: endpoints, host: address.host, port: address.port, logger: logger) { port in
                 logger.notice("serving /healthz, /readyz, /metrics and /status", metadata: ["http.address": "\(address.host):\(port)"])
             }
-            let group = ServiceGroup(configuration: .init(
-                services: [.init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup),
-                           .init(service: server)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services += [.init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup), .init(service: server)]
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
                 try await group.run()
             } catch {

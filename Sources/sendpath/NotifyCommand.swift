@@ -36,10 +36,13 @@ struct NotifyCommand: AsyncParsableCommand {
         try await withCommandErrors {
             let logger = runtime.logger("sendpath.notify")
             let clock = SystemClock()
-            let store = try await runtime.openStore(logger: logger)
-            let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
-            let report = try await opened.use { provider in
-                try await NoticeDesk(fleet: fleet, provider: provider, store: store).notify(wave: wave, now: clock.now())
+            let wave = self.wave
+            let runtime = runtime
+            let report = try await runtime.withStore(logger: logger) { store in
+                let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+                return try await opened.use { provider in
+                    try await NoticeDesk(fleet: fleet, provider: provider, store: store).notify(wave: wave, now: clock.now())
+                }
             }
             switch output {
             case .json: StandardStreams.out(try ReportPrinter.json(report))

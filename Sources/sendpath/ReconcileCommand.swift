@@ -70,18 +70,21 @@ struct ReconcileCommand: AsyncParsableCommand {
             let clock: any WallClock = at.flatMap { Timestamp(rfc3339: $0) }.map { start -> any WallClock in
                 dryRun ? ManualClock(start) : OffsetClock(startingAt: start)
             } ?? realClock
-            let store = try await runtime.openStore(logger: logger)
-            let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
             let command = dryRun ? "sendpath reconcile --dry-run" : "sendpath reconcile"
             let holder = ThisProcess.holder(command: command)
-            let lease = dryRun ? nil : LeaseKeeper(store: store, holder: holder, clock: realClock, isAlive: ThisProcess.isAlive, logger: logger)
             let options = ReconcileOptions(dryRun: dryRun, detailedExitCode: detailedExitcode, scope: scope, resumeHeld: resume,
                                            maxParallel: maxParallel,
                                            retry: RetryPolicy(maxAttempts: attempts, baseDelay: ManifestDuration.parse(retryDelay)!))
             let live = !dryRun && (runtime.verbose || (StandardStreams.stdoutIsTerminal && output == .text))
-            let report = try await opened.use { provider in
-                try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
-                                     progress: live ? LiveProgress() : nil, options: options, holder: holder, command: command).run()
+            let runtime = self.runtime
+            let report = try await runtime.withStore(logger: logger) { store in
+                let lease = options.dryRun ? nil : LeaseKeeper(store: store, holder: holder, ttl: runtime.leaseDuration, clock: realClock,
+                                                       isAlive: ThisProcess.isAlive, logger: logger)
+                let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+                return try await opened.use { provider in
+                    try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
+                                         progress: live ? LiveProgress() : nil, options: options, holder: holder, command: command).run()
+                }
             }
             switch output {
             case .text: StandardStreams.out(ReportPrinter.text(report, fleet: fleet, title: dryRun ? "Plan" : "Applied"))

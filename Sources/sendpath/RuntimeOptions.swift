@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SendpathController
 import SendpathHTTP
+import SendpathPostgres
 import SendpathCore
 import SendpathSimulator
 import SendpathSQLite
@@ -31,8 +32,20 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Log format on stderr: human, or json (one object per line, for log shippers).", valueName: "format"))
     var logFormat: String = "human"
 
+    @Option(help: ArgumentHelp("How long a lease lasts without renewal (renewed every third of it).", valueName: "duration"))
+    var leaseTTL: String = "30s"
+
     func validate() throws {
-        _ = try StateLocation(state)
+        if case .postgres(let url) = try StateLocation(state) {
+            do {
+                _ = try PostgresConfiguration(url: url)
+            } catch {
+                throw ValidationError("--state: \(error)")
+            }
+        }
+        guard let ttl = ManifestDuration.parse(leaseTTL), ttl >= .seconds(1) else {
+            throw ValidationError("--lease-ttl must be a duration of at least 1s, like 30s")
+        }
         _ = try ProviderLocation(provider)
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         guard LogSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be human or json") }
@@ -68,12 +81,17 @@ struct RuntimeOptions: ParsableArguments {
         return selected
     }
 
-    func openStore(logger: Logger) async throws -> any StateStore {
+    var leaseDuration: Duration { ManifestDuration.parse(leaseTTL) ?? .seconds(30) }
+
+    /// Runs `body` with the state store open; a PostgreSQL pool runs only for its duration.
+    func withStore<T: Sendable>(logger: Logger, _ body: @Sendable (any StateStore) async throws -> T) async throws -> T {
         switch try StateLocation(state) {
         case .sqlite(let path):
-            return try SQLiteStateStore(path: path, logger: logger)
-        case .postgres:
-            throw CommandFailure("postgres state stores are not available in this build")
+            return try await body(try SQLiteStateStore(path: path, logger: logger))
+        case .postgres(let url):
+            return try await PostgresStateStore.withStore(try PostgresConfiguration(url: url), logger: logger) { store in
+                try await body(store)
+            }
         }
     }
 
@@ -195,7 +213,9 @@ struct CommandFailure: Error, CustomStringConvertible {
 /// This process, as lease holder.
 enum ThisProcess {
     static func holder(command: String) -> LeaseHolder {
-        LeaseHolder(id: UUID().uuidString.lowercased(), host: ProcessInfo.processInfo.hostName,
+        // The id names the process, so journal entries say who wrote them.
+        LeaseHolder(id: "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8).lowercased())",
+                    host: ProcessInfo.processInfo.hostName,
                     pid: ProcessInfo.processInfo.processIdentifier, command: command)
     }
 

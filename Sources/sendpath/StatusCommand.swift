@@ -24,12 +24,14 @@ struct StatusCommand: AsyncParsableCommand {
         try await withCommandErrors {
             let logger = runtime.logger("sendpath.status")
             let clock = SystemClock()
-            let store = try await runtime.openStore(logger: logger)
-            let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
-            let report = try await opened.use { provider in
-                try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
-                                     options: ReconcileOptions(dryRun: true, scope: scope),
-                                     holder: ThisProcess.holder(command: "sendpath status"), command: "status").status()
+            let runtime = self.runtime
+            let report = try await runtime.withStore(logger: logger) { store in
+                let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+                return try await opened.use { provider in
+                    try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
+                                         options: ReconcileOptions(dryRun: true, scope: scope),
+                                         holder: ThisProcess.holder(command: "sendpath status"), command: "status").status()
+                }
             }
             switch output {
             case .json: StandardStreams.out(try ReportPrinter.json(report))

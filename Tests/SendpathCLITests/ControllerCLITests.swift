@@ -26,12 +26,15 @@ struct ControllerCLITests {
         let port = ControllerCLITests.freePort()
         let log: String
 
-        init(folder: TemporaryFolder, arguments: [String]) throws {
-            log = folder.path + "/controller.log"
+        init(folder: TemporaryFolder, arguments: [String], name: String = "controller", environment: [String: String] = [:]) throws {
+            log = folder.path + "/\(name).log"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: SendpathBinary.path)
             process.arguments = ["controller", "--listen", "127.0.0.1:\(port)", "--log-level", "info"] + arguments
             process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
+            var merged = ProcessInfo.processInfo.environment
+            merged.merge(environment) { $1 }
+            process.environment = merged
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle(forWritingAtPath: log)
             try process.run()

@@ -159,6 +159,8 @@ public struct JournalSummary: Sendable, Hashable, Codable {
     public var lastStep: String?
     public var lastPhase: JournalEntry.Phase?
     public var reason: String?
+    /// Who wrote the last entry (lease holder id: host/pid/...).
+    public var holder: String?
 
     public init(_ record: CutoverRecord) {
         cutover = record.id
@@ -168,6 +170,7 @@ public struct JournalSummary: Sendable, Hashable, Codable {
         let last = record.entries.last { $0.phase != .resumed && $0.phase != .aborted }
         lastStep = last.map { $0.rollback ? "rollback/\($0.step.rawValue)" : $0.step.rawValue }
         lastPhase = last?.phase
+        holder = last?.holder
         reason = record.reason
     }
 }

@@ -2,6 +2,8 @@
 /// For tests and for `--state memory:`.
 public actor InMemoryStateStore: StateStore {
     private var leases: [String: Lease] = [:]
+    /// The last token granted per scope, kept after release: the journal's fence.
+    private var granted: [String: FencingToken] = [:]
     private var lastToken: Int64 = 0
     private var cutoverList: [CutoverRecord] = []
     private var preparationList: [JournalEntry] = []
@@ -27,6 +29,7 @@ public actor InMemoryStateStore: StateStore {
         lastToken += 1
         let lease = Lease(scope: scope, holder: holder, token: FencingToken(lastToken), acquiredAt: now, expiresAt: now + ttl)
         leases[scope] = lease
+        granted[scope] = lease.token
         return lease
     }
 
@@ -59,7 +62,7 @@ public actor InMemoryStateStore: StateStore {
     public func append(_ entry: JournalEntry) throws {
         if entry.phase != .fenced {
             for scope in [Lease.groupScope(entry.group), Lease.reconcilerScope] {
-                if let current = leases[scope], current.token > entry.fencingToken {
+                if let last = granted[scope], last > entry.fencingToken {
                     throw StateStoreError.leaseLost(scope: scope)
                 }
             }

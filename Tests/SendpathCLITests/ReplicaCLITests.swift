@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+
+/// Several `sendpath controller` replicas on one PostgreSQL, against `simulator serve`.
+@Suite("Controller replicas on PostgreSQL")
+struct ReplicaCLITests {
+    /// A private PostgreSQL cluster (these tests stop and restart it).
+    final class Cluster: @unchecked Sendable {
+        let dir: String
+        private(set) var url = ""
+        static let script = SendpathBinary.packageRoot + "/scripts/postgres-test-cluster.sh"
+
+        init() throws {
+            dir = "/tmp/sendpath-replicas-\(UUID().uuidString.prefix(8))"
+            try start()
+        }
+
+        func start() throws {
+            let result = try Self.run(["start", dir])
+            guard result.status == 0 else { throw SimulatorServer.ServerError(message: "postgres did not start: \(result.stderr)") }
+            url = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) + "?sslmode=disable"
+        }
+
+        func stop() { _ = try? Self.run(["stop", dir]) }
+
+        func remove() {
+            stop()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+
+        static func run(_ arguments: [String]) throws -> SendpathBinary.Result {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [script] + arguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["POSTGRES_TEST_CLUSTER_OWNER"] = String(ProcessInfo.processInfo.processIdentifier)
+            process.environment = environment
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return SendpathBinary.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                                         stderr: String(decoding: stderr, as: UTF8.self))
+        }
+    }
+
+    /// `sendpath status` against the shared store and provider, as JSON.
+    static func status(_ harness: ProviderHarness, state: String) -> [String: Any]? {
+        guard let result = try? harness.sendpath(["status", "--state", state, "--output", "json"] + harness.providerArguments) else { return nil }
+        return try? result.json()
+    }
+
+    static func migrated(_ status: [String: Any]?) -> Int { (status?["summary"] as? [String: Int])?["migrated"] ?? 0 }
+
+    /// Waits until `condition` holds on the status, or the deadline passes.
+    static func waitForStatus(_ harness: ProviderHarness, state: String, timeout: TimeInterval,
+                              _ condition: ([String: Any]) -> Bool) -> [String: Any]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let status = status(harness, state: state), condition(status) { return status }
+            usleep(150_000)
+        }
+        return nil
+    }
+
+    /// Instances whose group's last journal entry was written by this process.
+    static func inFlight(_ status: [String: Any], pid: Int32) -> Bool {
+        (status["instances"] as? [[String: Any]] ?? []).contains { instance in
+            guard let journal = instance["journal"] as? [String: Any] else { return false }
+            return journal["outcome"] as? String == "in-progress" && (journal["holder"] as? String)?.contains("/\(pid)/") == true
+        }
+    }
+
+    @Test func threeReplicasShareTheWorkThroughAKillAndAPause() throws {
+        let cluster = try Cluster()
+        defer { cluster.remove() }
+        let folder = try TemporaryFolder("replicas")
+        try GeneratedFleet.write(into: folder, groups: 30, perGroup: 2, maxParallel: 6, window: GeneratedFleet.liveWindow())
+        let harness = try ProviderHarness(.http, folder: folder, latency: "80ms")
+        defer { harness.stop() }
+        let arguments = ["--state", cluster.url, "--interval", "1s", "--lease-ttl", "3s", "--retry-delay", "100ms"] + harness.providerArguments
+        let replicas = try (1...3).map { try ControllerCLITests.Controller(folder: folder, arguments: arguments, name: "replica-\($0)",
+                                                                          environment: harness.environment) }
+        defer { for replica in replicas { _ = replica.terminate() } }
+
+        // SIGKILL the first replica in the middle of one of its cut-overs.
+        let killed = replicas[0].process.processIdentifier
+        #expect(Self.waitForStatus(harness, state: cluster.url, timeout: 60) { Self.inFlight($0, pid: killed) } != nil)
+        kill(killed, SIGKILL)
+        replicas[0].process.waitUntilExit()
+
+        // Pause the second past its lease (3s) in the middle of a cut-over, then let it go on.
+        let paused = replicas[1].process.processIdentifier
+        let caught = Self.waitForStatus(harness, state: cluster.url, timeout: 60) { Self.inFlight($0, pid: paused) || Self.migrated($0) == 60 }
+        #expect(caught != nil)
+        let pausedMidCutover = caught.map { Self.inFlight($0, pid: paused) } ?? false
+        kill(paused, SIGSTOP)
+        sleep(8)
+        kill(paused, SIGCONT)
+
+        // Everything converges.
+        let done = Self.waitForStatus(harness, state: cluster.url, timeout: 120) { Self.migrated($0) == 60 }
+        #expect(done != nil, "did not converge: \(Self.status(harness, state: cluster.url)?["summary"] ?? "no status")")
+        #expect(replicas[1].terminate() == 0)
+        #expect(replicas[2].terminate() == 0)
+        let check = try harness.check()
+        #expect(check.status == 0, "\(check.report)")
+
+        // The journal: no group worked by two holders with valid tokens at once (tokens never go
+        // back within a cut-over, apart from refusals), and the paused replica was refused.
+        let journal = try Self.journal(cluster.url)
+        for (cutover, entries) in journal {
+            var newest = Int64.min
+            for entry in entries where entry.phase != "fenced" {
+                #expect(entry.token >= newest, "cut-over \(cutover): an entry with token \(entry.token) after \(newest)")
+                newest = max(newest, entry.token)
+            }
+        }
+        if pausedMidCutover {
+            let refusals = journal.values.joined().filter { $0.phase == "fenced" && $0.holder.contains("/\(paused)/") }
+            #expect(!refusals.isEmpty, "the paused replica's stale calls were not refused")
+        }
+    }
+
+    @Test func controllersRecoverWhenPostgresRestartsMidRun() throws {
+        let cluster = try Cluster()
+        defer { cluster.remove() }
+        let folder = try TemporaryFolder("pg-restart")
+        try GeneratedFleet.write(into: folder, groups: 16, perGroup: 2, maxParallel: 4, window: GeneratedFleet.liveWindow())
+        let harness = try ProviderHarness(.http, folder: folder, latency: "60ms")
+        defer { harness.stop() }
+        let arguments = ["--state", cluster.url, "--interval", "1s", "--lease-ttl", "3s", "--retry-delay", "100ms"] + harness.providerArguments
+        let replicas = try (1...2).map { try ControllerCLITests.Controller(folder: folder, arguments: arguments, name: "pg-\($0)",
+                                                                          environment: harness.environment) }
+        defer { for replica in replicas { _ = replica.terminate() } }
+        #expect(Self.waitForStatus(harness, state: cluster.url, timeout: 60) { Self.migrated($0) >= 4 } != nil)
+        cluster.stop()
+        // Not ready while the database is away.
+        let notReady = replicas[0].get("/readyz")
+        #expect(notReady?.status == 503 || notReady == nil)
+        sleep(3)
+        try cluster.start()
+        let done = Self.waitForStatus(harness, state: cluster.url, timeout: 120) { Self.migrated($0) == 32 }
+        #expect(done != nil, "did not converge after the restart: \(Self.status(harness, state: cluster.url)?["summary"] ?? "no status")")
+        #expect(replicas[0].wait(for: "/readyz", timeout: 30) { $0.contains("reachable") } != nil)
+        for replica in replicas { #expect(replica.terminate() == 0) }
+        let check = try harness.check()
+        #expect(check.status == 0, "\(check.report)")
+    }
+
+    struct Entry { var phase: String; var token: Int64; var holder: String }
+
+    /// The journal, per cut-over, in insertion order, read with psql.
+    static func journal(_ url: String) throws -> [String: [Entry]] {
+        let plain = url.replacingOccurrences(of: "?sslmode=disable", with: "")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["psql", plain, "-At", "-F", "|", "-c",
+                             "SELECT coalesce(cutover_id, group_id), phase, fencing_token, holder FROM journal ORDER BY id"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        var result: [String: [Entry]] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 4, let token = Int64(fields[2]) else { continue }
+            result[fields[0], default: []].append(Entry(phase: fields[1], token: token, holder: fields[3]))
+        }
+        return result
+    }
+}
