@@ -18,20 +18,27 @@ deps:
 		{ apt-get update && apt-get install -y libyaml-dev libsqlite3-dev pkg-config; }
 	@python3 -c 'import jsonschema, yaml' 2>/dev/null || python3 -m pip install --quiet jsonschema PyYAML
 
-# PostgreSQL server binaries, for the tests that run against a real server.
+# PostgreSQL server binaries and psql, for the tests that run against a real server; openssl
+# for the test cluster's TLS certificate.
 postgres-deps:
-	@test -x "$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)/initdb" || \
-		{ apt-get update && apt-get install -y postgresql; }
+	@test -x "$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)/initdb" && \
+		command -v psql >/dev/null && command -v openssl >/dev/null || \
+		{ apt-get update && apt-get install -y postgresql postgresql-client openssl; }
 
 build: deps
 	$(SWIFT) build
 
 # The tests start a throwaway PostgreSQL cluster on a free loopback port, and stop it after.
+# Two passes: the in-process tests in parallel, then the end-to-end tests of the built binary
+# one at a time. Those start servers, kill processes and wait on wall-clock timing; run beside
+# each other on two cores, they starve one another and the in-process tests.
 test: deps postgres-deps
 	$(SWIFT) build --build-tests
 	@dir=$$(mktemp -d /tmp/sendpath-pg.XXXXXX); \
 	url=$$(./scripts/postgres-test-cluster.sh start "$$dir") || exit 1; \
-	SENDPATH_TEST_POSTGRES_URL="$$url" $(SWIFT) test --skip-build; code=$$?; \
+	export SENDPATH_TEST_POSTGRES_URL="$$url"; \
+	$(SWIFT) test --skip-build --skip SendpathCLITests && \
+	$(SWIFT) test --skip-build --filter SendpathCLITests --no-parallel; code=$$?; \
 	./scripts/postgres-test-cluster.sh stop "$$dir" >/dev/null 2>&1; rm -rf "$$dir"; exit $$code
 
 run: build

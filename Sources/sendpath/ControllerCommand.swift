@@ -66,7 +66,7 @@ struct ControllerCommand: AsyncParsableCommand {
                 store = try SQLiteStateStore(path: path, logger: logger)
             case .postgres(let url):
                 let postgres = try PostgresStateStore(configuration: try PostgresConfiguration(url: url), logger: logger)
-                services.append(.init(service: postgres))
+                services.append(.init(service: BoundedShutdown(inner: postgres, grace: .seconds(5), logger: logger)))
                 store = postgres
             }
             let opened = try await runtime.openProvider(fleet: initial, clock: clock, logger: logger)
@@ -183,5 +183,45 @@ struct ListenAddress {
         guard !host.isEmpty else { throw ValidationError("--listen must name a host, like 127.0.0.1:9464") }
         self.host = host
         self.port = port
+    }
+}
+
+/// Runs a service whose shutdown could hang (a connection pool after its server restarted)
+/// so that it cannot keep the process from exiting: on graceful shutdown it is cancelled and
+/// given `grace` to finish, then left behind. By then the reconcile loop has stopped and its
+/// journal writes are done.
+struct BoundedShutdown: Service {
+    let inner: any Service
+    let grace: Duration
+    let logger: Logger
+
+    final class State: Sendable {
+        let finished = Mutex(false)
+        let deadline = Mutex<ContinuousClock.Instant?>(nil)
+    }
+
+    func run() async throws {
+        let inner = self.inner
+        let state = State()
+        let task = Task.detached {
+            try? await inner.run()
+            state.finished.withLock { $0 = true }
+        }
+        await withGracefulShutdownHandler {
+            while !state.finished.withLock({ $0 }) {
+                if Task.isCancelled {
+                    task.cancel()
+                    return
+                }
+                if let deadline = state.deadline.withLock({ $0 }), ContinuousClock.now >= deadline {
+                    logger.warning("the state store's connections did not close in time; exiting without them")
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        } onGracefulShutdown: {
+            task.cancel()
+            state.deadline.withLock { $0 = ContinuousClock.now + grace }
+        }
     }
 }

@@ -66,12 +66,16 @@ struct ReplicaCLITests {
         return nil
     }
 
-    /// Instances whose group's last journal entry was written by this process.
-    static func inFlight(_ status: [String: Any], pid: Int32) -> Bool {
-        (status["instances"] as? [[String: Any]] ?? []).contains { instance in
-            guard let journal = instance["journal"] as? [String: Any] else { return false }
-            return journal["outcome"] as? String == "in-progress" && (journal["holder"] as? String)?.contains("/\(pid)/") == true
-        }
+    /// The journal summaries of every instance's latest cut-over.
+    static func journals(_ status: [String: Any]) -> [[String: Any]] {
+        (status["instances"] as? [[String: Any]] ?? []).compactMap { $0["journal"] as? [String: Any] }
+    }
+
+    /// A cut-over still in progress whose last journal entry was written by this process.
+    static func inFlightCutover(_ status: [String: Any], pid: Int32) -> String? {
+        journals(status).first { journal in
+            journal["outcome"] as? String == "in-progress" && (journal["holder"] as? String)?.contains("/\(pid)/") == true
+        }?["cutover"] as? String
     }
 
     @Test func threeReplicasShareTheWorkThroughAKillAndAPause() throws {
@@ -88,18 +92,32 @@ struct ReplicaCLITests {
 
         // SIGKILL the first replica in the middle of one of its cut-overs.
         let killed = replicas[0].process.processIdentifier
-        #expect(Self.waitForStatus(harness, state: cluster.url, timeout: 60) { Self.inFlight($0, pid: killed) } != nil)
+        #expect(Self.waitForStatus(harness, state: cluster.url, timeout: 60) { Self.inFlightCutover($0, pid: killed) != nil } != nil)
         kill(killed, SIGKILL)
         replicas[0].process.waitUntilExit()
 
-        // Pause the second past its lease (3s) in the middle of a cut-over, then let it go on.
+        // Pause the second in the middle of one of its cut-overs, and keep it stopped past its
+        // lease (3s) until another replica has taken that cut-over on; then let it go on. Whether
+        // it is mid cut-over is read again once it is stopped, when it can no longer write.
         let paused = replicas[1].process.processIdentifier
-        let caught = Self.waitForStatus(harness, state: cluster.url, timeout: 60) { Self.inFlight($0, pid: paused) || Self.migrated($0) == 60 }
-        #expect(caught != nil)
-        let pausedMidCutover = caught.map { Self.inFlight($0, pid: paused) } ?? false
-        kill(paused, SIGSTOP)
-        sleep(8)
-        kill(paused, SIGCONT)
+        var stalled: String?
+        for _ in 0..<20 where stalled == nil {
+            guard let seen = Self.waitForStatus(harness, state: cluster.url, timeout: 60, {
+                Self.inFlightCutover($0, pid: paused) != nil || Self.migrated($0) == 60 }),
+                Self.migrated(seen) < 60 else { break }
+            kill(paused, SIGSTOP)
+            stalled = Self.status(harness, state: cluster.url).flatMap { Self.inFlightCutover($0, pid: paused) }
+            if stalled == nil { kill(paused, SIGCONT) }
+        }
+        #expect(stalled != nil, "never caught the second replica in the middle of a cut-over")
+        if let stalled {
+            sleep(4)
+            let takenOver = Self.waitForStatus(harness, state: cluster.url, timeout: 60) { status in
+                !Self.journals(status).contains { $0["cutover"] as? String == stalled && ($0["holder"] as? String)?.contains("/\(paused)/") == true }
+            }
+            #expect(takenOver != nil, "no replica took over \(stalled) from the stopped one")
+            kill(paused, SIGCONT)
+        }
 
         // Everything converges.
         let done = Self.waitForStatus(harness, state: cluster.url, timeout: 120) { Self.migrated($0) == 60 }
@@ -119,7 +137,7 @@ struct ReplicaCLITests {
                 newest = max(newest, entry.token)
             }
         }
-        if pausedMidCutover {
+        if stalled != nil {
             let refusals = journal.values.joined().filter { $0.phase == "fenced" && $0.holder.contains("/\(paused)/") }
             #expect(!refusals.isEmpty, "the paused replica's stale calls were not refused")
         }
