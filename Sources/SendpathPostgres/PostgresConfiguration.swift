@@ -63,6 +63,9 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     public private(set) var schema: String?
     /// How long an operation waits for a connection before failing with `.unavailable`.
     public var connectTimeout: Duration
+    /// How long an operation that has a connection waits for its answer before failing with
+    /// `.unavailable` (`operation_timeout` in the URL, seconds; default 15).
+    public var operationTimeout: Duration
     /// The most connections this process opens to the server.
     public var maximumConnections: Int
     /// Where the password came from.
@@ -117,6 +120,7 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         database = path.isEmpty ? user : path
         sslMode = .prefer
         connectTimeout = .seconds(10)
+        operationTimeout = .seconds(15)
         maximumConnections = 10
         passwordSource = .none
         try applyQuery(components.queryItems ?? [])
@@ -150,6 +154,11 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
                     throw PostgresConfigurationError(.unsupportedParameter, "connect_timeout '\(value)' is not a number of seconds from 1 to 3600")
                 }
                 connectTimeout = .seconds(seconds)
+            case "operation_timeout":
+                guard let seconds = Int(value), seconds > 0, seconds <= 3600 else {
+                    throw PostgresConfigurationError(.unsupportedParameter, "operation_timeout '\(value)' is not a number of seconds from 1 to 3600")
+                }
+                operationTimeout = .seconds(seconds)
             case "sslrootcert":
                 guard !value.isEmpty else {
                     throw PostgresConfigurationError(.unsupportedParameter, "sslrootcert needs the path of a PEM file")
@@ -170,7 +179,7 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
                 throw PostgresConfigurationError(.passwordInURL, Self.passwordAdvice("the state URL carries a password parameter"))
             default:
                 throw PostgresConfigurationError(.unsupportedParameter, "unknown state URL parameter '\(item.name)'; "
-                                                    + "supported: sslmode, connect_timeout, sslrootcert, schema, pool_max")
+                                                    + "supported: sslmode, connect_timeout, operation_timeout, sslrootcert, schema, pool_max")
             }
         }
         if sslRootCertificate != nil && sslMode != .verifyFull {

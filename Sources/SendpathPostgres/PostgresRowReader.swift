@@ -6,29 +6,56 @@ import SendpathCore
 /// nanoseconds, enums from their raw TEXT, Codable values from JSON TEXT. A missing column, a
 /// NULL where a value is required, or a value this version cannot read is a
 /// ``PostgresColumnError`` (reported as `.corrupt`), never a crash.
+///
+/// A row is either one the server sent as such, or one object of a JSON array that a query
+/// aggregated its rows into (see ``PostgresStateStore/aggregatedRows(_:)``).
 struct PostgresRowReader {
-    let row: PostgresRandomAccessRow
-
-    init(_ row: PostgresRow) {
-        self.row = row.makeRandomAccess()
+    private enum Source {
+        case row(PostgresRandomAccessRow)
+        case json([String: Any])
     }
 
-    func callAsFunction<Value: PostgresDecodable>(_ column: String, as type: Value.Type = Value.self) throws -> Value {
-        guard row.contains(column) else {
-            throw PostgresColumnError("a row has no column \(column): the schema is not the one this version expects")
-        }
-        do {
-            return try row[column].decode(Value.self)
-        } catch {
-            throw PostgresColumnError("cannot read column \(column) as \(Value.self)")
+    private let source: Source
+
+    init(_ row: PostgresRow) {
+        source = .row(row.makeRandomAccess())
+    }
+
+    init(json object: [String: Any]) {
+        source = .json(object)
+    }
+
+    func callAsFunction<Value: PostgresDecodable & JSONColumnValue>(_ column: String, as type: Value.Type = Value.self) throws -> Value {
+        switch source {
+        case .row(let row):
+            guard row.contains(column) else { throw Self.missing(column) }
+            do {
+                return try row[column].decode(Value.self)
+            } catch {
+                throw PostgresColumnError("cannot read column \(column) as \(Value.self)")
+            }
+        case .json(let object):
+            guard let raw = object[column] else { throw Self.missing(column) }
+            guard let value = Value(jsonColumn: raw) else {
+                throw PostgresColumnError("cannot read column \(column) as \(Value.self)")
+            }
+            return value
         }
     }
 
     func isNull(_ column: String) throws -> Bool {
-        guard row.contains(column) else {
-            throw PostgresColumnError("a row has no column \(column): the schema is not the one this version expects")
+        switch source {
+        case .row(let row):
+            guard row.contains(column) else { throw Self.missing(column) }
+            return row[column].bytes == nil
+        case .json(let object):
+            guard let raw = object[column] else { throw Self.missing(column) }
+            return raw is NSNull
         }
-        return row[column].bytes == nil
+    }
+
+    private static func missing(_ column: String) -> PostgresColumnError {
+        PostgresColumnError("a row has no column \(column): the schema is not the one this version expects")
     }
 
     func timestamp(_ column: String) throws -> Timestamp {
@@ -81,6 +108,53 @@ struct PostgresRowReader {
             return String(decoding: try encoder.encode(value), as: UTF8.self)
         } catch {
             throw PostgresColumnError("cannot encode \(column): \(error)")
+        }
+    }
+}
+
+/// A column value as it comes in a row aggregated to JSON (`json_agg`): BIGINT as a JSON
+/// number (exact: Foundation reads integers as 64-bit), TEXT as a string, BOOLEAN as a
+/// boolean, NULL as null.
+protocol JSONColumnValue {
+    init?(jsonColumn value: Any)
+}
+
+extension String: JSONColumnValue {
+    init?(jsonColumn value: Any) {
+        guard let text = value as? String else { return nil }
+        self = text
+    }
+}
+
+extension Int64: JSONColumnValue {
+    init?(jsonColumn value: Any) {
+        guard let number = value as? NSNumber else { return nil }
+        self = number.int64Value
+    }
+}
+
+extension Int32: JSONColumnValue {
+    init?(jsonColumn value: Any) {
+        guard let wide = Int64(jsonColumn: value), let narrow = Int32(exactly: wide) else { return nil }
+        self = narrow
+    }
+}
+
+extension Bool: JSONColumnValue {
+    init?(jsonColumn value: Any) {
+        guard let flag = value as? Bool else { return nil }
+        self = flag
+    }
+}
+
+extension Optional: JSONColumnValue where Wrapped: JSONColumnValue {
+    init?(jsonColumn value: Any) {
+        if value is NSNull {
+            self = .none
+        } else if let wrapped = Wrapped(jsonColumn: value) {
+            self = .some(wrapped)
+        } else {
+            return nil
         }
     }
 }

@@ -25,12 +25,12 @@ extension PostgresStateStore {
 
     public func notices() async throws -> [String: NoticeRecord] {
         let rows = try await access("read notices", write: false) { connection in
-            try await connection.query("SELECT * FROM notice", logger: self.logger).collect()
+            try await connection.query("SELECT coalesce(json_agg(notice), '[]')::text AS rows FROM notice", logger: self.logger).collect()
         }
         return try decoding("read notices") {
             var notices: [String: NoticeRecord] = [:]
-            for row in rows {
-                let notice = try NoticeRecord(reading: PostgresRowReader(row))
+            for reader in try Self.aggregatedRows(rows) {
+                let notice = try NoticeRecord(reading: reader)
                 notices[notice.wave] = notice
             }
             return notices
@@ -64,9 +64,13 @@ extension PostgresStateStore {
         guard limit > 0 else { return [] }
         let rows = try await access("read recent runs", write: false) { connection in
             try await connection.query(
-                "SELECT * FROM run ORDER BY started_at DESC, seq LIMIT \(limit)", logger: self.logger
+                """
+                SELECT coalesce(json_agg(q ORDER BY q.started_at DESC, q.seq), '[]')::text AS rows FROM (
+                    SELECT * FROM run ORDER BY started_at DESC, seq LIMIT \(limit)
+                ) q
+                """, logger: self.logger
             ).collect()
         }
-        return try decoding("read recent runs") { try rows.map { try RunRecord(reading: PostgresRowReader($0)) } }
+        return try decoding("read recent runs") { try Self.aggregatedRows(rows).map { try RunRecord(reading: $0) } }
     }
 }

@@ -71,23 +71,23 @@ extension PostgresStateStore {
         let rows = try await access("read cut-overs", write: false) { connection in
             try await connection.query(
                 """
-                SELECT c.id, c.group_id, c.wave, c.members, c.window_start, c.window_end, c.started_at, c.finished_at,
-                       c.outcome, c.reason, c.baseline,
-                       j.id AS j_id, j.cutover_id AS j_cutover_id, j.group_id AS j_group_id, j.step AS j_step,
-                       j.is_rollback AS j_is_rollback, j.phase AS j_phase, j.attempt AS j_attempt,
-                       j.idempotency_key AS j_idempotency_key, j.fencing_token AS j_fencing_token, j.at AS j_at,
-                       j.duration_ns AS j_duration_ns, j.detail AS j_detail, j.holder AS j_holder
-                FROM cutover c LEFT JOIN journal j ON j.cutover_id = c.id
-                WHERE \(filter == nil) OR c.group_id = ANY(\(filter ?? [])::text[])
-                ORDER BY c.started_at, c.seq, j.id
+                SELECT coalesce(json_agg(q ORDER BY q.started_at, q.seq, q.j_id), '[]')::text AS rows FROM (
+                    SELECT c.id, c.seq, c.group_id, c.wave, c.members, c.window_start, c.window_end, c.started_at, c.finished_at,
+                           c.outcome, c.reason, c.baseline,
+                           j.id AS j_id, j.cutover_id AS j_cutover_id, j.group_id AS j_group_id, j.step AS j_step,
+                           j.is_rollback AS j_is_rollback, j.phase AS j_phase, j.attempt AS j_attempt,
+                           j.idempotency_key AS j_idempotency_key, j.fencing_token AS j_fencing_token, j.at AS j_at,
+                           j.duration_ns AS j_duration_ns, j.detail AS j_detail, j.holder AS j_holder
+                    FROM cutover c LEFT JOIN journal j ON j.cutover_id = c.id
+                    WHERE \(filter == nil) OR c.group_id = ANY(\(filter ?? [])::text[])
+                ) q
                 """,
                 logger: self.logger
             ).collect()
         }
         return try decoding("read cut-overs") {
             var records: [CutoverRecord] = []
-            for row in rows {
-                let reader = PostgresRowReader(row)
+            for reader in try Self.aggregatedRows(rows) {
                 let id: String = try reader("id")
                 if records.last?.id != id { records.append(try CutoverRecord(reading: reader)) }
                 if try !reader.isNull("j_id") {
@@ -104,14 +104,15 @@ extension PostgresStateStore {
         let rows = try await access("read preparations", write: false) { connection in
             try await connection.query(
                 """
-                SELECT * FROM journal
-                WHERE cutover_id IS NULL AND (\(filter == nil) OR group_id = ANY(\(filter ?? [])::text[]))
-                ORDER BY id
+                SELECT coalesce(json_agg(q ORDER BY q.id), '[]')::text AS rows FROM (
+                    SELECT * FROM journal
+                    WHERE cutover_id IS NULL AND (\(filter == nil) OR group_id = ANY(\(filter ?? [])::text[]))
+                ) q
                 """,
                 logger: self.logger
             ).collect()
         }
-        return try decoding("read preparations") { try rows.map { try JournalEntry(reading: PostgresRowReader($0)) } }
+        return try decoding("read preparations") { try Self.aggregatedRows(rows).map { try JournalEntry(reading: $0) } }
     }
 }
 

@@ -132,7 +132,7 @@ extension PostgresStateStore {
                     ORDER BY (holder_id = \(holder.id)) DESC, scope
                     LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED
-                )
+                ), claimed AS (
                 UPDATE lease AS l SET
                     token = CASE WHEN l.holder_id = \(holder.id) AND l.expires_at > \(now.nanosecondsSinceEpoch)
                                  THEN l.token ELSE nextval('fencing_token') END,
@@ -144,11 +144,13 @@ extension PostgresStateStore {
                 WHERE l.scope = candidate.scope
                 RETURNING l.scope, l.holder_id, l.holder_host, l.holder_pid, l.holder_command, l.token,
                           l.acquired_at, l.expires_at
+                )
+                SELECT coalesce(json_agg(claimed), '[]')::text AS rows FROM claimed
                 """,
                 logger: self.logger
             ).collect()
         }
-        let leases = try decoding("claim group leases") { try rows.map { try Lease(reading: PostgresRowReader($0)) } }
+        let leases = try decoding("claim group leases") { try Self.aggregatedRows(rows).map { try Lease(reading: $0) } }
             .sorted { $0.scope < $1.scope }
         if !leases.isEmpty {
             logger.debug("group leases claimed", metadata: [

@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import SendpathCore
 public import ServiceLifecycle
@@ -124,8 +125,8 @@ public final class PostgresStateStore: StateStore, Service {
     // MARK: - Access
 
     /// Runs `body` on a pooled connection, first bringing the schema up to date if this process
-    /// has not yet. `write` operations run to completion even if the calling task is cancelled.
-    /// Errors become ``StateStoreError``s naming the server and `action`.
+    /// has not yet. `write` operations run to completion (within their deadlines) even if the
+    /// calling task is cancelled. Errors become ``StateStoreError``s naming the server and `action`.
     @discardableResult
     func access<T: Sendable>(
         _ action: String,
@@ -136,12 +137,7 @@ public final class PostgresStateStore: StateStore, Service {
         if !migrating && !schemaChecked.load(ordering: .acquiring) {
             try await migrate()
         }
-        if write {
-            // A write that has begun is not abandoned: a cancelled caller (say, a shutdown) still
-            // gets its journal entry recorded. The task is awaited, so it never outlives the call.
-            return try await Task { try await self.leasing(action, body) }.value
-        }
-        return try await leasing(action, body)
+        return try await leasing(action, write: write, body)
     }
 
     /// `access` in one transaction (`BEGIN` … `COMMIT`, rolled back if `body` throws).
@@ -157,40 +153,82 @@ public final class PostgresStateStore: StateStore, Service {
         }
     }
 
-    /// Leases a connection for `body`, giving up with `.unavailable` when none comes within the
-    /// connect timeout. (The pool itself would keep retrying a dead server for a minute.)
+    /// Leases a connection for `body` and runs it, within two deadlines: no connection within the
+    /// connect timeout is `.unavailable` with the reason (the pool itself would keep retrying a
+    /// dead server for a minute), and no answer within the operation timeout once connected is
+    /// `.unavailable` too.
+    ///
+    /// The work runs in a task of its own that the caller never waits on past those deadlines:
+    /// a request on a connection the server closed can stay unanswered forever in postgres-nio
+    /// 1.33, and a controller stuck on it would neither reconcile nor shut down. A write whose
+    /// deadline passed may still land later; callers treat `.unavailable` as "unknown", and the
+    /// journal is replayed from what is there. A read is abandoned when the caller is cancelled;
+    /// a write is not (a journal entry for a call that reached a provider must not be lost to a
+    /// shutdown).
     private func leasing<T: Sendable>(
         _ action: String,
+        write: Bool,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let race = LeaseRace()
-        let timeout = configuration.connectTimeout
+        let answer = FirstResult<T>()
+        let (connectTimeout, operationTimeout) = (configuration.connectTimeout, configuration.operationTimeout)
+        let work = Task {
+            do {
+                let value = try await self.client.withConnection { connection in
+                    guard race.lease() else { throw LeaseRace.TimedOut() }
+                    // From here, the operation's own deadline.
+                    let deadline = Task {
+                        try await Task.sleep(for: operationTimeout)
+                        answer.offer(.failure(LeaseRace.NoAnswer()))
+                    }
+                    defer { deadline.cancel() }
+                    return try await body(connection)
+                }
+                answer.offer(.success(value))
+            } catch {
+                answer.offer(.failure(error))
+            }
+        }
+        let connectDeadline = Task {
+            try await Task.sleep(for: connectTimeout)
+            if race.timeOut() { answer.offer(.failure(LeaseRace.TimedOut())) }
+        }
+        defer { connectDeadline.cancel() }
         do {
-            return try await withThrowingTaskGroup(of: T?.self, returning: T.self) { group in
-                group.addTask {
-                    try await self.client.withConnection { connection in
-                        guard race.lease() else { throw LeaseRace.TimedOut() }
-                        return try await body(connection)
-                    }
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    if race.timeOut() { throw LeaseRace.TimedOut() }
-                    return nil
-                }
-                while let next = try await group.next() {
-                    if let value = next {
-                        group.cancelAll()
-                        return value
-                    }
-                }
-                throw CancellationError()
+            return try await withTaskCancellationHandler {
+                try await answer.value()
+            } onCancel: {
+                if !write { answer.offer(.failure(CancellationError())) }
             }
         } catch is LeaseRace.TimedOut {
+            work.cancel()
             throw await diagnoseUnreachable(action)
+        } catch is LeaseRace.NoAnswer {
+            work.cancel()
+            logger.warning("state store did not answer", metadata: ["state.url": "\(configuration)", "state.action": "\(action)"])
+            throw StateStoreError.unavailable("\(location): no answer from \(configuration.endpoint) within \(operationTimeout) "
+                                              + "(operation_timeout) to \(action); the connection may have been lost")
         } catch {
+            work.cancel()
             throw PostgresErrorMapping.stateStoreError(error, location: location, action: action)
         }
+    }
+
+    /// The rows of a query that returned them as one JSON array in one row (column `rows`):
+    /// `SELECT coalesce(json_agg(q ORDER BY …), '[]')::text AS rows FROM (…) q`.
+    ///
+    /// Queries that may return many rows do this because postgres-nio 1.33 traps (a crash,
+    /// `RowStreamStateMachine`) when the server closes a connection in the middle of a row stream
+    /// that the reader has not caught up with, as a PostgreSQL restart does. A single row arrives
+    /// whole or not at all.
+    static func aggregatedRows(_ rows: [PostgresRow]) throws -> [PostgresRowReader] {
+        guard let row = rows.first, rows.count == 1 else { throw PostgresColumnError("an aggregated query returned \(rows.count) rows") }
+        let text: String = try PostgresRowReader(row)("rows")
+        guard let objects = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
+            throw PostgresColumnError("an aggregated query returned something other than a JSON array of rows")
+        }
+        return objects.map { PostgresRowReader(json: $0) }
     }
 
     /// Why no connection came: one direct connection attempt tells (refused, unknown host,
@@ -227,7 +265,10 @@ public final class PostgresStateStore: StateStore, Service {
 
 /// Which of "a connection was leased" and "the connect timeout passed" happened first.
 final class LeaseRace: Sendable {
+    /// No connection within the connect timeout.
     struct TimedOut: Error {}
+    /// A connection, but no answer within the operation timeout.
+    struct NoAnswer: Error {}
 
     /// 0 waiting, 1 leased, 2 timed out.
     private let state = Atomic<UInt8>(0)
@@ -245,25 +286,26 @@ final class LeaseRace: Sendable {
 
 /// Runs an operation with a time limit.
 enum Deadline {
-    /// The operation's result, or `nil` if `duration` passed first (the operation is then cancelled).
+    /// The operation's result, or `nil` if `duration` passed first (the operation is then
+    /// cancelled, and not waited for).
     static func run(within duration: Duration, _ operation: @escaping @Sendable () async throws -> Void) async
         -> Result<Void, any Error>? {
-        await withTaskGroup(of: Result<Void, any Error>?.self) { group in
-            group.addTask {
-                do {
-                    try await operation()
-                    return .success(())
-                } catch {
-                    return .failure(error)
-                }
+        let first = FirstResult<Result<Void, any Error>?>()
+        let work = Task {
+            do {
+                try await operation()
+                first.offer(.success(.success(())))
+            } catch {
+                first.offer(.success(.failure(error)))
             }
-            group.addTask {
-                try? await Task.sleep(for: duration)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
         }
+        let timer = Task {
+            try await Task.sleep(for: duration)
+            first.offer(.success(nil))
+        }
+        let result = (try? await first.value()) ?? nil
+        timer.cancel()
+        work.cancel()
+        return result
     }
 }

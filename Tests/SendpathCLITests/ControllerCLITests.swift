@@ -79,9 +79,17 @@ struct ControllerCLITests {
             return total
         }
 
-        func terminate() -> Int32 {
+        /// SIGTERM, then the exit status; a controller still running after `grace` is killed
+        /// (SIGKILL) and reported as 137, so a hung shutdown fails the test instead of hanging it.
+        func terminate(grace: TimeInterval = 60) -> Int32 {
             if process.isRunning { process.terminate() }
-            process.waitUntilExit()
+            let deadline = Date().addingTimeInterval(grace)
+            while process.isRunning && Date() < deadline { usleep(50_000) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                return 137
+            }
             return process.terminationStatus
         }
     }

@@ -156,6 +156,45 @@ struct PostgresConfigurationTests {
         }
     }
 
+    @Test func anOperationTheServerNeverAnswersIsUnavailableAfterTheOperationTimeout() async throws {
+        // The schema is migrated first with the default timeout: migrations of the tests running
+        // beside this one take turns on one advisory lock.
+        let url = try await TestPostgres.freshURL()
+        let configuration = try PostgresConfiguration(url: url + "&operation_timeout=2", environment: ["HOME": "/nonexistent"])
+        let schema = try #require(configuration.schema)
+        let base = try await TestPostgres.shared.url()
+        try await StoreRunner.withStores { runner in
+            try await runner.store(try PostgresConfiguration(url: url, environment: ["HOME": "/nonexistent"])).migrate()
+            let store = try await runner.store(configuration)
+            let lease = try await store.acquireLease(scope: "reconciler", holder: PostgresStateStoreTests.alice, ttl: .seconds(30),
+                                                     now: PostgresStateStoreTests.t0)
+            // Another session holds the lease row for 6 seconds: the renewal gets a connection
+            // but no answer until then.
+            let locker = Process()
+            locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            locker.arguments = ["psql", base, "-q", "-c", """
+                BEGIN; SET search_path TO \(schema); SELECT 1 FROM lease WHERE scope = 'reconciler' FOR UPDATE; \
+                SELECT pg_sleep(6); COMMIT;
+                """]
+            locker.standardOutput = FileHandle.nullDevice
+            try locker.run()
+            try await Task.sleep(for: .milliseconds(800))
+            let started = ContinuousClock.now
+            do {
+                _ = try await store.renewLease(lease, ttl: .seconds(30), now: PostgresStateStoreTests.t0 + .seconds(1))
+                Issue.record("a renewal blocked by another session's lock was answered within two seconds")
+            } catch StateStoreError.unavailable(let message) {
+                #expect(message.contains("operation_timeout"), "\(message)")
+                #expect(message.contains(configuration.endpoint))
+            }
+            #expect(ContinuousClock.now - started < .seconds(5))
+            locker.waitUntilExit()
+            // Once the lock is gone the store answers again.
+            let renewed = try await store.renewLease(lease, ttl: .seconds(30), now: PostgresStateStoreTests.t0 + .seconds(5))
+            #expect(renewed.token == lease.token)
+        }
+    }
+
     @Test func tlsIsUsedAsTheURLAsks() async throws {
         // A cluster of its own, to know where its self-signed certificate is.
         let (url, folder) = try await TestPostgres.startCluster()
