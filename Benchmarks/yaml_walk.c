@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
@@ -60,7 +61,7 @@ static int compare_paths(const void *a, const void *b) {
 
 static int has_suffix(const char *name, const char *suffix) {
     size_t n = strlen(name), s = strlen(suffix);
-    return n >= s && memcmp(name + n - s, suffix, s) == 0;
+    return n >= s && strcasecmp(name + n - s, suffix) == 0; /* like the loader: .YAML counts */
 }
 
 static char *join_path(const char *folder, const char *entry) {

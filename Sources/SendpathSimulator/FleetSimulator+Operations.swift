@@ -30,12 +30,13 @@ extension FleetSimulator {
                 WHERE instance = ? AND state = 'queued'
                 """, arguments: [key, tx.now.nanosecondsSinceEpoch, name])
             try tx.db.execute(sql: "UPDATE instance SET queued = 0 WHERE name = ?", arguments: [name])
-            let messages = try Row.fetchAll(tx.db, sql: "SELECT id, enqueuedAt FROM message WHERE snapshotKey = ? AND instance = ?",
-                                            arguments: [key, name])
-            let ids = messages.map { $0["id"] as String }
-            let oldest = messages.compactMap { $0["enqueuedAt"] as Int64? }.min()
+            let rows = try Row.fetchAll(tx.db, sql: """
+                SELECT id, enqueuedAt FROM message WHERE snapshotKey = ? AND instance = ? ORDER BY enqueuedAt, id
+                """, arguments: [key, name])
+            let messages = rows.map { QueuedMessage(id: $0["id"], enqueuedAt: Timestamp(nanosecondsSinceEpoch: $0["enqueuedAt"])) }
+            let ids = messages.map(\.id)
             snapshots.append(QueueSnapshot(instance: name, messageCount: ids.count, digest: FNV1a.digest(ofMessageIDs: ids),
-                                           oldestEnqueuedAt: oldest.map(Timestamp.init(nanosecondsSinceEpoch:))))
+                                           oldestEnqueuedAt: messages.first?.enqueuedAt, messages: messages))
         }
         logger.info("fleet simulator: queue snapshot taken", metadata: [
             "snapshot.key": "\(key)", "messages.count": "\(snapshots.reduce(0) { $0 + $1.messageCount })",

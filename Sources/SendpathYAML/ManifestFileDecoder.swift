@@ -51,6 +51,8 @@ final class ManifestFileDecoder {
             case .unknownAlias: "define the anchor (&name) before the alias (*name), in the same document"
             }
             report(rule, line: error.line, column: error.column, error.message, hint: hint)
+            // The rest of the file is unread: it may declare anything.
+            documents.unreadable.someKindUnknown = true
         }
     }
 
@@ -63,6 +65,7 @@ final class ManifestFileDecoder {
             report(.wrongType, at: root,
                    "a manifest document must be a mapping with apiVersion, kind, metadata and spec, found \(describe(root))")
             try skip(root)
+            documents.unreadable.add(kind: nil, name: nil)
             return
         }
         var apiVersionOK = false
@@ -104,7 +107,10 @@ final class ManifestFileDecoder {
             spec = try decodeSpec(kind, metadata: metadata, documentLocation: documentLocation)
         }
         _ = kindKnown
-        guard complete, apiVersionOK, let metadata, let spec else { return }
+        guard complete, apiVersionOK, let metadata, let spec else {
+            documents.unreadable.add(kind: kind, name: metadata?.name.value)
+            return
+        }
         documents.append(specHasMetadata ? spec : spec.withMetadata(metadata))
     }
 

@@ -30,14 +30,17 @@ public struct ManifestLoader: Sendable {
     }
 
     /// Loads and validates; `fleet` is set only when there is no error.
+    ///
+    /// The rules across documents run even when some documents had errors of their own: on
+    /// the documents that decoded, without blaming what the others may declare (see
+    /// ``UnreadableDocuments``), so one run reports every problem it can.
     public func load(paths: [String]) -> ManifestLoadResult {
         var result = decode(paths: paths)
-        if !result.diagnostics.hasErrors {
-            let validation = FleetValidator.validate(result.documents)
-            result.documents = ManifestSet()  // the fleet holds them now
-            result.diagnostics += validation.diagnostics
-            result.fleet = validation.fleet
-        }
+        let decodedCleanly = !result.diagnostics.hasErrors
+        let validation = FleetValidator.validate(result.documents)
+        result.documents = ManifestSet()  // the fleet holds them now
+        result.diagnostics += validation.diagnostics
+        result.fleet = decodedCleanly ? validation.fleet : nil
         result.diagnostics = result.diagnostics.sortedByLocation()
         return result
     }
@@ -67,24 +70,31 @@ public struct ManifestLoader: Sendable {
         var diagnostics: [Diagnostic]
     }
 
+    /// A file that could not be read: it may declare anything.
+    static func unreadableFile(_ diagnostic: Diagnostic) -> FileResult {
+        var documents = ManifestSet()
+        documents.unreadable.someKindUnknown = true
+        return FileResult(documents: documents, diagnostics: [diagnostic])
+    }
+
     static func decodeFile(_ path: String, limits: YAMLLimits, maxFileSize: Int) -> FileResult {
         let start = SourceLocation(file: path, line: 1, column: 1)
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: realPath(path)),
               let size = (attributes[.size] as? NSNumber)?.intValue else {
-            return FileResult(documents: ManifestSet(), diagnostics: [Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'",
-                                                                      hint: "check that it exists and is readable (a broken link?)")])
+            return unreadableFile(Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'",
+                                                                      hint: "check that it exists and is readable (a broken link?)"))
         }
         guard attributes[.type] as? FileAttributeType == .typeRegular else {
-            return FileResult(documents: ManifestSet(), diagnostics: [Diagnostic(.fileUnreadable, at: start, "'\(path)' is not a regular file")])
+            return unreadableFile(Diagnostic(.fileUnreadable, at: start, "'\(path)' is not a regular file"))
         }
         guard size <= maxFileSize else {
-            return FileResult(documents: ManifestSet(), diagnostics: [Diagnostic(
+            return unreadableFile(Diagnostic(
                 .fileTooLarge, at: start,
                 "file is \(Self.megabytes(size)), more than the \(Self.megabytes(maxFileSize)) limit for one manifest file",
-                hint: "split the fleet over several files")])
+                hint: "split the fleet over several files"))
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            return FileResult(documents: ManifestSet(), diagnostics: [Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'")])
+            return unreadableFile(Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'"))
         }
         let decoder = ManifestFileDecoder(file: path, bytes: data, limits: limits)
         decoder.decode()

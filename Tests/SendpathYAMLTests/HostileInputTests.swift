@@ -14,7 +14,9 @@ struct HostileInputTests {
         }
         text += "spec: {bakeTime: *a9}\n"
         let diagnostics = FixtureFleet.decode(text).diagnostics
-        #expect(diagnostics.contains { $0.rule == .aliasBudget })
+        #expect(diagnostics.map(\.rule) == [.aliasBudget])
+        // At the alias whose expansion ran out of the budget: the third `*a4` of `a5`'s list.
+        #expect(diagnostics.first.map { [$0.location.line, $0.location.column] } == [11, 29], "\(diagnostics)")
     }
 
     @Test func deepNestingIsRefusedWithoutRecursion() {
@@ -22,7 +24,8 @@ struct HostileInputTests {
         let text = "apiVersion: sendpath/v1\nkind: Policy\nmetadata: {name: deep}\nspec: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "\n"
         let diagnostics = FixtureFleet.decode(text).diagnostics
         #expect(diagnostics.map(\.rule) == [.nestingTooDeep])
-        #expect(diagnostics.first?.location.line == 4)
+        // At the first bracket past the limit.
+        #expect(diagnostics.first.map { [$0.location.line, $0.location.column] } == [4, 7 + YAMLLimits().maxDepth - 1], "\(diagnostics)")
     }
 
     @Test func deepBlockNestingToo() {
@@ -40,6 +43,8 @@ struct HostileInputTests {
         decoder.decode()
         #expect(decoder.diagnostics.map(\.rule) == [.yamlSyntax])
         #expect(decoder.diagnostics.first?.message.contains("UTF-8") == true)
+        // Where libyaml rejects the sequence: at 0x28, which cannot continue the 0xC3 before it.
+        #expect(decoder.diagnostics.first.map { [$0.location.line, $0.location.column] } == [4, 20], "\(decoder.diagnostics)")
     }
 
     @Test func nulByteIsASyntaxError() {
@@ -49,7 +54,7 @@ struct HostileInputTests {
         let decoder = ManifestFileDecoder(file: "nul.yaml", bytes: bytes, limits: YAMLLimits())
         decoder.decode()
         #expect(decoder.diagnostics.map(\.rule) == [.yamlSyntax])
-        #expect(decoder.diagnostics.first?.location.line == 2)
+        #expect(decoder.diagnostics.first.map { [$0.location.line, $0.location.column] } == [2, 10], "\(decoder.diagnostics)")
     }
 
     @Test(arguments: [
@@ -77,6 +82,8 @@ struct HostileInputTests {
         let result = ManifestLoader().load(paths: [folder])
         #expect(result.diagnostics.map(\.rule) == [.fileTooLarge])
         #expect(result.diagnostics.first?.message.contains("50.0 MiB") == true)
+        #expect(result.diagnostics.first.map { [$0.location.line, $0.location.column] } == [1, 1])
+        #expect(result.diagnostics.first?.location.file.hasSuffix("/huge.yaml") == true)
         #expect(result.fleet == nil)
     }
 
@@ -87,6 +94,8 @@ struct HostileInputTests {
         try "not a manifest".write(toFile: folder + "/notes.txt", atomically: true, encoding: .utf8)
         let result = ManifestLoader().load(paths: [folder, folder + "/nope"])
         #expect(result.diagnostics.map(\.rule).sorted { $0.rawValue < $1.rawValue } == [.noManifests, .pathNotFound])
+        #expect(result.diagnostics.allSatisfy { $0.location.line == 1 && $0.location.column == 1 })
+        #expect(Set(result.diagnostics.map(\.location.file)) == [folder, folder + "/nope"])
     }
 
     @Test func danglingLinkIsUnreadable() throws {
@@ -96,5 +105,6 @@ struct HostileInputTests {
         try FileManager.default.createSymbolicLink(atPath: folder + "/gone.yaml", withDestinationPath: folder + "/missing-target")
         let result = ManifestLoader().load(paths: [folder])
         #expect(result.diagnostics.map(\.rule) == [.fileUnreadable])
+        #expect(result.diagnostics.first.map { "\($0.location.file):\($0.location.line):\($0.location.column)" } == folder + "/gone.yaml:1:1")
     }
 }

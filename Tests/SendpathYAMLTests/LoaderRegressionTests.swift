@@ -57,4 +57,16 @@ struct LoaderRegressionTests {
         let text = FixtureFleet.instance("a").replacingOccurrences(of: "  name: a", with: "  name: a\n  labels: {<<: {team: x}}")
         #expect(FixtureFleet.decode(text).diagnostics.map(\.rule) == [.mergeKey])
     }
+
+    @Test func foldersAreReadInBytewiseOrderOfTheirPaths() throws {
+        let names = ["b.yaml", "a.yaml", "A/z.yaml", "a/b.yml", "a/.hidden.yaml", "notes.txt", "c.YAML"]
+        var files: [String: String] = [:]
+        for (index, name) in names.enumerated() {
+            files[name] = FixtureFleet.prefix.replacingOccurrences(of: "pfx-a", with: "pfx-\(index)")
+                .replacingOccurrences(of: "198.51.100.0/24", with: "198.51.\(index).0/24")
+        }
+        let (result, folder) = try FixtureFleet.load(files)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(result.files.map { String($0.dropFirst(folder.count + 1)) } == ["A/z.yaml", "a.yaml", "a/b.yml", "b.yaml", "c.YAML"])
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SendpathCore
 @testable import SendpathYAML
@@ -86,6 +87,21 @@ struct RuleCoverageTests {
              line: 6, column: 9, message: "prefix 'pfx-a' (198.51.100.0/24) holds no instance's sending IP"),
     ]
 
+    /// Rules with more than one way to fire, each at its own place.
+    static let moreCases: [Case] = [
+        Case(rule: .danglingReference, documents: [FixtureFleet.prefix, FixtureFleet.wave.replacingOccurrences(of: "  notice:", with: "  after: [nope]\n  notice:")],
+             line: 17, column: 11, message: "wave 'w1' comes after 'nope', which is not a declared Wave"),
+        // IPs are compared canonically: these two are the same address.
+        Case(rule: .duplicateIP, documents: [FixtureFleet.prefix.replacingOccurrences(of: "198.51.100.0/24", with: "2001:db8::/48"), FixtureFleet.wave,
+                                             FixtureFleet.instance("a", ip: "2001:db8::10"), FixtureFleet.instance("b", ip: "2001:0db8:0:0:0:0:0:10")],
+             line: 44, column: 16, message: "IP 2001:db8::10 is declared on both 'a' and 'b'"),
+    ]
+
+    @Test(arguments: moreCases)
+    func ruleFiresAtItsOtherLocations(_ testCase: Case) throws {
+        try ruleFiresAtItsLocation(testCase)
+    }
+
     @Test(arguments: cases)
     func ruleFiresAtItsLocation(_ testCase: Case) throws {
         let diagnostics = try FixtureFleet.validate(testCase.documents)
@@ -116,5 +132,36 @@ struct RuleCoverageTests {
             FixtureFleet.instance("c", ip: "198.51.100.11", location: "us-east-1"),
         ])
         #expect(Set(diagnostics.map(\.rule)) == [.ipOutsidePrefix, .danglingReference, .prefixTargetMismatch, .prefixSplit])
+    }
+
+    @Test func problemsOfOneDocumentAndAcrossDocumentsComeInOneRun() throws {
+        let diagnostics = try FixtureFleet.validate(Self.base + [
+            FixtureFleet.instance("a", environment: "yes"),
+            FixtureFleet.instance("b", ip: "198.51.100.11", wave: "w9"),
+        ])
+        #expect(diagnostics.map(\.rule) == [.badEnum, .danglingReference], "\(diagnostics.map(\.description))")
+    }
+
+    @Test func documentsWithErrorsAreNotBlamedForWhatTheyMayDeclare() throws {
+        // The wave has a bad time, so it is not decoded: 'a' in w1 is no dangling reference, but
+        // 'b' in w9 is. The prefix has a bad CIDR: no IP is reported outside every prefix.
+        let diagnostics = try FixtureFleet.validate([
+            FixtureFleet.prefix.replacingOccurrences(of: "198.51.100.0/24", with: "198.51.100.7/24"),
+            FixtureFleet.wave.replacingOccurrences(of: "2024-01-16T20:00:00Z", with: "2024-01-16 20:00"),
+            FixtureFleet.instance("a"),
+            FixtureFleet.instance("b", ip: "198.51.100.11", wave: "w9"),
+        ])
+        #expect(diagnostics.map(\.rule) == [.badCIDR, .badTime, .danglingReference], "\(diagnostics.map(\.description))")
+        #expect(diagnostics.last?.message.contains("'w9'") == true)
+    }
+
+    @Test func aFileThatCannotBeReadToItsEndHidesNothingItMayDeclare() throws {
+        let (result, folder) = try FixtureFleet.load([
+            "a.yaml": [FixtureFleet.instance("a", wave: "w-elsewhere")].joined(),
+            "b.yaml": FixtureFleet.prefix + "\n---\nkind: [Wave\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(result.diagnostics.map(\.rule) == [.yamlSyntax], "\(result.diagnostics.map(\.description))")
+        #expect(result.fleet == nil)
     }
 }

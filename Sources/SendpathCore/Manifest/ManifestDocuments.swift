@@ -149,6 +149,8 @@ public struct ManifestSet: Sendable {
     public var prefixes: [AddressPrefix] = []
     public var waves: [Wave] = []
     public var policies: [Policy] = []
+    /// What the documents that could not be decoded (they had errors) might have declared.
+    public var unreadable = UnreadableDocuments()
 
     public init() {}
 
@@ -166,6 +168,7 @@ public struct ManifestSet: Sendable {
         prefixes += other.prefixes
         waves += other.waves
         policies += other.policies
+        unreadable.merge(other.unreadable)
     }
 
     public var count: Int { instances.count + prefixes.count + waves.count + policies.count }
@@ -174,5 +177,50 @@ public struct ManifestSet: Sendable {
     public var documents: [ManifestDocument] {
         instances.map(ManifestDocument.instance) + prefixes.map(ManifestDocument.addressPrefix)
             + waves.map(ManifestDocument.wave) + policies.map(ManifestDocument.policy)
+    }
+}
+
+/// The documents that had errors of their own, as far as they could be identified, so that the
+/// rules across documents still run on the rest without blaming what these may declare: an
+/// instance whose wave failed to decode is not reported as pointing at a missing wave.
+public struct UnreadableDocuments: Sendable, Hashable {
+    /// Names of unreadable documents, by kind.
+    public var names: [ManifestKind: Set<String>] = [:]
+    /// Kinds with an unreadable document whose name could not be read.
+    public var unnamedKinds: Set<ManifestKind> = []
+    /// Some document's kind is unknown: its `kind` was bad, or a file could not be read to its end.
+    public var someKindUnknown = false
+
+    public init() {}
+
+    public var isEmpty: Bool { names.isEmpty && unnamedKinds.isEmpty && !someKindUnknown }
+
+    /// Records a document that could not be decoded.
+    public mutating func add(kind: ManifestKind?, name: String?) {
+        guard let kind else {
+            someKindUnknown = true
+            return
+        }
+        if let name, !name.isEmpty {
+            names[kind, default: []].insert(name)
+        } else {
+            unnamedKinds.insert(kind)
+        }
+    }
+
+    public mutating func merge(_ other: UnreadableDocuments) {
+        for (kind, more) in other.names { names[kind, default: []].formUnion(more) }
+        unnamedKinds.formUnion(other.unnamedKinds)
+        someKindUnknown = someKindUnknown || other.someKindUnknown
+    }
+
+    /// Whether an unreadable document may be the `kind` named `name`.
+    public func mayDeclare(_ kind: ManifestKind, named name: String) -> Bool {
+        someKindUnknown || unnamedKinds.contains(kind) || names[kind]?.contains(name) == true
+    }
+
+    /// Whether an unreadable document may be of `kind`.
+    public func mayDeclareAny(_ kind: ManifestKind) -> Bool {
+        someKindUnknown || unnamedKinds.contains(kind) || names[kind]?.isEmpty == false
     }
 }

@@ -87,12 +87,28 @@ public struct QueueSnapshot: Sendable, Hashable, Codable {
     /// A digest of the message ids, to check that a resend covered exactly these messages.
     public var digest: String
     public var oldestEnqueuedAt: Timestamp?
+    /// The messages taken, oldest first: the record of what the resend must send or report
+    /// expired. Optional on the wire (a provider may leave it out for huge queues).
+    public var messages: [QueuedMessage]?
 
-    public init(instance: String, messageCount: Int, digest: String, oldestEnqueuedAt: Timestamp? = nil) {
+    public init(instance: String, messageCount: Int, digest: String, oldestEnqueuedAt: Timestamp? = nil,
+                messages: [QueuedMessage]? = nil) {
         self.instance = instance
         self.messageCount = messageCount
         self.digest = digest
         self.oldestEnqueuedAt = oldestEnqueuedAt
+        self.messages = messages
+    }
+}
+
+/// One message of a queue snapshot: its id and when it was enqueued.
+public struct QueuedMessage: Sendable, Hashable, Codable {
+    public var id: String
+    public var enqueuedAt: Timestamp
+
+    public init(id: String, enqueuedAt: Timestamp) {
+        self.id = id
+        self.enqueuedAt = enqueuedAt
     }
 }
 

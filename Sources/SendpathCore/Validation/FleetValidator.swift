@@ -24,12 +24,15 @@ public enum FleetValidator {
                                           "more than one Policy: '\(extra.metadata?.name.value ?? "")' repeats '\(policies[0].metadata?.name.value ?? "")'",
                                           hint: first.map { "merge them into the one at \($0)" }))
         }
-        checkWaves(waves, into: &diagnostics)
+        let unreadable = documents.unreadable
+        checkWaves(waves, unreadable: unreadable, into: &diagnostics)
         let prefixTable = checkPrefixes(prefixes, into: &diagnostics)
         let waveNames = Set(waves.map(\.name))
-        let membership = checkInstances(instances, waveNames: waveNames, prefixes: prefixTable, into: &diagnostics)
+        let membership = checkInstances(instances, waveNames: waveNames, prefixes: prefixTable, unreadable: unreadable,
+                                        into: &diagnostics)
         let (groups, groupOfInstance) = formGroups(instances: instances, prefixes: prefixes, membership: membership, into: &diagnostics)
-        for (index, prefix) in prefixes.enumerated() where membership.instancesByPrefix[index].isEmpty {
+        for (index, prefix) in prefixes.enumerated()
+        where membership.instancesByPrefix[index].isEmpty && !unreadable.mayDeclareAny(.instance) {
             diagnostics.append(Diagnostic(.unusedPrefix, at: prefix.cidr.location,
                                           "prefix '\(prefix.name)' (\(prefix.cidr.value)) holds no instance's sending IP; it will not move",
                                           hint: "remove it, or add the instances that send from it", severity: .warning))
@@ -72,7 +75,7 @@ public enum FleetValidator {
         }
     }
 
-    static func checkWaves(_ waves: [Wave], into diagnostics: inout [Diagnostic]) {
+    static func checkWaves(_ waves: [Wave], unreadable: UnreadableDocuments, into diagnostics: inout [Diagnostic]) {
         var byName: [String: Wave] = [:]
         for wave in waves where byName[wave.name] == nil { byName[wave.name] = wave }
         for wave in waves {
@@ -81,7 +84,7 @@ public enum FleetValidator {
                                               "window of wave '\(wave.name)' ends (\(wave.window.end)) before or when it starts (\(wave.window.start))",
                                               hint: "the end must be after the start"))
             }
-            for reference in wave.after where byName[reference.value] == nil {
+            for reference in wave.after where byName[reference.value] == nil && !unreadable.mayDeclare(.wave, named: reference.value) {
                 diagnostics.append(Diagnostic(.danglingReference, at: reference.location,
                                               "wave '\(wave.name)' comes after '\(reference.value)', which is not a declared Wave",
                                               hint: Spelling.closest(to: reference.value, among: Array(byName.keys)).map { "did you mean '\($0)'?" }))
@@ -170,7 +173,7 @@ public enum FleetValidator {
     }
 
     static func checkInstances(_ instances: [Instance], waveNames: Set<String>, prefixes: PrefixTable,
-                               into diagnostics: inout [Diagnostic]) -> Membership {
+                               unreadable: UnreadableDocuments, into diagnostics: inout [Diagnostic]) -> Membership {
         var membership = Membership()
         membership.prefixesByInstance.reserveCapacity(instances.count)
         membership.instancesByPrefix = Array(repeating: [], count: prefixes.count)
@@ -178,7 +181,7 @@ public enum FleetValidator {
         owners.reserveCapacity(instances.count * 2)
         for index in instances.indices {
             let wave = instances[index].wave
-            if !waveNames.contains(wave.value) {
+            if !waveNames.contains(wave.value) && !unreadable.mayDeclare(.wave, named: wave.value) {
                 diagnostics.append(Diagnostic(.danglingReference, at: wave.location,
                                               "instance '\(instances[index].name)' is in wave '\(wave.value)', which is not a declared Wave",
                                               hint: Spelling.closest(to: wave.value, among: Array(waveNames)).map { "did you mean '\($0)'?" }))
@@ -205,7 +208,7 @@ public enum FleetValidator {
                         own.append(prefix)
                         membership.instancesByPrefix[prefix].append(index)
                     }
-                } else {
+                } else if !unreadable.mayDeclareAny(.addressPrefix) {
                     diagnostics.append(Diagnostic(.ipOutsidePrefix, at: ip.location,
                                                   "IP \(ip.value) of instance '\(instances[index].name)' is in no declared AddressPrefix",
                                                   hint: "declare the \(ip.value.family == "IPv4" ? "/24" : "/48") (or larger) BYOIP prefix that holds it"))
