@@ -59,7 +59,7 @@ struct GroupRunner: Sendable {
             }
         } catch StateStoreError.leaseLost(let scope) {
             // The store refused a journal entry: a newer holder has the group. Record that refusal.
-            progress?.fencedOut(group: group.id, detail: "the state store refused a journal entry: \(scope) has a newer holder")
+            progress?.fencedOut(group: group.id, by: .stateStore, detail: "the state store refused a journal entry: \(scope) has a newer holder")
             try? await store.append(JournalEntry(cutoverID: plan.resuming?.id ?? result.cutoverID, group: group.id, step: .freeze,
                                                  phase: .fenced, attempt: 0, idempotencyKey: "", fencingToken: await token(),
                                                  at: clock.now(), detail: StepDetail(message: "journal entry refused: \(scope) has a newer holder"),
@@ -101,7 +101,7 @@ struct GroupRunner: Sendable {
                 result.moves.append((move, .done, duration))
                 return true
             case .fencedOut(let message):
-                progress?.fencedOut(group: group.id, detail: message)
+                progress?.fencedOut(group: group.id, by: .provider, detail: message)
                 try? await store.append(entry(nil, move, .fenced, attempt, key, context.fencingToken, clock.now(),
                                               detail: StepDetail(message: message, errorCode: .staleFencingToken)))
                 throw FencedOut(message: message)
@@ -192,7 +192,7 @@ struct GroupRunner: Sendable {
                 result.moves.removeAll { $0.move == move }
                 result.moves.append((move, .done, duration))
             case .fencedOut(let message):
-                progress?.fencedOut(group: group.id, detail: message)
+                progress?.fencedOut(group: group.id, by: .provider, detail: message)
                 try? await store.append(entry(record.id, move, .fenced, attempt, key, context.fencingToken, clock.now(),
                                               detail: StepDetail(message: message, errorCode: .staleFencingToken)))
                 throw FencedOut(message: message)

@@ -33,12 +33,22 @@ public struct ReconcileOptions: Sendable {
 public protocol ReconcileProgress: Sendable {
     func stepStarted(group: String, move: CutoverMachine.Move, attempt: Int, at: Timestamp)
     func stepFinished(group: String, move: CutoverMachine.Move, phase: JournalEntry.Phase, duration: Duration, detail: String?)
-    /// The provider refused a call: another reconciler holds a newer fencing token.
-    func fencedOut(group: String, detail: String)
+    /// This reconciler was stopped for a stale fencing token: another one holds the group now.
+    func fencedOut(group: String, by fence: Fence, detail: String)
 }
 
 extension ReconcileProgress {
-    public func fencedOut(group: String, detail: String) {}
+    public func fencedOut(group: String, by fence: Fence, detail: String) {}
+}
+
+/// What stopped a reconciler whose lease had moved on. Each is journalled as a `fenced` entry.
+public enum Fence: String, Sendable, CaseIterable {
+    /// The provider refused a mutating call (its token was older than one it had accepted).
+    case provider
+    /// The state store refused a journal entry (the group's lease has a newer token).
+    case stateStore = "state-store"
+    /// The lease could not be renewed (another holder has it): stopped before any further call.
+    case lease
 }
 
 /// A stop request (SIGTERM): groups in flight finish their cut-over; nothing new starts.

@@ -87,7 +87,7 @@ extension Reconciler {
         } catch StateStoreError.leaseLost(let scope) {
             // Woken with a stale lease (paused, or cut off too long): the group has a newer holder.
             // Stop before any further call, and record the refusal like a provider's.
-            progress?.fencedOut(group: group.id, detail: "the \(scope) lease has a newer holder")
+            progress?.fencedOut(group: group.id, by: .lease, detail: "the \(scope) lease has a newer holder")
             let token = await groupLease.token ?? FencingToken(0)
             let open = try? await store.cutovers(groups: [group.id]).last
             try? await store.append(JournalEntry(cutoverID: open?.id, group: group.id, step: .freeze, phase: .fenced, attempt: 0,

@@ -18,7 +18,6 @@ public final class ControllerMetrics: Sendable {
     private let messagesAwaitingResend: Gauge
     private let reconcileDuration: ValueHistogram
     private let lastSuccessfulReconcile: Gauge
-    private let fencingRejections: Counter
 
     /// Seconds: from a quick level-triggered pass to a long cut-over batch.
     public static let reconcileDurationBuckets: [Double] = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600]
@@ -35,8 +34,18 @@ public final class ControllerMetrics: Sendable {
             "reconcile_duration", "seconds", "How long each reconcile pass took."), buckets: Self.reconcileDurationBuckets)
         lastSuccessfulReconcile = registry.makeGauge(descriptor: Self.name(
             "last_successful_reconcile_timestamp", "seconds", "Unix time of the last reconcile that did not fail."))
-        fencingRejections = registry.makeCounter(descriptor: Self.name(
-            "fencing_rejections", "total", "Provider calls refused for a stale fencing token."))
+        // Every series exists from the start, at 0, so a dashboard can tell "none" from "unknown".
+        for fence in Self.fences { _ = fencingCounter(by: fence) }
+    }
+
+    /// What may stop a reconciler whose lease moved on (the `by` label).
+    public static let fences = ["provider", "state-store", "lease"]
+
+    private func fencingCounter(by fence: String) -> Counter {
+        registry.makeCounter(descriptor: Self.name(
+            "fencing_rejections", "total",
+            "Times this controller was stopped for a stale fencing token: by the provider, the state store (a journal entry), or a lease renewal."),
+            labels: [("by", fence)])
     }
 
     /// Counts a finished step (`sendpath_steps_total{step,result}`), e.g. `("freeze", "done")`.
@@ -66,8 +75,8 @@ public final class ControllerMetrics: Sendable {
                              labels: [("outcome", outcome)]).increment()
     }
 
-    /// Counts a call refused for a stale fencing token (`sendpath_fencing_rejections_total`).
-    public func fencingRejected() { fencingRejections.increment() }
+    /// Counts a stop for a stale fencing token (`sendpath_fencing_rejections_total{by}`).
+    public func fencingRejected(by fence: String) { fencingCounter(by: fence).increment() }
 
     /// Every metric in the Prometheus text exposition format (version 0.0.4).
     public func exposition() -> String { registry.emitToString() }

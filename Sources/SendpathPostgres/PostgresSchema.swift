@@ -21,8 +21,8 @@ enum PostgresSchema {
 
     static let migrations: [Migration] = [
         // Leases, and the fencing sequence: it only grows, so a token is greater than every token
-        // granted before, across scopes, deleted leases and restarts. A row with token 0 is a
-        // placeholder written by `claimGroups` for a scope never leased: it reads as no lease.
+        // granted before, across scopes, deleted leases and restarts. A row with token 0 or no
+        // holder reads as no lease (earlier versions wrote such placeholders).
         Migration(name: "v1-leases", statements: [
             "CREATE SEQUENCE fencing_token AS BIGINT START WITH 1 MINVALUE 1 NO CYCLE",
             """

@@ -21,12 +21,12 @@ import Synchronization
 ///
 /// Leases take their tokens from a SEQUENCE, so a token is greater than every token granted
 /// before, across scopes, deleted leases and restarts. A grant is one atomic upsert: of replicas
-/// racing for a scope, exactly one wins. ``claimGroups(_:holder:ttl:now:limit:)`` divides group
-/// leases between replicas without them waiting for each other. Journal appends are fenced in the
-/// same statement that inserts them.
+/// racing for a scope, exactly one wins; that is how replicas divide the groups (a lease per
+/// group). Journal appends are fenced in the same statement that inserts them.
 ///
 /// Writes complete even when the calling task is cancelled (a journal entry for a call that
-/// already reached a provider must not be lost to a shutdown); reads honour cancellation. An
+/// already reached a provider must not be lost to a shutdown); reads honour cancellation. Every
+/// operation is bounded: see ``PostgresConfiguration/operationTimeout``. An
 /// operation that gets no connection within the configured connect timeout fails with
 /// ``StateStoreError/unavailable(_:)`` naming the server (`host:port`) and database and the reason
 /// (never the password); a row this version cannot read is ``StateStoreError/corrupt(_:)``.
@@ -52,8 +52,8 @@ public final class PostgresStateStore: StateStore, Service {
         location = "state database \(configuration)"
         // The pool logs every failed connection attempt at info level (several a second while the
         // server is down); keep that out of `--verbose` output unless debugging.
-        var background = logger
-        if background.logLevel == .info { background.logLevel = .notice }
+        var background = Logger(label: logger.label) { _ in PoolLogFilter(inner: logger.handler) }
+        background.logLevel = logger.logLevel == .info ? .notice : logger.logLevel
         client = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: background)
         for warning in configuration.warnings {
             logger.warning("\(warning)", metadata: ["state.url": "\(configuration)"])
@@ -260,6 +260,33 @@ public final class PostgresStateStore: StateStore, Service {
         logger.warning("state store unreachable", metadata: ["state.url": "\(configuration)", "error": "\(reason)"])
         return .unavailable("\(location): cannot connect to \(configuration.endpoint) (database \(configuration.database)) "
                             + "to \(action): \(reason)\(PostgresErrorMapping.advice(reason, configuration: configuration))")
+    }
+}
+
+/// The pool's log, without its warning that a connection was asked for before `run()` began:
+/// a one-shot command starts the pool and its first query together (the query just waits for
+/// the pool), so the warning would only alarm an operator.
+struct PoolLogFilter: LogHandler {
+    var inner: any LogHandler
+
+    var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        if event.level == .warning && event.message.description.hasPrefix("Trying to lease connection from `PostgresClient`, but") { return }
+        inner.log(event: event)
     }
 }
 

@@ -2,10 +2,34 @@ import ArgumentParser
 import SendpathCore
 import SendpathYAML
 
+/// A command that promised one JSON object (`--output json`) and stops before it has a
+/// report prints this instead: the contract's keys (no instances), the outcome, and why.
+struct StoppedReport: Encodable {
+    /// What the command was asked to do, for the report.
+    struct Context: Sendable {
+        var dryRun: Bool
+        var at: Timestamp
+    }
+
+    var outcome: Outcome
+    var dryRun: Bool
+    var at: Timestamp
+    var summary: [String: Int] = [:]
+    var instances: [String] = []
+    var error: String
+    var diagnostics: [Diagnostic]?
+
+    static func print(_ outcome: Outcome, _ context: Context?, error: String, diagnostics: [Diagnostic]? = nil) {
+        guard let context else { return }
+        let report = StoppedReport(outcome: outcome, dryRun: context.dryRun, at: context.at, error: error, diagnostics: diagnostics)
+        if let text = try? ReportPrinter.json(report) { StandardStreams.out(text) }
+    }
+}
+
 /// Maps failures to the contract's exit codes with one clear line on stderr:
 /// locked 75, invalid manifests 65, runtime failures 1. Usage errors (64) and explicit
-/// exit codes pass through.
-func withCommandErrors(_ body: () async throws -> Void) async throws {
+/// exit codes pass through. With a `json` context, a ``StoppedReport`` also goes to stdout.
+func withCommandErrors(json: StoppedReport.Context? = nil, _ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let exit as ExitCode {
@@ -13,22 +37,28 @@ func withCommandErrors(_ body: () async throws -> Void) async throws {
     } catch let usage as ValidationError {
         throw usage
     } catch StateStoreError.locked(let holder, let scope, let expiresAt) {
-        StandardStreams.err("sendpath: locked: another reconciler holds the \(scope) lease: \(holder), until \(expiresAt); try again when it has finished\n")
+        let message = "another reconciler holds the \(scope) lease: \(holder), until \(expiresAt); try again when it has finished"
+        StandardStreams.err("sendpath: locked: \(message)\n")
+        StoppedReport.print(.locked, json, error: message)
         throw ExitCode(Outcome.locked.exitCode)
     } catch {
         StandardStreams.err("sendpath: error: \(error)\n")
+        StoppedReport.print(.error, json, error: "\(error)")
         throw ExitCode(Outcome.error.exitCode)
     }
 }
 
 extension ManifestOptions {
-    /// Loads and validates; prints the diagnostics and exits 65 when invalid.
-    func loadFleet() throws -> Fleet {
+    /// Loads and validates; prints the diagnostics and exits 65 when invalid (with a `json`
+    /// context, a ``StoppedReport`` with the diagnostics goes to stdout too).
+    func loadFleet(json: StoppedReport.Context? = nil) throws -> Fleet {
         let result = load()
         printDiagnostics(result.diagnostics)
         guard let fleet = result.fleet else {
             let errors = result.diagnostics.filter { $0.severity == .error }.count
             StandardStreams.err("invalid: \(counted(errors, "error")); nothing was changed\n")
+            StoppedReport.print(.invalid, json, error: "the manifests are invalid (\(counted(errors, "error"))); nothing was changed",
+                                diagnostics: result.diagnostics)
             throw ExitCode(Outcome.invalid.exitCode)
         }
         return fleet

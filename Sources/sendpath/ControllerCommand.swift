@@ -56,7 +56,7 @@ struct ControllerCommand: AsyncParsableCommand {
         let scope = try runtime.scope(in: initial)
         let address = try ListenAddress(listen)
         try await withCommandErrors {
-            let logger = runtime.logger("sendpath.controller")
+            let logger = runtime.logger("sendpath.controller", defaultLevel: .info)
             let clock = SystemClock()
             // A PostgreSQL pool is a service of its own: it runs first and stops last.
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -148,7 +148,7 @@ struct MetricsProgress: ReconcileProgress {
         metrics.stepFinished(step: move.rollback ? "rollback/\(move.step.rawValue)" : move.step.rawValue, result: phase.rawValue)
     }
 
-    func fencedOut(group: String, detail: String) { metrics.fencingRejected() }
+    func fencedOut(group: String, by fence: Fence, detail: String) { metrics.fencingRejected(by: fence.rawValue) }
 }
 
 /// Reconcile results into the gauges and histograms.

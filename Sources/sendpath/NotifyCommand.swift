@@ -57,7 +57,7 @@ struct NotifyCommand: AsyncParsableCommand {
             ? "Notice recorded for wave \(notice.wave), sent \(notice.sentAt)\n"
             : "Notice already in force for wave \(notice.wave), sent \(notice.sentAt) (\(notice.source.rawValue)); nothing new recorded\n"
         out += "  Window: \(notice.window.start) to \(notice.window.end) (\(ManifestDuration.format(notice.window.length)))\n"
-        out += "  Expected duration: about \(ManifestDuration.format(notice.expectedDuration)) (\(counted(report.groups, "cut-over group")), \(report.maxParallel) at a time)\n"
+        out += "  Expected duration: about \(ManifestDuration.formatEstimate(notice.expectedDuration)) (\(counted(report.groups, "cut-over group")), \(report.maxParallel) at a time)\n"
         out += "  During its part of the window each instance cannot send email; every other function keeps working.\n"
         out += "  Queued email is resent after the move; the sending IPs and the build stay the same.\n"
         out += "  Instances (\(notice.members.count)): \(notice.members.joined(separator: ", "))\n"

@@ -56,14 +56,16 @@ struct ReconcileCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let fleet = try manifests.loadFleet()
+        let stopped = output == .json
+            ? StoppedReport.Context(dryRun: dryRun, at: at.flatMap { Timestamp(rfc3339: $0) } ?? SystemClock().now()) : nil
+        let fleet = try manifests.loadFleet(json: stopped)
         let scope = try runtime.scope(in: fleet)
         let resume = try Set(resumeHeld.map { name -> String in
             if let group = fleet.group(of: name) { return group.id }
             if let group = fleet.group(id: name) { return group.id }
             throw ValidationError("--resume-held: no instance or group named '\(name)'")
         })
-        try await withCommandErrors {
+        try await withCommandErrors(json: stopped) {
             let logger = runtime.logger("sendpath.reconcile")
             let realClock = SystemClock()
             // A dry run at --at sees that instant exactly; an apply at --at lets time pass from it.

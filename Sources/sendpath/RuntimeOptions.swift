@@ -51,10 +51,13 @@ struct RuntimeOptions: ParsableArguments {
         guard LogSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be human or json") }
     }
 
-    func logger(_ label: String) -> Logger {
+    /// The command's logger. One-shot commands log warnings and worse unless asked
+    /// (`--verbose`, `--log-level`); a long-running service passes `.info`, so that what it
+    /// does shows in its logs by default.
+    func logger(_ label: String, defaultLevel: Logger.Level = .warning) -> Logger {
         LogSetup.bootstrap(LogSetup.Format(rawValue: logFormat) ?? .human)
         var logger = Logger(label: label)
-        logger.logLevel = logLevel.flatMap(Logger.Level.init(rawValue:)) ?? (verbose ? .info : .warning)
+        logger.logLevel = logLevel.flatMap(Logger.Level.init(rawValue:)) ?? (verbose ? min(.info, defaultLevel) : defaultLevel)
         return logger
     }
 

@@ -19,9 +19,10 @@ struct StatusCommand: AsyncParsableCommand {
     var output: Format = .text
 
     func run() async throws {
-        let fleet = try manifests.loadFleet()
+        let stopped = output == .json ? StoppedReport.Context(dryRun: true, at: SystemClock().now()) : nil
+        let fleet = try manifests.loadFleet(json: stopped)
         let scope = try runtime.scope(in: fleet)
-        try await withCommandErrors {
+        try await withCommandErrors(json: stopped) {
             let logger = runtime.logger("sendpath.status")
             let clock = SystemClock()
             let runtime = self.runtime

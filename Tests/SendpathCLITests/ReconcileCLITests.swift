@@ -17,7 +17,10 @@ struct ReconcileCLITests {
         let instances = try #require(object["instances"] as? [[String: Any]])
         #expect(instances.count == 6)
         let first = try #require(instances.first)
-        for key in ["name", "wave", "status", "current", "target", "steps"] { #expect(first[key] != nil, "missing \(key)") }
+        for key in ["name", "wave", "status", "reason", "reasonCode", "current", "target", "steps"] {
+            #expect(first.keys.contains(key), "missing \(key)")
+        }
+        #expect(first["reasonCode"] is NSNull, "a pending instance has a null reasonCode")
         #expect((first["current"] as? [String: String]) == ["infrastructure": "adobe-dc", "location": "dc1"])
         #expect((first["target"] as? [String: String]) == ["infrastructure": "aws", "location": "eu-west-1"])
         let steps = try #require(first["steps"] as? [[String: Any]])
@@ -153,12 +156,81 @@ struct ReconcileCLITests {
             let journalled = (try? status.json()["instances"] as? [[String: Any]])?.contains { $0["journal"] != nil } ?? false
             if journalled { break }
         }
-        let second = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", "sim:.sendpath/fleet.db?latency=40ms"],
-                                            directory: folder.path)
+        let second = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", "sim:.sendpath/fleet.db?latency=40ms",
+                                             "--output", "json"], directory: folder.path)
         #expect(second.status == 75, "\(second.stderr)")
         #expect(second.stderr.contains("sendpath: locked:"))
         #expect(second.stderr.contains("'sendpath reconcile' (pid \(first.processIdentifier) on "))
+        // A pipeline asked for JSON: it gets the outcome as JSON too.
+        let stopped = try second.json()
+        #expect(stopped["outcome"] as? String == "locked")
+        #expect(stopped["dryRun"] as? Bool == false)
+        #expect((stopped["instances"] as? [Any])?.isEmpty == true)
+        #expect((stopped["error"] as? String)?.contains("pid \(first.processIdentifier)") == true)
         first.waitUntilExit()
         #expect(first.terminationStatus == 0)
+    }
+
+    @Test func invalidManifestsWithJSONOutputPrintTheOutcomeAndTheDiagnostics() throws {
+        let folder = try TemporaryFolder("invalid-json")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 1)
+        try folder.write("manifests/broken.yaml", "apiVersion: sendpath/v1\nkind: Wave\nmetadata: {name: w-broken}\nspec: {window: {start: soon}}\n")
+        let result = try SendpathBinary.run(["reconcile", "--dry-run", "--output", "json"], directory: folder.path)
+        #expect(result.status == 65)
+        let object = try result.json()
+        #expect(object["outcome"] as? String == "invalid")
+        #expect(object["dryRun"] as? Bool == true)
+        let diagnostics = try #require(object["diagnostics"] as? [[String: Any]])
+        #expect(diagnostics.contains { $0["rule"] as? String == "bad-time" && ($0["file"] as? String)?.hasSuffix("broken.yaml") == true })
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/.sendpath"), "nothing was created")
+    }
+
+    @Test func atIsRefusedForAnApplyAgainstARealProvider() throws {
+        let folder = try TemporaryFolder("at-real")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 1)
+        let apply = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", "http://127.0.0.1:9"], directory: folder.path)
+        #expect(apply.status == 64)
+        #expect(apply.stderr.contains("--at is allowed with --dry-run, or with a sim: provider"), "\(apply.stderr)")
+        // A dry run may look at any time, against any provider (here, one that is not there: exit 1).
+        let plan = try SendpathBinary.run(["reconcile", "--dry-run", "--at", GeneratedFleet.inWindow, "--provider", "http://127.0.0.1:9"],
+                                          directory: folder.path, environment: ["SENDPATH_PROVIDER_TOKEN": "t"])
+        #expect(plan.status == 1, "\(plan.stderr)")
+        #expect(!plan.stderr.contains("--at is allowed"))
+    }
+
+    @Test func thePlanTableShowsWavesGroupsInstancesAndSteps() throws {
+        let folder = try TemporaryFolder("table")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 2, maxParallel: 3)
+        let plan = try SendpathBinary.run(["reconcile", "--dry-run", "--at", GeneratedFleet.inWindow], directory: folder.path)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let lines = plan.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.contains { $0.hasPrefix("Wave wave-a: window ") && $0.hasSuffix("maxParallel 3") }, "\(plan.stdout)")
+        #expect(lines.contains { $0.hasPrefix("  Group pfx-0: pending, about ") }, "\(plan.stdout)")
+        let header = try #require(lines.first { $0.contains("INSTANCE") })
+        #expect(header.split(separator: " ", omittingEmptySubsequences: true) == ["INSTANCE", "CURRENT", "TARGET", "STATUS"])
+        let row = try #require(lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("inst-0-0 ") })
+        #expect(row.split(separator: " ", omittingEmptySubsequences: true) == ["inst-0-0", "adobe-dc/dc1", "aws/eu-west-1", "pending"])
+        #expect(lines.contains { $0.trimmingCharacters(in: .whitespaces)
+            == "steps: prepare-target → freeze → snapshot-queue → switch-path → verify-ips → verify-build → resend-queue → unfreeze" },
+            "\(plan.stdout)")
+        // Applied and piped: the same table, no live step lines.
+        let quiet = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow], directory: folder.path)
+        #expect(quiet.status == 0)
+        #expect(!quiet.stdout.contains("started") && !quiet.stderr.contains("freeze"), "\(quiet.stdout)\(quiet.stderr)")
+    }
+
+    @Test func verboseShowsEachStepStartingAndEndingEvenWhenPiped() throws {
+        let folder = try TemporaryFolder("verbose")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 1)
+        let run = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--verbose"], directory: folder.path)
+        #expect(run.status == 0, "\(run.stderr)")
+        let live = run.stderr.split(separator: "\n").filter { $0.contains("pfx-0") }
+        for step in ["freeze", "snapshot-queue", "switch-path", "verify-ips", "verify-build", "resend-queue", "unfreeze"] {
+            #expect(live.filter { $0.contains(" \(step)") }.count >= 2, "no start and end line for \(step): \(run.stderr)")
+        }
     }
 }

@@ -122,6 +122,11 @@ struct ReplicaCLITests {
         // Everything converges.
         let done = Self.waitForStatus(harness, state: cluster.url, timeout: 120) { Self.migrated($0) == 60 }
         #expect(done != nil, "did not converge: \(Self.status(harness, state: cluster.url)?["summary"] ?? "no status")")
+        if stalled != nil {
+            // The woken replica counted the refusal in its metrics.
+            let metrics = replicas[1].get("/metrics")?.body ?? ""
+            #expect((ControllerCLITests.Controller.sample(metrics, "sendpath_fencing_rejections_total") ?? 0) >= 1, "\(metrics)")
+        }
         #expect(replicas[1].terminate() == 0)
         #expect(replicas[2].terminate() == 0)
         let check = try harness.check()

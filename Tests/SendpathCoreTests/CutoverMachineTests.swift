@@ -54,6 +54,8 @@ struct CutoverMachineTests {
         FailureCase(step: .verifyIPs, mismatch: false, policy: .rollback, expectedStatus: .running, expectedRollback: [.rollbackPath, .resendQueue, .unfreeze]),
         FailureCase(step: .verifyIPs, mismatch: true, policy: .rollback, expectedStatus: .running, expectedRollback: [.rollbackPath, .resendQueue, .unfreeze]),
         FailureCase(step: .verifyBuild, mismatch: true, policy: .rollback, expectedStatus: .running, expectedRollback: [.rollbackPath, .resendQueue, .unfreeze]),
+        FailureCase(step: .verifyBuild, mismatch: false, policy: .rollback, expectedStatus: .running, expectedRollback: [.rollbackPath, .resendQueue, .unfreeze]),
+        FailureCase(step: .verifyBuild, mismatch: false, policy: .hold, expectedStatus: .running, expectedRollback: [.rollbackPath, .resendQueue, .unfreeze]),
         FailureCase(step: .verifyIPs, mismatch: true, policy: .hold, expectedStatus: .held, expectedRollback: []),
         FailureCase(step: .verifyBuild, mismatch: true, policy: .hold, expectedStatus: .held, expectedRollback: []),
         FailureCase(step: .switchPath, mismatch: false, policy: .hold, expectedStatus: .running, expectedRollback: [.rollbackPath, .resendQueue, .unfreeze]),
@@ -202,5 +204,57 @@ struct CutoverMachineTests {
         #expect(machine.rollingBack)
         #expect(!machine.attempted.contains(.snapshotQueue))
         #expect(machine.next == Move(.unfreeze, rollback: true))
+    }
+
+    /// A failure of any rollback step holds the group, whatever made it turn back.
+    @Test(arguments: [StepName.rollbackPath, .resendQueue, .unfreeze])
+    func aFailedRollbackStepHoldsWhicheverItIs(_ failing: StepName) {
+        var machine = Self.forward(until: .verifyIPs)
+        machine.record(Self.entry(Move(.verifyIPs), .intent))
+        machine.record(Self.entry(Move(.verifyIPs), .failed, mismatch: true, message: "ips"))
+        for step in machine.rollbackSteps {
+            let back = Move(step, rollback: true)
+            machine.record(Self.entry(back, .intent))
+            if step == failing {
+                machine.record(Self.entry(back, .failed, message: "unreachable"))
+                break
+            }
+            machine.record(Self.entry(back, .done))
+        }
+        #expect(machine.status == .held)
+        #expect(machine.action == .finish(.held, reason: "rollback could not complete: unreachable"))
+    }
+
+    /// Entries that change nothing: a `fenced` refusal (whoever wrote it), a `resumed` on a
+    /// cut-over that is not held, and an `aborted` once the rollback is already running.
+    @Test func entriesThatChangeNothingLeaveTheMachineAsItWas() {
+        let before = Self.forward(until: .switchPath)
+        var fenced = before
+        fenced.record(Self.entry(Move(.switchPath), .fenced, message: "stale token"))
+        #expect(fenced == before)
+        var resumed = before
+        resumed.record(Self.entry(Move(.switchPath), .resumed))
+        #expect(resumed == before)
+
+        var rolling = Self.forward(until: .verifyIPs)
+        rolling.record(Self.entry(Move(.verifyIPs), .aborted, message: "window ends"))
+        let turning = rolling
+        rolling.record(Self.entry(Move(.rollbackPath, rollback: true), .aborted, message: "window ends again"))
+        #expect(rolling == turning)
+        #expect(rolling.next == Move(.rollbackPath, rollback: true))
+    }
+
+    /// After the rollback's last step the cut-over ends rolled back, with the reason it turned.
+    @Test func aCompletedRollbackEndsRolledBack() {
+        var machine = Self.forward(until: .snapshotQueue)
+        machine.record(Self.entry(Move(.snapshotQueue), .intent))
+        machine.record(Self.entry(Move(.snapshotQueue), .failed, message: "queue locked"))
+        #expect(machine.rollbackSteps == [.resendQueue, .unfreeze])
+        for step in machine.rollbackSteps {
+            machine.record(Self.entry(Move(step, rollback: true), .intent))
+            machine.record(Self.entry(Move(step, rollback: true), .done))
+        }
+        #expect(machine.status == .rolledBack)
+        #expect(machine.action == .finish(.rolledBack, reason: "snapshot-queue failed: queue locked"))
     }
 }

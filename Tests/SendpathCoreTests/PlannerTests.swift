@@ -93,6 +93,26 @@ struct PlannerTests {
         #expect(group.steps.isEmpty)
     }
 
+    @Test func aMissingNoticeAloneBlocksAnOpenWindow() {
+        var fixture = PlannerFixture()
+        fixture.prodNotice = nil
+        let (fleet, plan) = Self.plan(fixture, at: Self.inWindow)
+        let group = Self.group(plan, of: "acme-prod1", in: fleet)
+        #expect(group.reasons.map(\.code) == [.noticeMissing])
+        #expect(group.reasons.first?.message.contains("sendpath notify --wave prod") == true, "\(group.reasons)")
+        #expect(group.decision == .blocked)
+        #expect(group.status == .blocked)
+    }
+
+    @Test func aNoticeSentAfterTheWindowOpenedSaysSo() {
+        var fixture = PlannerFixture()
+        fixture.prodNotice = Self.inWindow - .seconds(1800)
+        let (fleet, plan) = Self.plan(fixture, at: Self.inWindow)
+        let reason = Self.group(plan, of: "acme-prod1", in: fleet).reasons.first
+        #expect(reason?.code == .noticeTooLate)
+        #expect(reason?.message.contains("30m after the window opened") == true, "\(reason?.message ?? "")")
+    }
+
     @Test func aRecordedNoticeGoesStaleWhenTheWindowOrMembersChange() {
         let fleet = PlannerFixture().fleet
         let members = fleet.instances.filter { $0.wave.value == "prod" }.map(\.name).sorted()

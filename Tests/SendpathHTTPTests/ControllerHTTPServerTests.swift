@@ -43,7 +43,7 @@ struct ControllerHTTPServerTests {
         metrics.observeReconcileDuration(seconds: 2.5)
         metrics.setLastSuccessfulReconcile(unixSeconds: 1_705_437_000)
         metrics.reconcileFinished(outcome: "converged")
-        metrics.fencingRejected()
+        metrics.fencingRejected(by: "provider")
         let status = Array(#"{"outcome":"converged","instances":[]}"#.utf8)
         let endpoints = ControllerEndpoints(ready: { (true, "lease held; last pass converged") }, status: { status }, metrics: metrics)
 
@@ -70,6 +70,8 @@ struct ControllerHTTPServerTests {
         #expect(exposition.body.contains(#"sendpath_steps_total{step="freeze",result="done"} 2"#))
         #expect(exposition.body.contains(#"sendpath_reconciles_total{outcome="converged"} 1"#))
         #expect(exposition.body.contains("sendpath_messages_awaiting_resend 123"))
+        #expect(exposition.body.contains(#"sendpath_fencing_rejections_total{by="provider"} 1"#))
+        #expect(exposition.body.contains(#"sendpath_fencing_rejections_total{by="state-store"} 0"#))
         #expect(exposition.body.contains("# TYPE sendpath_reconcile_duration_seconds histogram"))
         Self.expectValidExposition(exposition.body)
     }
@@ -86,7 +88,9 @@ struct ControllerHTTPServerTests {
         // The unlabelled metrics exist before anything is recorded.
         let body = try #require(answers["/metrics"]?.body)
         #expect(body.contains("sendpath_instances_frozen 0"))
-        #expect(body.contains("sendpath_fencing_rejections_total 0"))
+        for fence in ["provider", "state-store", "lease"] {
+            #expect(body.contains(#"sendpath_fencing_rejections_total{by="\#(fence)"} 0"#), "\(fence)")
+        }
         Self.expectValidExposition(body)
     }
 

@@ -118,63 +118,6 @@ struct PostgresStateStoreTests {
         }
     }
 
-    @Test func claimGroupsDividesGroupsBetweenReplicasWithoutOverlap() async throws {
-        try await StoreRunner.withStores { runner in
-            let configuration = try await TestPostgres.freshConfiguration()
-            let first = try await runner.store(configuration)
-            let second = try await runner.store(configuration)
-            try await first.migrate()
-            let scopes = (1...20).map { Lease.groupScope(String(format: "g%02d", $0)) }
-            // One group was leased before, and has expired: it is claimable too.
-            _ = try await first.acquireLease(scope: scopes[4], holder: Self.carol, ttl: .seconds(5), now: Self.t0 - .seconds(60))
-            async let a = first.claimGroups(scopes, holder: Self.alice, ttl: .seconds(30), now: Self.t0, limit: 10)
-            async let b = second.claimGroups(scopes.reversed(), holder: Self.bob, ttl: .seconds(30), now: Self.t0, limit: 10)
-            let (aliceLeases, bobLeases) = try await (a, b)
-            #expect(aliceLeases.count == 10)
-            #expect(bobLeases.count == 10)
-            #expect(Set(aliceLeases.map(\.scope)).isDisjoint(with: bobLeases.map(\.scope)))
-            #expect(Set(aliceLeases.map(\.scope) + bobLeases.map(\.scope)) == Set(scopes))
-            #expect(Set(aliceLeases.map(\.token) + bobLeases.map(\.token)).count == 20)
-            #expect(aliceLeases.allSatisfy { $0.holder == Self.alice && $0.expiresAt == Self.t0 + .seconds(30) })
-            for lease in aliceLeases + bobLeases {
-                #expect(try await second.currentLease(scope: lease.scope) == lease)
-            }
-            // Nothing left for a third replica while the leases live.
-            #expect(try await first.claimGroups(scopes, holder: Self.carol, ttl: .seconds(30), now: Self.t0 + .seconds(10), limit: 20).isEmpty)
-            // A replica re-claiming keeps its tokens (and counts its own groups first).
-            let renewed = try await first.claimGroups(scopes, holder: Self.alice, ttl: .seconds(30), now: Self.t0 + .seconds(20), limit: 10)
-            #expect(renewed.map(\.token) == aliceLeases.map(\.token))
-            #expect(renewed.allSatisfy { $0.expiresAt == Self.t0 + .seconds(50) })
-            // Bob's leases expire: Carol takes them, with greater tokens.
-            let taken = try await second.claimGroups(scopes, holder: Self.carol, ttl: .seconds(30), now: Self.t0 + .seconds(40), limit: 20)
-            #expect(Set(taken.map(\.scope)) == Set(bobLeases.map(\.scope)))
-            let highest = (aliceLeases + bobLeases).map(\.token).max()!
-            #expect(taken.allSatisfy { $0.token > highest })
-            #expect(try await first.claimGroups([], holder: Self.carol, ttl: .seconds(30), now: Self.t0, limit: 5).isEmpty)
-        }
-    }
-
-    @Test func claimGroupsWithoutALimitStillNeverOverlaps() async throws {
-        try await StoreRunner.withStores { runner in
-            let configuration = try await TestPostgres.freshConfiguration()
-            var stores: [PostgresStateStore] = []
-            for _ in 0..<4 { stores.append(try await runner.store(configuration)) }
-            try await stores[0].migrate()
-            for round in 0..<5 {
-                let scopes = (1...20).map { Lease.groupScope("r\(round)-g\($0)") }
-                let claims = try await withThrowingTaskGroup(of: [Lease].self) { group in
-                    for (index, store) in stores.enumerated() {
-                        let holder = LeaseHolder(id: "replica-\(index)", host: "h", pid: Int32(index), command: "sendpath controller")
-                        group.addTask { try await store.claimGroups(scopes, holder: holder, ttl: .seconds(30), now: Self.t0, limit: 20) }
-                    }
-                    return try await group.reduce(into: [Lease]()) { $0 += $1 }
-                }
-                #expect(claims.count == 20, "round \(round)")
-                #expect(Set(claims.map(\.scope)) == Set(scopes))
-            }
-        }
-    }
-
     @Test func appendIsRefusedAfterATakeoverByAnotherReplica() async throws {
         try await StoreRunner.withStores { runner in
             let configuration = try await TestPostgres.freshConfiguration()
@@ -183,16 +126,15 @@ struct PostgresStateStoreTests {
             let window = Window(start: Self.t0, end: Self.t0 + .seconds(3600))
             try await replicaA.beginCutover(CutoverRecord(id: "g1#1", group: "g1", wave: "w1", members: ["a"], window: window,
                                                           startedAt: Self.t0, baseline: Self.baseline))
-            let mine = try #require(try await replicaA.claimGroups([Lease.groupScope("g1")], holder: Self.alice, ttl: .seconds(30),
-                                                                   now: Self.t0, limit: 1).first)
+            let mine = try await replicaA.acquireLease(scope: Lease.groupScope("g1"), holder: Self.alice, ttl: .seconds(30), now: Self.t0)
             func entry(_ phase: JournalEntry.Phase, _ lease: Lease) -> JournalEntry {
                 JournalEntry(cutoverID: "g1#1", group: "g1", step: .freeze, phase: phase, attempt: 1, idempotencyKey: "g1#1/freeze",
                              fencingToken: lease.token, at: Self.t0, holder: lease.holder.id)
             }
             try await replicaA.append(entry(.intent, mine))
             // Replica A stalls past its lease; B claims the group.
-            let theirs = try #require(try await replicaB.claimGroups([Lease.groupScope("g1")], holder: Self.bob, ttl: .seconds(30),
-                                                                     now: Self.t0 + .seconds(45), limit: 1).first)
+            let theirs = try await replicaB.acquireLease(scope: Lease.groupScope("g1"), holder: Self.bob, ttl: .seconds(30),
+                                                         now: Self.t0 + .seconds(45))
             #expect(theirs.token > mine.token)
             try await replicaB.append(entry(.intent, theirs))
             await #expect(throws: StateStoreError.leaseLost(scope: "group:g1")) {

@@ -1,42 +1,62 @@
 /// Estimates how long a cut-over takes, for the window gate and for notices.
 ///
-/// Each step's estimate is the median of its recorded durations in the journal once there
-/// are at least `minimumSamples` of them, and a documented default otherwise (see
-/// docs/reconcile.md): freeze 30s, snapshot-queue 30s + 10ms per message, switch-path 5m
-/// + 1m per extra prefix, verify-ips 1m, verify-build 1m, resend-queue 1m + 20ms per
-/// message, unfreeze 30s.
+/// Each step has a model that grows with the group: the documented defaults (see
+/// docs/reconcile.md) are freeze 30s, snapshot-queue 30s + 10ms per message, switch-path 5m +
+/// 1m per extra prefix, verify-ips 1m, verify-build 1m, resend-queue 1m + 20ms per message,
+/// unfreeze 30s, prepare-target 2m. Once the journal holds at least `minimumSamples` finished
+/// runs of a step, the model is calibrated to this fleet: scaled by the median ratio of the
+/// recorded durations to what the model predicted for those cut-overs (their prefixes and
+/// queued messages), over the `sampleWindow` most recent runs. So the estimate still follows
+/// the size and the queue depth of each group, at the pace the fleet has shown.
 public struct DurationEstimator: Sendable, Hashable {
-    public var recorded: [StepName: Duration]
+    /// Per step, recorded ÷ modelled; absent until there are enough samples.
+    public var calibration: [StepName: Double]
     public static let minimumSamples = 3
+    public static let sampleWindow = 50
 
-    public init(recorded: [StepName: Duration] = [:]) {
-        self.recorded = recorded
+    public init(calibration: [StepName: Double] = [:]) {
+        self.calibration = calibration
     }
 
-    /// Medians of the successful step durations in these cut-overs.
+    /// Calibrated on the successful forward steps of these cut-overs (in journal order).
     public init(journal: [CutoverRecord]) {
-        var samples: [StepName: [Duration]] = [:]
+        let model = DurationEstimator()
+        var ratios: [StepName: [Double]] = [:]
         for record in journal {
+            let prefixes = max(1, record.baseline.prefixes.count)
+            let messages = record.entries.last { $0.step == .snapshotQueue && !$0.rollback && $0.phase == .done }?
+                .detail?.snapshots?.reduce(0) { $0 + $1.messageCount } ?? 0
             for entry in record.entries where entry.phase == .done && !entry.rollback {
-                if let duration = entry.duration { samples[entry.step, default: []].append(duration) }
+                guard let duration = entry.duration else { continue }
+                let predicted = model.step(entry.step, prefixes: prefixes, messages: messages)
+                guard predicted > .zero else { continue }
+                ratios[entry.step, default: []].append(duration.seconds / predicted.seconds)
             }
         }
-        var medians: [StepName: Duration] = [:]
-        for (step, durations) in samples where durations.count >= Self.minimumSamples {
-            medians[step] = durations.sorted()[durations.count / 2]
+        var calibration: [StepName: Double] = [:]
+        for (step, all) in ratios where all.count >= Self.minimumSamples {
+            let recent = all.suffix(Self.sampleWindow).sorted()
+            calibration[step] = recent[recent.count / 2]
         }
-        self.init(recorded: medians)
+        self.init(calibration: calibration)
     }
 
+    /// One step of a group with `prefixes` prefixes and `messages` queued messages.
     public func step(_ step: StepName, prefixes: Int, messages: Int) -> Duration {
-        if let recorded = recorded[step] { return recorded }
+        let modelled = Self.defaultModel(step, prefixes: prefixes, messages: messages)
+        guard let factor = calibration[step] else { return modelled }
+        return .nanoseconds(Int64((Double(modelled.nanoseconds) * factor).rounded(.up)))
+    }
+
+    /// The documented defaults.
+    static func defaultModel(_ step: StepName, prefixes: Int, messages: Int) -> Duration {
         switch step {
-        case .prepareTarget: return .seconds(120)
-        case .freeze, .unfreeze: return .seconds(30)
-        case .snapshotQueue: return .seconds(30) + .milliseconds(10 * messages)
-        case .switchPath, .rollbackPath: return .seconds(300) + .seconds(60 * max(0, prefixes - 1))
-        case .verifyIPs, .verifyBuild: return .seconds(60)
-        case .resendQueue: return .seconds(60) + .milliseconds(20 * messages)
+        case .prepareTarget: .seconds(120)
+        case .freeze, .unfreeze: .seconds(30)
+        case .snapshotQueue: .seconds(30) + .milliseconds(10 * messages)
+        case .switchPath, .rollbackPath: .seconds(300) + .seconds(60 * max(0, prefixes - 1))
+        case .verifyIPs, .verifyBuild: .seconds(60)
+        case .resendQueue: .seconds(60) + .milliseconds(20 * messages)
         }
     }
 

@@ -131,7 +131,10 @@ struct PlanContext {
         let lead = leadTime(group)
         let given = wave.window.start - notice.sentAt
         if given < lead {
-            reasons.append(BlockReason(.noticeTooLate, "the notice went out \(ManifestDuration.format(max(given, .zero))) before the window at \(notice.sentAt); \(strictestEnvironment(group).rawValue) needs \(ManifestDuration.format(lead)): announce a new window"))
+            let when = given > .zero
+                ? "\(ManifestDuration.format(given)) before the window"
+                : given == .zero ? "as the window opened" : "\(ManifestDuration.format(.zero - given)) after the window opened"
+            reasons.append(BlockReason(.noticeTooLate, "the notice went out \(when), at \(notice.sentAt); \(strictestEnvironment(group).rawValue) needs \(ManifestDuration.format(lead)) before it: announce a new window"))
         }
         reasons += staleByWave[wave.name] ?? []
         return reasons

@@ -129,7 +129,7 @@ public enum Planner {
         }
         let left = window.end - now
         if left < expected + rollbackReserve {
-            return [BlockReason(.windowTooShort, "\(ManifestDuration.format(left)) left in the window; the cut-over needs about \(ManifestDuration.format(expected)) plus the \(ManifestDuration.format(rollbackReserve)) rollback reserve")]
+            return [BlockReason(.windowTooShort, "\(ManifestDuration.format(left)) left in the window; the cut-over needs about \(ManifestDuration.formatEstimate(expected)) plus the \(ManifestDuration.format(rollbackReserve)) rollback reserve")]
         }
         return []
     }

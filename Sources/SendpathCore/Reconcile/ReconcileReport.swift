@@ -128,6 +128,28 @@ public struct InstanceReport: Sendable, Hashable, Codable {
         self.steps = steps
         self.messages = messages
     }
+
+    enum CodingKeys: String, CodingKey {
+        case name, wave, group, status, reason, reasonCode, current, target, steps, messages, observed, journal
+    }
+
+    /// The keys SPEC §3 lists are always there (`null` when there is no reason or no observed
+    /// path); the others only when they have a value.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(wave, forKey: .wave)
+        try container.encode(group, forKey: .group)
+        try container.encode(status, forKey: .status)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(reasonCode, forKey: .reasonCode)
+        try container.encode(current, forKey: .current)
+        try container.encode(target, forKey: .target)
+        try container.encode(steps, forKey: .steps)
+        try container.encodeIfPresent(messages, forKey: .messages)
+        try container.encodeIfPresent(observed, forKey: .observed)
+        try container.encodeIfPresent(journal, forKey: .journal)
+    }
 }
 
 /// An instance as observed, beside what its manifest declares.

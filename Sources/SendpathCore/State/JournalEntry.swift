@@ -172,6 +172,34 @@ public struct NoticeRecord: Sendable, Hashable, Codable {
         self.source = source
         self.recordedAt = recordedAt
     }
+
+    // In JSON the expected duration is a number of seconds (`expectedDurationSeconds`), as
+    // elsewhere in Sendpath's output, not Swift's `[seconds, attoseconds]`.
+    enum CodingKeys: String, CodingKey {
+        case wave, sentAt, window, members, expectedDurationSeconds, source, recordedAt
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(wave: try container.decode(String.self, forKey: .wave),
+                  sentAt: try container.decode(Timestamp.self, forKey: .sentAt),
+                  window: try container.decode(Window.self, forKey: .window),
+                  members: try container.decode([String].self, forKey: .members),
+                  expectedDuration: .nanoseconds(Int64((try container.decode(Double.self, forKey: .expectedDurationSeconds) * 1e9).rounded())),
+                  source: try container.decode(Source.self, forKey: .source),
+                  recordedAt: try container.decode(Timestamp.self, forKey: .recordedAt))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(wave, forKey: .wave)
+        try container.encode(sentAt, forKey: .sentAt)
+        try container.encode(window, forKey: .window)
+        try container.encode(members, forKey: .members)
+        try container.encode(expectedDuration.seconds, forKey: .expectedDurationSeconds)
+        try container.encode(source, forKey: .source)
+        try container.encode(recordedAt, forKey: .recordedAt)
+    }
 }
 
 /// One run of a command, for history and `status`.

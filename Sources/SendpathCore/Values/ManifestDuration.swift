@@ -53,4 +53,10 @@ public enum ManifestDuration {
         }
         return text
     }
+
+    /// An estimate for people: rounded up to whole seconds ("9m33s", not "9m32s400ms").
+    public static func formatEstimate(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        return format(.seconds(seconds + (attoseconds > 0 ? 1 : 0)))
+    }
 }

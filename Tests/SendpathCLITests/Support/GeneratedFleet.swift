@@ -18,7 +18,7 @@ enum GeneratedFleet {
     }
 
     static func write(into folder: TemporaryFolder, groups: Int, perGroup: Int = 2, maxParallel: Int = 4, policy: String = "",
-                      window: (start: String, end: String, notice: String)? = nil) throws {
+                      window: (start: String, end: String, notice: String)? = nil, withNotice: Bool = true) throws {
         var prefixes = "", instances = ""
         for g in 0..<groups {
             prefixes += "---\napiVersion: sendpath/v1\nkind: AddressPrefix\nmetadata: {name: pfx-\(g)}\nspec: {cidr: 10.\(g / 256).\(g % 256).0/24}\n"
@@ -48,7 +48,7 @@ enum GeneratedFleet {
         spec:
           window: {start: \(window?.start ?? windowStart), end: \(window?.end ?? windowEnd)}
           maxParallel: \(maxParallel)
-          notice: {sentAt: \(window?.notice ?? "2024-01-15T09:00:00Z")}
+        \(withNotice ? "  notice: {sentAt: \(window?.notice ?? "2024-01-15T09:00:00Z")}" : "")
 
         """
         try folder.write("manifests/prefixes.yaml", prefixes)
