@@ -84,7 +84,7 @@ extension SQLiteStateStore {
         let groupList = groups.map { $0.sorted() }
         return try await read("read preparations") { db in
             let (filter, arguments) = Self.groupFilter("group_id", groupList, and: "cutover_id IS NULL")
-            return try Row.fetchAll(db, sql: "SELECT * FROM journal \(filter) ORDER BY id", arguments: arguments)
+            return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM journal \(filter) ORDER BY id"), arguments: arguments)
                 .map(JournalEntry.init(row:))
         }
     }

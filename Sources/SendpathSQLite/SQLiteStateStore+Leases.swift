@@ -12,8 +12,7 @@ extension SQLiteStateStore {
                     throw StateStoreError.locked(holder: current.holder, scope: scope, expiresAt: current.expiresAt)
                 }
                 // Re-grant to the same holder: same token, later expiry.
-                try db.execute(sql: "UPDATE lease SET expires_at = ? WHERE scope = ?",
-                               arguments: [expiresAt.nanosecondsSinceEpoch, scope])
+                try db.cachedStatement(sql: "UPDATE lease SET expires_at = ? WHERE scope = ?").execute(arguments: [expiresAt.nanosecondsSinceEpoch, scope])
                 var renewed = current
                 renewed.expiresAt = expiresAt
                 return renewed
@@ -91,13 +90,13 @@ extension SQLiteStateStore {
     /// The next fencing token: one more than the sequence, and than any lease on file (should
     /// the sequence ever have been reset by hand).
     static func nextToken(_ db: Database) throws -> FencingToken {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE fencing
             SET last_token = max(last_token, coalesce((SELECT max(token) FROM lease), 0)) + 1
             WHERE id = 1
-            """)
+            """).execute()
         guard db.changesCount == 1,
-              let token = try Int64.fetchOne(db, sql: "SELECT last_token FROM fencing WHERE id = 1")
+              let token = try Int64.fetchOne(db.cachedStatement(sql: "SELECT last_token FROM fencing WHERE id = 1"))
         else {
             throw StateCodingError("the fencing sequence is missing")
         }

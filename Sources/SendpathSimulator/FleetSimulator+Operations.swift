@@ -25,14 +25,14 @@ extension FleetSimulator {
         var snapshots: [QueueSnapshot] = []
         for name in call.instances {
             // A message's age is how long it had waited when the snapshot was taken.
-            try tx.db.execute(sql: """
+            try tx.db.cachedStatement(sql: """
                 UPDATE message SET state = 'snapshot', snapshotKey = ?, enqueuedAt = ? - ageSeconds * 1000000000
                 WHERE instance = ? AND state = 'queued'
-                """, arguments: [key, tx.now.nanosecondsSinceEpoch, name])
-            try tx.db.execute(sql: "UPDATE instance SET queued = 0 WHERE name = ?", arguments: [name])
-            let rows = try Row.fetchAll(tx.db, sql: """
+                """).execute(arguments: [key, tx.now.nanosecondsSinceEpoch, name])
+            try tx.db.cachedStatement(sql: "UPDATE instance SET queued = 0 WHERE name = ?").execute(arguments: [name])
+            let rows = try Row.fetchAll(tx.db.cachedStatement(sql: """
                 SELECT id, enqueuedAt FROM message WHERE snapshotKey = ? AND instance = ? ORDER BY enqueuedAt, id
-                """, arguments: [key, name])
+                """), arguments: [key, name])
             let messages = rows.map { QueuedMessage(id: $0["id"], enqueuedAt: Timestamp(nanosecondsSinceEpoch: $0["enqueuedAt"])) }
             let ids = messages.map(\.id)
             snapshots.append(QueueSnapshot(instance: name, messageCount: ids.count, digest: FNV1a.digest(ofMessageIDs: ids),
@@ -98,18 +98,18 @@ extension FleetSimulator {
         let cutoff = (tx.now - maxAge).nanosecondsSinceEpoch
         var results: [ResendResult] = []
         for name in call.instances {
-            let messages = try Row.fetchAll(tx.db, sql: "SELECT id, enqueuedAt FROM message WHERE snapshotKey = ? AND instance = ?",
+            let messages = try Row.fetchAll(tx.db.cachedStatement(sql: "SELECT id, enqueuedAt FROM message WHERE snapshotKey = ? AND instance = ?"),
                                             arguments: [snapshotKey, name])
             // Older than maxAge means now − enqueuedAt > maxAge, that is enqueuedAt < now − maxAge.
             let expired = messages.filter { ($0["enqueuedAt"] as Int64) < cutoff }.map { $0["id"] as String }
-            try tx.db.execute(sql: """
+            try tx.db.cachedStatement(sql: """
                 UPDATE message SET state = 'expired'
                 WHERE snapshotKey = ? AND instance = ? AND enqueuedAt < ? AND deliveries = 0
-                """, arguments: [snapshotKey, name, cutoff])
-            try tx.db.execute(sql: """
+                """).execute(arguments: [snapshotKey, name, cutoff])
+            try tx.db.cachedStatement(sql: """
                 UPDATE message SET state = 'delivered', deliveries = deliveries + 1
                 WHERE snapshotKey = ? AND instance = ? AND enqueuedAt >= ?
-                """, arguments: [snapshotKey, name, cutoff])
+                """).execute(arguments: [snapshotKey, name, cutoff])
             results.append(ResendResult(instance: name, resent: messages.count - expired.count, expired: expired.count,
                                         expiredMessageIDs: expired.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
                                         digest: FNV1a.digest(ofMessageIDs: messages.map { $0["id"] as String })))

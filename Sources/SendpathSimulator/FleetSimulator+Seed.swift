@@ -13,6 +13,18 @@ extension FleetSimulator {
     /// older than the default 84h resend limit. A new prefix is advertised from where the first
     /// (by name) of its instances runs.
     public func seed(from fleet: Fleet) async throws(ProviderError) -> Int {
+        // Usually everything is known already (every run seeds): find out with one read, before
+        // working out queues and prefix memberships for the whole fleet.
+        do {
+            let (knownInstances, knownPrefixes) = try await pool.read { db in
+                (Set(try String.fetchAll(db, sql: "SELECT name FROM instance")), Set(try String.fetchAll(db, sql: "SELECT cidr FROM prefix")))
+            }
+            let allKnown = fleet.instances.indices.allSatisfy { knownInstances.contains(fleet.instances[$0].name) }
+                && fleet.prefixes.indices.allSatisfy { knownPrefixes.contains(fleet.prefixes[$0].cidr.value.description) }
+            if allKnown { return 0 }
+        } catch {
+            throw Self.storeError(error)
+        }
         let instances = fleet.instances.map { instance in
             let target = instance.sendingPath.value
             return SeedInstance(name: instance.name, start: target.infrastructure == .adobeDC ? target : Self.defaultSite,

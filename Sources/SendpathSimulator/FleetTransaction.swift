@@ -37,7 +37,7 @@ struct FleetTransaction {
         result.reserveCapacity(names.count)
         if names.count > Self.chunk {
             let wanted = Set(names)
-            let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.columns) FROM instance")
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(Self.columns) FROM instance"))
             while let row = try rows.next() {
                 guard wanted.contains(row[0]) else { continue }
                 let instance = try Self.instance(row)
@@ -45,7 +45,7 @@ struct FleetTransaction {
             }
             return result
         }
-        let rows = try Row.fetchCursor(db, sql: "SELECT \(Self.columns) FROM instance WHERE name IN (\(databaseQuestionMarks(count: names.count)))",
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(Self.columns) FROM instance WHERE name IN (\(databaseQuestionMarks(count: names.count)))"),
                                        arguments: StatementArguments(names))
         while let row = try rows.next() {
             let instance = try Self.instance(row)
@@ -65,7 +65,7 @@ struct FleetTransaction {
         let rows = try instances(names)
         guard !rows.isEmpty else { return [:] }
         var overrides: [String: [(path: SendingPath, ips: [IPAddress]?, build: String?)]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM override") {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM override")) {
             let ips: String? = row["ips"]
             overrides[row["instance"], default: []].append((try Self.path(row["infrastructure"], row["location"]), try ips.map(Self.ips), row["build"]))
         }
@@ -80,17 +80,17 @@ struct FleetTransaction {
     /// Instances whose declared IPs lie in any of these prefixes.
     func members(of cidrs: [AddressBlock]) throws -> Set<String> {
         guard !cidrs.isEmpty else { return [] }
-        return Set(try String.fetchAll(db, sql: "SELECT DISTINCT instance FROM membership WHERE cidr IN (\(databaseQuestionMarks(count: cidrs.count)))",
+        return Set(try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT instance FROM membership WHERE cidr IN (\(databaseQuestionMarks(count: cidrs.count)))"),
                                        arguments: StatementArguments(cidrs.map(\.description))))
     }
 
     /// The prefixes holding an instance's declared IPs, with where each is advertised from.
     func prefixes(of instance: String) throws -> [AddressBlock: [SendingPath]] {
         var result: [AddressBlock: [SendingPath]] = [:]
-        for row in try Row.fetchAll(db, sql: """
+        for row in try Row.fetchAll(db.cachedStatement(sql: """
             SELECT m.cidr, a.infrastructure, a.location FROM membership m LEFT JOIN advertisement a ON a.cidr = m.cidr
             WHERE m.instance = ? ORDER BY m.cidr, a.infrastructure, a.location
-            """, arguments: [instance]) {
+            """), arguments: [instance]) {
             let block = try Self.block(row["cidr"])
             if let infrastructure: String = row["infrastructure"], let location: String = row["location"] {
                 result[block, default: []].append(try Self.path(infrastructure, location))
@@ -130,53 +130,48 @@ struct FleetTransaction {
     static func text(_ ips: [IPAddress]) -> String { ips.map(\.description).joined(separator: ",") }
 
     func insertInstance(name: String, path: SendingPath, declaredIPs: [IPAddress], build: String) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO instance (name, infrastructure, location, declaredIPs, build) VALUES (?, ?, ?, ?, ?)
-            """, arguments: [name, path.infrastructure.rawValue, path.location, Self.text(declaredIPs), build])
+            """).execute(arguments: [name, path.infrastructure.rawValue, path.location, Self.text(declaredIPs), build])
     }
 
     func setPath(_ name: String, _ path: SendingPath) throws {
-        try db.execute(sql: "UPDATE instance SET infrastructure = ?, location = ? WHERE name = ?",
-                       arguments: [path.infrastructure.rawValue, path.location, name])
+        try db.cachedStatement(sql: "UPDATE instance SET infrastructure = ?, location = ? WHERE name = ?").execute(arguments: [path.infrastructure.rawValue, path.location, name])
     }
 
     func setFrozen(_ names: [String], _ frozen: Bool) throws {
-        try db.execute(sql: "UPDATE instance SET frozen = ? WHERE name IN (\(databaseQuestionMarks(count: names.count)))",
-                       arguments: StatementArguments([frozen]) + StatementArguments(names))
+        try db.cachedStatement(sql: "UPDATE instance SET frozen = ? WHERE name IN (\(databaseQuestionMarks(count: names.count)))").execute(arguments: StatementArguments([frozen]) + StatementArguments(names))
     }
 
     func setPrepared(_ name: String, _ path: SendingPath) throws {
-        try db.execute(sql: "UPDATE instance SET preparedInfrastructure = ?, preparedLocation = ? WHERE name = ?",
-                       arguments: [path.infrastructure.rawValue, path.location, name])
+        try db.cachedStatement(sql: "UPDATE instance SET preparedInfrastructure = ?, preparedLocation = ? WHERE name = ?").execute(arguments: [path.infrastructure.rawValue, path.location, name])
     }
 
     /// Raises the stored fencing token of each instance and prefix to `token` (never lowers it).
     func raiseTokens(instances: [String], prefixes: [AddressBlock], to token: Int64) throws {
         if !instances.isEmpty {
-            try db.execute(sql: "UPDATE instance SET fencingToken = max(fencingToken, ?) WHERE name IN (\(databaseQuestionMarks(count: instances.count)))",
-                           arguments: StatementArguments([token]) + StatementArguments(instances))
+            try db.cachedStatement(sql: "UPDATE instance SET fencingToken = max(fencingToken, ?) WHERE name IN (\(databaseQuestionMarks(count: instances.count)))").execute(arguments: StatementArguments([token]) + StatementArguments(instances))
         }
         if !prefixes.isEmpty {
-            try db.execute(sql: "UPDATE prefix SET fencingToken = max(fencingToken, ?) WHERE cidr IN (\(databaseQuestionMarks(count: prefixes.count)))",
-                           arguments: StatementArguments([token]) + StatementArguments(prefixes.map(\.description)))
+            try db.cachedStatement(sql: "UPDATE prefix SET fencingToken = max(fencingToken, ?) WHERE cidr IN (\(databaseQuestionMarks(count: prefixes.count)))").execute(arguments: StatementArguments([token]) + StatementArguments(prefixes.map(\.description)))
         }
     }
 
     // MARK: Overrides (what a fault left misconfigured at one location)
 
     func override(of name: String, at path: SendingPath) throws -> (ips: [IPAddress]?, build: String?) {
-        guard let row = try Row.fetchOne(db, sql: "SELECT ips, build FROM override WHERE instance = ? AND infrastructure = ? AND location = ?",
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT ips, build FROM override WHERE instance = ? AND infrastructure = ? AND location = ?"),
                                          arguments: [name, path.infrastructure.rawValue, path.location]) else { return (nil, nil) }
         let ips: String? = row["ips"]
         return (try ips.map(Self.ips), row["build"])
     }
 
     func setOverride(of name: String, at path: SendingPath, ips: [IPAddress]? = nil, build: String? = nil) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO override (instance, infrastructure, location, ips, build) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (instance, infrastructure, location)
             DO UPDATE SET ips = coalesce(excluded.ips, ips), build = coalesce(excluded.build, build)
-            """, arguments: [name, path.infrastructure.rawValue, path.location, ips.map(Self.text), build])
+            """).execute(arguments: [name, path.infrastructure.rawValue, path.location, ips.map(Self.text), build])
     }
 
     /// The IPs the instance sends from now: the declared ones, unless a fault changed them here.
@@ -193,10 +188,10 @@ struct FleetTransaction {
     /// Every known prefix and where it is advertised from.
     func prefixes() throws -> [AddressBlock: [SendingPath]] {
         var result: [AddressBlock: [SendingPath]] = [:]
-        for cidr in try String.fetchAll(db, sql: "SELECT cidr FROM prefix") {
+        for cidr in try String.fetchAll(db.cachedStatement(sql: "SELECT cidr FROM prefix")) {
             result[try Self.block(cidr)] = []
         }
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM advertisement ORDER BY infrastructure, location") {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM advertisement ORDER BY infrastructure, location")) {
             result[try Self.block(row["cidr"]), default: []].append(try Self.path(row["infrastructure"], row["location"]))
         }
         return result
@@ -205,7 +200,7 @@ struct FleetTransaction {
     func prefixTokens(_ cidrs: [AddressBlock]) throws -> [AddressBlock: Int64] {
         guard !cidrs.isEmpty else { return [:] }
         var result: [AddressBlock: Int64] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT cidr, fencingToken FROM prefix WHERE cidr IN (\(databaseQuestionMarks(count: cidrs.count)))",
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT cidr, fencingToken FROM prefix WHERE cidr IN (\(databaseQuestionMarks(count: cidrs.count)))"),
                                     arguments: StatementArguments(cidrs.map(\.description))) {
             result[try Self.block(row["cidr"])] = row["fencingToken"]
         }
@@ -220,50 +215,46 @@ struct FleetTransaction {
     }
 
     func insertPrefix(_ cidr: AddressBlock) throws {
-        try db.execute(sql: "INSERT INTO prefix (cidr) VALUES (?)", arguments: [cidr.description])
+        try db.cachedStatement(sql: "INSERT INTO prefix (cidr) VALUES (?)").execute(arguments: [cidr.description])
     }
 
     /// Advertises the prefix from exactly `path` (withdrawn from everywhere else).
     func advertise(_ cidr: AddressBlock, from path: SendingPath) throws {
-        try db.execute(sql: "DELETE FROM advertisement WHERE cidr = ?", arguments: [cidr.description])
-        try db.execute(sql: "INSERT INTO advertisement (cidr, infrastructure, location) VALUES (?, ?, ?)",
-                       arguments: [cidr.description, path.infrastructure.rawValue, path.location])
+        try db.cachedStatement(sql: "DELETE FROM advertisement WHERE cidr = ?").execute(arguments: [cidr.description])
+        try db.cachedStatement(sql: "INSERT INTO advertisement (cidr, infrastructure, location) VALUES (?, ?, ?)").execute(arguments: [cidr.description, path.infrastructure.rawValue, path.location])
     }
 
     // MARK: Records
 
     func recordViolation(_ kind: ViolationKind, instance: String, _ detail: String) throws {
-        try db.execute(sql: "INSERT INTO violation (kind, instance, detail, at) VALUES (?, ?, ?, ?)",
-                       arguments: [kind.rawValue, instance, detail, now.nanosecondsSinceEpoch])
+        try db.cachedStatement(sql: "INSERT INTO violation (kind, instance, detail, at) VALUES (?, ?, ?, ?)").execute(arguments: [kind.rawValue, instance, detail, now.nanosecondsSinceEpoch])
     }
 
     func logCall(_ call: MutationCall, outcome: String, detail: String? = nil) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO call (at, operation, step, idempotencyKey, fencingToken, instances, outcome, detail)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [now.nanosecondsSinceEpoch, call.operation.rawValue, call.context.step.rawValue,
+            """).execute(arguments: [now.nanosecondsSinceEpoch, call.operation.rawValue, call.context.step.rawValue,
                              call.context.idempotencyKey, call.context.fencingToken.value,
                              call.instances.joined(separator: ","), outcome, detail])
     }
 
     func idempotencyRecord(_ key: String) throws -> (operation: String, request: String, response: Data)? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT operation, request, response FROM idempotency WHERE key = ?",
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT operation, request, response FROM idempotency WHERE key = ?"),
                                          arguments: [key]) else { return nil }
         return (row["operation"], row["request"], row["response"])
     }
 
     func storeIdempotencyRecord(_ call: MutationCall, response: Data) throws {
-        try db.execute(sql: "INSERT INTO idempotency (key, operation, request, response, recordedAt) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [call.context.idempotencyKey, call.operation.rawValue, call.request, response,
+        try db.cachedStatement(sql: "INSERT INTO idempotency (key, operation, request, response, recordedAt) VALUES (?, ?, ?, ?, ?)").execute(arguments: [call.context.idempotencyKey, call.operation.rawValue, call.request, response,
                                    now.nanosecondsSinceEpoch])
     }
 
     func faultUses(_ rule: String) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT used FROM faultUse WHERE rule = ?", arguments: [rule]) ?? 0
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT used FROM faultUse WHERE rule = ?"), arguments: [rule]) ?? 0
     }
 
     func consumeFault(_ rule: String) throws {
-        try db.execute(sql: "INSERT INTO faultUse (rule, used) VALUES (?, 1) ON CONFLICT (rule) DO UPDATE SET used = used + 1",
-                       arguments: [rule])
+        try db.cachedStatement(sql: "INSERT INTO faultUse (rule, used) VALUES (?, 1) ON CONFLICT (rule) DO UPDATE SET used = used + 1").execute(arguments: [rule])
     }
 }

@@ -31,6 +31,8 @@ public struct Fleet: Sendable {
 
     /// The member instances of `groups[index]`, in name order.
     public func members(ofGroupAt index: Int) -> [Instance] { membersOfGroup[index].map { instances[$0] } }
+    /// Indices in ``instances`` of a group's members (no copies, for loops over large fleets).
+    public func memberIndices(ofGroupAt index: Int) -> [Int] { membersOfGroup[index] }
 
     /// The index of the first element whose name is not less than `name` (binary search).
     private static func lowerBound<T>(_ items: [T], _ name: String, _ key: (T) -> String) -> Int {

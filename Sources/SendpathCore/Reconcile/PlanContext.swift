@@ -27,12 +27,14 @@ struct PlanContext {
         groupIndex = Dictionary(uniqueKeysWithValues: input.fleet.groups.map { ($0.id, $0) })
         var byTenant: [String: [(name: String, group: String)]] = [:]
         var members: [String: [String]] = [:]
+        // By index: copying 100k Instance values (a dozen references each) costs more than the work.
+        let instances = input.fleet.instances
         for (index, group) in input.fleet.groups.enumerated() {
-            for instance in input.fleet.members(ofGroupAt: index) where instance.environment != .prod {
-                byTenant[instance.tenant, default: []].append((instance.name, group.id))
+            for member in input.fleet.memberIndices(ofGroupAt: index) where instances[member].environment != .prod {
+                byTenant[instances[member].tenant, default: []].append((instances[member].name, group.id))
             }
         }
-        for instance in input.fleet.instances { members[instance.wave.value, default: []].append(instance.name) }
+        for index in instances.indices { members[instances[index].wave.value, default: []].append(instances[index].name) }
         nonProductionByTenant = byTenant
         waveMembers = members.mapValues { $0.sorted() }
         groupsByWave = Dictionary(grouping: input.fleet.groups, by: \.wave)
@@ -72,17 +74,17 @@ struct PlanContext {
                 reasons.append(BlockReason(.drift, "instance '\(name)' is unknown to the provider"))
                 continue
             }
-            let instance = input.fleet.instance(named: name)!
+            let index = input.fleet.instanceIndex(named: name)!
             paths.insert(state.path)
             if state.frozen {
                 reasons.append(BlockReason(.drift, "instance '\(name)' is frozen outside any Sendpath cut-over"))
             }
-            if !instance.sendsFrom(exactly: state.sendingIPs) {
+            if !input.fleet.instances[index].sendsFrom(exactly: state.sendingIPs) {
                 let actual = Array(Set(state.sendingIPs)).sorted()
-                reasons.append(BlockReason(.drift, "instance '\(name)' sends from \(actual.map(\.description).joined(separator: ", ")) but its manifest declares \(instance.declaredIPs.map(\.description).joined(separator: ", "))"))
+                reasons.append(BlockReason(.drift, "instance '\(name)' sends from \(actual.map(\.description).joined(separator: ", ")) but its manifest declares \(input.fleet.instances[index].declaredIPs.map(\.description).joined(separator: ", "))"))
             }
-            if state.build != instance.build {
-                reasons.append(BlockReason(.drift, "instance '\(name)' runs build '\(state.build)' but its manifest declares '\(instance.build)'"))
+            if state.build != input.fleet.instances[index].build {
+                reasons.append(BlockReason(.drift, "instance '\(name)' runs build '\(state.build)' but its manifest declares '\(input.fleet.instances[index].build)'"))
             }
         }
         if paths.count > 1 {
@@ -164,7 +166,7 @@ struct PlanContext {
     }
 
     func strictestEnvironment(_ group: CutoverGroup) -> Environment {
-        group.instances.compactMap { input.fleet.instance(named: $0)?.environment }
+        group.instances.compactMap { name in input.fleet.instanceIndex(named: name).map { input.fleet.instances[$0].environment } }
             .max { input.fleet.policy.leadTime(for: $0) < input.fleet.policy.leadTime(for: $1) } ?? .prod
     }
 
