@@ -346,12 +346,14 @@ def journal_entries(state: str) -> int:
     return int(done.stdout.strip())
 
 
-def apply_fleet() -> tuple[str, str, int, float]:
-    """The `apply` section's fleet and a simulator seeded once from it."""
+def live_fleet() -> tuple[str, str, int, float]:
+    """The `apply` section's fleet with its window open now (an apply over HTTP runs at the real
+    time: `--at` is for simulators only), and a simulator seeded once from it."""
     groups = -(-APPLY_INSTANCES // APPLY_PER_PREFIX)
-    folder = generate(f"groups-{groups}-mp{APPLY_PARALLEL}", APPLY_INSTANCES, APPLY_PER_PREFIX, 100,
-                      ["--max-parallel", str(APPLY_PARALLEL)])
-    work = os.path.join(OUT, f"apply-{groups}")
+    start = time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(time.time() - 3600))
+    folder = generate(f"groups-{groups}-mp{APPLY_PARALLEL}-live", APPLY_INSTANCES, APPLY_PER_PREFIX, 100,
+                      ["--max-parallel", str(APPLY_PARALLEL), "--window-start", start, "--window-hours", "12"])
+    work = os.path.join(OUT, f"apply-{groups}-live")
     os.makedirs(work, exist_ok=True)
     template = os.path.join(work, "sim-template.db")
     seeded = seed(template, folder)
@@ -359,11 +361,11 @@ def apply_fleet() -> tuple[str, str, int, float]:
 
 
 def reconcile_args(folder: str, state: str, provider: str) -> list[str]:
-    return [SENDPATH, "reconcile", "--at", AT, "--max-parallel", str(APPLY_PARALLEL), "--state", state, "--provider", provider, folder]
+    return [SENDPATH, "reconcile", "--max-parallel", str(APPLY_PARALLEL), "--state", state, "--provider", provider, folder]
 
 
 def bench_http(runs: int) -> tuple[dict, list[str]]:
-    folder, work, groups, seeded = apply_fleet()
+    folder, work, groups, seeded = live_fleet()
     template = os.path.join(work, "sim-template.db")
     fleet_db, state_db = os.path.join(work, "http-sim.db"), os.path.join(work, "http-state.db")
     env = dict(os.environ, SENDPATH_PROVIDER_TOKEN=TOKEN)
@@ -408,7 +410,7 @@ def bench_http(runs: int) -> tuple[dict, list[str]]:
 
 
 def bench_replicas(runs: int) -> tuple[list[dict], list[str]]:
-    folder, work, groups, seeded = apply_fleet()
+    folder, work, groups, seeded = live_fleet()
     template = os.path.join(work, "sim-template.db")
     fleet_db = os.path.join(work, "replicas-sim.db")
     cluster = tempfile.mkdtemp(prefix="sendpath-bench-pg-", dir="/tmp")

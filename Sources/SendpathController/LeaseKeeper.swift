@@ -31,6 +31,14 @@ public actor LeaseKeeper {
         LeaseKeeper(store: store, scope: scope, holder: holder, ttl: ttl, clock: clock, isAlive: isAlive, logger: logger)
     }
 
+    /// A keeper for another scope held on behalf of one piece of work (`for`): its holder id
+    /// names the work too, so two pieces of work of this process never share one lease (one's
+    /// release would pull it from under the other).
+    public nonisolated func sibling(scope: String, for work: String) -> LeaseKeeper {
+        let owner = LeaseHolder(id: "\(holder.id)/\(work)", host: holder.host, pid: holder.pid, command: holder.command)
+        return LeaseKeeper(store: store, scope: scope, holder: owner, ttl: ttl, clock: clock, isAlive: isAlive, logger: logger)
+    }
+
     /// Acquires the lease; throws ``StateStoreError/locked`` naming the live holder.
     @discardableResult
     public func acquire() async throws -> Lease {

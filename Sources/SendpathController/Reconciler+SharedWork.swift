@@ -8,13 +8,14 @@ extension Reconciler {
         let runID = "\(holder.id)-\(clock.now().nanosecondsSinceEpoch)"
         var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
         try await store.recordRun(record)
-        let (plan, observed, prefixes) = try await observeAndPlan()
+        let (plan, input) = try await observeAndPlan()
+        let observed = input.observedInstances
         for notice in plan.noticesToRecord { try await store.recordNotice(notice) }
         let order: [GroupPlan.Decision: Int] = [.resume: 0, .start: 1, .prepare: 2]
         let queue = plan.groups.filter { order[$0.decision] != nil }
             .sorted { (order[$0.decision]!, $0.wave.name, $0.group.id) < (order[$1.decision]!, $1.wave.name, $1.group.id) }
         let work = queue.map { planned in
-            GroupWork(plan: planned, run: { await self.claimAndRun(planned, observed: observed, prefixes: prefixes) })
+            GroupWork(plan: planned, run: { await self.claimAndRun(planned, input: input) })
         }
         let results = await Self.runAll(work, limit: options.maxParallel ?? Int.max, stop: options.stop)
         let report = ReportBuilder.apply(plan, results: results, observed: observed, detailedExitCode: options.detailedExitCode)
@@ -27,7 +28,7 @@ extension Reconciler {
 
     /// Claims the group (and a slot of its wave), plans it again from fresh observations and
     /// the journal as they are now, runs it while renewing both leases, then lets them go.
-    func claimAndRun(_ planned: GroupPlan, observed: [String: ObservedInstance], prefixes: [AddressBlock: ObservedPrefix]) async -> GroupResult {
+    func claimAndRun(_ planned: GroupPlan, input: PlanInput) async -> GroupResult {
         guard let keeper = lease else { preconditionFailure("an apply needs a lease keeper") }
         let group = planned.group
         let groupLease = keeper.sibling(scope: Lease.groupScope(group.id))
@@ -38,29 +39,30 @@ extension Reconciler {
         } catch {
             return stopped(planned, error)
         }
-        guard let slot = await claimSlot(planned.wave, like: keeper) else {
+        guard let slot = await claimSlot(planned.wave, for: group.id, like: keeper) else {
             await groupLease.release()
             return waitingForSlot(planned)
         }
-        let result = await runClaimed(planned, observed: observed, prefixes: prefixes, groupLease: groupLease, slot: slot)
+        let result = await runClaimed(planned, input: input, groupLease: groupLease, slot: slot)
         await slot.release()
         await groupLease.release()
         return result
     }
 
-    private func runClaimed(_ planned: GroupPlan, observed: [String: ObservedInstance], prefixes: [AddressBlock: ObservedPrefix],
-                            groupLease: LeaseKeeper, slot: LeaseKeeper) async -> GroupResult {
+    private func runClaimed(_ planned: GroupPlan, input planInput: PlanInput, groupLease: LeaseKeeper, slot: LeaseKeeper) async -> GroupResult {
         let group = planned.group
         do {
-            // Another reconciler may have moved this group since the plan: look again.
-            var fresh = observed
-            for (name, state) in try await provider.observeInstances(group.instances, step: nil) { fresh[name] = state }
-            var freshPrefixes = prefixes
-            for (block, state) in try await provider.observePrefixes(group.blocks) { freshPrefixes[block] = state }
-            let input = PlanInput(fleet: fleet, observedInstances: fresh, observedPrefixes: freshPrefixes,
-                                  cutovers: try await store.cutovers(groups: nil), notices: try await store.notices(),
-                                  now: clock.now(), scope: [group.id], resumeHeld: options.resumeHeld,
-                                  maxAttempts: options.retry.maxAttempts, maxRollbacksPerWindow: options.maxRollbacksPerWindow)
+            // Another reconciler may have moved this group since the plan: look again at the group
+            // itself (its instances, prefixes and journal). The rest of the plan's input (other
+            // groups, for the order and bake gates) is as the pass found it: reading the whole
+            // journal again for every group would make a pass quadratic in the number of groups.
+            var input = planInput
+            for (name, state) in try await provider.observeInstances(group.instances, step: nil) { input.observedInstances[name] = state }
+            for (block, state) in try await provider.observePrefixes(group.blocks) { input.observedPrefixes[block] = state }
+            input.cutovers = input.cutovers.filter { $0.group != group.id } + (try await store.cutovers(groups: [group.id]))
+            input.now = clock.now()
+            input.scope = [group.id]
+            let fresh = input.observedInstances, freshPrefixes = input.observedPrefixes
             guard let replanned = Planner.plan(input).groups.first(where: { $0.group.id == group.id }),
                   [.start, .resume, .prepare].contains(replanned.decision) else {
                 return GroupResult(plan: planned, status: .inProgress,
@@ -101,10 +103,11 @@ extension Reconciler {
         }
     }
 
-    /// One of the wave's `maxParallel` slots, or `nil` when all are taken (by any reconciler).
-    func claimSlot(_ wave: Wave, like keeper: LeaseKeeper) async -> LeaseKeeper? {
+    /// One of the wave's `maxParallel` slots for `group`, or `nil` when all are taken (by any
+    /// reconciler, this one included: each group of this process holds a slot of its own).
+    func claimSlot(_ wave: Wave, for group: String, like keeper: LeaseKeeper) async -> LeaseKeeper? {
         for index in 0..<max(1, wave.maxParallel) {
-            let slot = keeper.sibling(scope: "wave:\(wave.name)#\(index)")
+            let slot = keeper.sibling(scope: "wave:\(wave.name)#\(index)", for: group)
             if (try? await slot.acquire()) != nil { return slot }
         }
         return nil

@@ -38,11 +38,12 @@ public struct Reconciler: Sendable {
 
     /// Observes the whole fleet and reads the journal, then plans.
     public func plan() async throws -> (plan: Plan, observed: [String: ObservedInstance]) {
-        let (plan, observed, _) = try await observeAndPlan()
-        return (plan, observed)
+        let (plan, input) = try await observeAndPlan()
+        return (plan, input.observedInstances)
     }
 
-    func observeAndPlan() async throws -> (Plan, [String: ObservedInstance], [AddressBlock: ObservedPrefix]) {
+    /// The plan, and what it was made from.
+    func observeAndPlan() async throws -> (Plan, PlanInput) {
         let names = fleet.instances.map(\.name)
         // The four reads are independent: run them at once.
         async let observedInstances = provider.observeInstances(names, step: nil)
@@ -53,7 +54,7 @@ public struct Reconciler: Sendable {
         let input = PlanInput(fleet: fleet, observedInstances: observed, observedPrefixes: prefixes, cutovers: cutovers,
                               notices: notices, now: clock.now(), scope: options.scope, resumeHeld: options.resumeHeld,
                               maxAttempts: options.retry.maxAttempts, maxRollbacksPerWindow: options.maxRollbacksPerWindow)
-        return (Planner.plan(input), observed, prefixes)
+        return (Planner.plan(input), input)
     }
 
     /// Desired, observed and journal state side by side (read-only, like a dry run).
@@ -104,10 +105,10 @@ public struct Reconciler: Sendable {
         var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
         do {
             try await store.recordRun(record)
-            let (plan, observed, prefixes) = try await observeAndPlan()
+            let (plan, input) = try await observeAndPlan()
             for notice in plan.noticesToRecord { try await store.recordNotice(notice) }
-            let results = await execute(plan, observed: observed, prefixes: prefixes, lease: lease)
-            let report = ReportBuilder.apply(plan, results: results, observed: observed, detailedExitCode: options.detailedExitCode)
+            let results = await execute(plan, observed: input.observedInstances, prefixes: input.observedPrefixes, lease: lease)
+            let report = ReportBuilder.apply(plan, results: results, observed: input.observedInstances, detailedExitCode: options.detailedExitCode)
             record.finishedAt = clock.now()
             record.outcome = report.outcome
             record.summary = report.summary
