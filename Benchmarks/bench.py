@@ -322,18 +322,21 @@ class Server:
 
 def run_together(commands: list[list[str]], env: dict | None = None) -> tuple[float, float, list[int]]:
     """Starts the commands at once; returns the wall until the last one ends, the largest peak
-    RSS among them (MiB, from wait4: includes the ~11 MiB a child inherits from Python), and
-    their exit codes."""
-    started = time.perf_counter()
-    children = [subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-                for command in commands]
-    codes, rss = [], 0.0
-    for child in children:
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        codes.append(child.returncode)
-        rss = max(rss, usage.ru_maxrss / 1024)
-    return time.perf_counter() - started, rss, codes
+    RSS among them (MiB, from GNU time, as measure.py does), and their exit codes."""
+    with tempfile.TemporaryDirectory() as folder:
+        reports = [os.path.join(folder, f"{index}.rss") for index in range(len(commands))]
+        started = time.perf_counter()
+        children = [subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", report, *command], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                    for command, report in zip(commands, reports)]
+        codes = [child.wait() for child in children]
+        wall = time.perf_counter() - started
+        rss = 0.0
+        for report in reports:
+            with open(report) as handle:
+                lines = [line for line in handle.read().split() if line.isdigit()]
+            rss = max(rss, int(lines[-1]) / 1024 if lines else 0.0)
+    return wall, rss, codes
 
 
 def journal_entries(state: str) -> int:
@@ -441,7 +444,10 @@ def bench_replicas(runs: int) -> tuple[list[dict], list[str]]:
                 wall, rss = wall + elapsed, max(rss, peak)
                 if any(code not in (0, 3, 75) for code in codes):
                     raise SystemExit(f"replicas: {store} x{replicas}: exit codes {codes}")
-                if 0 in codes and all(code in (0, 75) for code in codes):
+                # Converged when every group has made its 6 mutating calls and nothing is frozen
+                # (a reconciler that saw a group claimed by another exits 3 even if it then ended).
+                report = simulator_check(fleet_db)
+                if report["mutatingOperations"] == groups * 6 and not report["frozen"]:
                     break
                 if passes >= 10:
                     raise SystemExit(f"replicas: {store} x{replicas}: not converged after {passes} passes ({codes})")
@@ -475,7 +481,8 @@ def bench_replicas(runs: int) -> tuple[list[dict], list[str]]:
              f"`simulator serve` on loopback, the state a fresh SQLite file or a fresh PostgreSQL schema (PostgreSQL 15 started by "
              f"the benchmark on loopback, fsync off) each run. Each reconciler runs `--max-parallel {APPLY_PARALLEL}`.",
              "Replicas are that many `sendpath reconcile` processes started at once, in passes until the fleet has converged "
-             "(a pass ends when all of them have exited). With SQLite the store-wide lease lets one work and the others exit 75 "
+             "(a pass ends when all of them have exited; between passes, untimed, `simulator check` tells whether every group "
+             "has made its 6 mutating calls and nothing is frozen). With SQLite the store-wide lease lets one work and the others exit 75 "
              "(locked); with PostgreSQL they divide the groups by per-group leases and each wave's maxParallel is shared "
              "through slot leases. Every run ends with every invariant held and exactly "
              f"{groups * 6:,} mutating calls (no group worked twice).",

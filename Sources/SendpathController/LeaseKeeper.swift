@@ -31,12 +31,26 @@ public actor LeaseKeeper {
         LeaseKeeper(store: store, scope: scope, holder: holder, ttl: ttl, clock: clock, isAlive: isAlive, logger: logger)
     }
 
-    /// A keeper for another scope held on behalf of one piece of work (`for`): its holder id
-    /// names the work too, so two pieces of work of this process never share one lease (one's
-    /// release would pull it from under the other).
-    public nonisolated func sibling(scope: String, for work: String) -> LeaseKeeper {
+    /// Claims any one of `scopes` on behalf of one piece of work (`for`), with the same TTL and
+    /// clock; `nil` when another holder has each of them, or the store cannot be reached. The
+    /// holder id names the work too, so two pieces of work of this process never share a lease
+    /// (one's release would pull it from under the other).
+    public nonisolated func claimAny(of scopes: [String], for work: String) async -> LeaseKeeper? {
         let owner = LeaseHolder(id: "\(holder.id)/\(work)", host: holder.host, pid: holder.pid, command: holder.command)
-        return LeaseKeeper(store: store, scope: scope, holder: owner, ttl: ttl, clock: clock, isAlive: isAlive, logger: logger)
+        guard let granted = try? await store.acquireAnyLease(of: scopes, holder: owner, ttl: ttl, now: clock.now()) else { return nil }
+        let keeper = LeaseKeeper(store: store, scope: granted.scope, holder: owner, ttl: ttl, clock: clock, isAlive: isAlive, logger: logger)
+        await keeper.adopt(granted)
+        return keeper
+    }
+
+    /// Whether `other` (a lease read from the store) is another holder's and still live, by
+    /// this keeper's (real) clock.
+    public nonisolated func isLiveElsewhere(_ other: Lease) -> Bool {
+        other.holder != holder && other.expiresAt > clock.now()
+    }
+
+    private func adopt(_ granted: Lease) {
+        lease = granted
     }
 
     /// Acquires the lease; throws ``StateStoreError/locked`` naming the live holder.

@@ -26,27 +26,47 @@ extension Reconciler {
         return report
     }
 
-    /// Claims the group (and a slot of its wave), plans it again from fresh observations and
-    /// the journal as they are now, runs it while renewing both leases, then lets them go.
+    /// Takes a slot of the group's wave (waiting a little for one, holding nothing meanwhile),
+    /// then claims the group, plans it again from fresh observations and its journal as they are
+    /// now, runs it while renewing both leases, then lets them go.
     func claimAndRun(_ planned: GroupPlan, input: PlanInput) async -> GroupResult {
         guard let keeper = lease else { preconditionFailure("an apply needs a lease keeper") }
         let group = planned.group
         let groupLease = keeper.sibling(scope: Lease.groupScope(group.id))
+        // A group another reconciler is working on is theirs: no slot is taken for it.
+        if let current = try? await store.currentLease(scope: Lease.groupScope(group.id)), keeper.isLiveElsewhere(current) {
+            return claimedElsewhere(planned, by: current.holder, until: current.expiresAt)
+        }
+        guard let slot = await waitForSlot(planned.wave, for: group.id, like: keeper) else {
+            return waitingForSlot(planned)
+        }
         do {
             try await groupLease.acquire()
         } catch StateStoreError.locked(let other, _, let until) {
+            await slot.release()
             return claimedElsewhere(planned, by: other, until: until)
         } catch {
+            await slot.release()
             return stopped(planned, error)
-        }
-        guard let slot = await claimSlot(planned.wave, for: group.id, like: keeper) else {
-            await groupLease.release()
-            return waitingForSlot(planned)
         }
         let result = await runClaimed(planned, input: input, groupLease: groupLease, slot: slot)
         await slot.release()
         await groupLease.release()
         return result
+    }
+
+    /// A slot of `wave` for `group`, waiting (with growing pauses, up to the lease TTL or 10 s)
+    /// while every slot is held, usually by other reconcilers' groups that are about to end.
+    /// `nil` when none came, or a stop was requested.
+    func waitForSlot(_ wave: Wave, for group: String, like keeper: LeaseKeeper) async -> LeaseKeeper? {
+        let deadline = ContinuousClock.now + min(keeper.ttl, .seconds(10))
+        var pause = Duration.milliseconds(50)
+        while true {
+            if let slot = await claimSlot(wave, for: group, like: keeper) { return slot }
+            if options.stop?.isRequested == true || ContinuousClock.now + pause > deadline { return nil }
+            try? await Task.sleep(for: pause * Double.random(in: 0.5...1.5))
+            pause = min(pause * 2, .seconds(1))
+        }
     }
 
     private func runClaimed(_ planned: GroupPlan, input planInput: PlanInput, groupLease: LeaseKeeper, slot: LeaseKeeper) async -> GroupResult {
@@ -106,11 +126,7 @@ extension Reconciler {
     /// One of the wave's `maxParallel` slots for `group`, or `nil` when all are taken (by any
     /// reconciler, this one included: each group of this process holds a slot of its own).
     func claimSlot(_ wave: Wave, for group: String, like keeper: LeaseKeeper) async -> LeaseKeeper? {
-        for index in 0..<max(1, wave.maxParallel) {
-            let slot = keeper.sibling(scope: "wave:\(wave.name)#\(index)", for: group)
-            if (try? await slot.acquire()) != nil { return slot }
-        }
-        return nil
+        await keeper.claimAny(of: (0..<max(1, wave.maxParallel)).map { "wave:\(wave.name)#\($0)" }, for: group)
     }
 
     func claimedElsewhere(_ planned: GroupPlan, by other: LeaseHolder, until: Timestamp) -> GroupResult {

@@ -22,6 +22,8 @@ import AsyncHTTPClient
 public final class HTTPProvider: Provider, CustomStringConvertible {
     /// The most names one `instances/observe` request carries.
     public static let observeBatchSize = 1000
+    /// Connections kept to the provider at most: enough for many groups in flight at once.
+    public static let connectionsPerHost = 64
 
     let client: ProviderAPIClient
 
@@ -44,6 +46,9 @@ public final class HTTPProvider: Provider, CustomStringConvertible {
         )
         // Connection attempts are retried (and counted) by this class, not inside the pool.
         configuration.connectionPool.retryConnectionEstablishment = false
+        // One connection per call in flight: a reconciler runs many groups at once, each waiting
+        // on its own call (AsyncHTTPClient's default of 8 per host would queue the rest).
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.connectionsPerHost
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration,
                               backgroundActivityLogger: Logger(label: logger.label, factory: { _ in SwiftLogNoOpLogHandler() }))
         client = ProviderAPIClient(http: http, endpoint: endpoint, token: bearer, requestTimeout: requestTimeout,

@@ -97,6 +97,57 @@ extension PostgresStateStore {
         return try decoding("read the \(scope) lease") { try Lease(reading: PostgresRowReader(row)) }
     }
 
+    /// One statement claims the first of `scopes` that is free, expired or already `holder`'s,
+    /// locking candidate rows with `FOR UPDATE SKIP LOCKED`: replicas claiming at once each get a
+    /// different scope, without waiting for each other. Scopes never leased first get a
+    /// placeholder row (token 0, no holder: read as no lease), so that there is a row to lock.
+    public func acquireAnyLease(of scopes: [String], holder: LeaseHolder, ttl: Duration, now: Timestamp) async throws -> Lease? {
+        let scopes = Array(Set(scopes)).sorted()
+        guard !scopes.isEmpty else { return nil }
+        let expiresAt = now + ttl
+        let rows = try await access("claim one of \(scopes.count) leases", write: true) { connection in
+            // In sorted order, so two replicas inserting the same new scopes cannot deadlock.
+            _ = try await connection.query(
+                """
+                INSERT INTO lease (scope, holder_id, holder_host, holder_pid, holder_command, token, acquired_at, expires_at)
+                SELECT s, '', '', 0, '', 0, 0, 0 FROM unnest(\(scopes)::text[]) AS s
+                WHERE NOT EXISTS (SELECT 1 FROM lease WHERE lease.scope = s)
+                ORDER BY s
+                ON CONFLICT (scope) DO NOTHING
+                """,
+                logger: self.logger
+            ).collect()
+            return try await connection.query(
+                """
+                WITH candidate AS (
+                    SELECT scope FROM lease
+                    WHERE scope = ANY(\(scopes)::text[])
+                      AND (expires_at <= \(now.nanosecondsSinceEpoch) OR holder_id = \(holder.id))
+                    ORDER BY (holder_id = \(holder.id)) DESC, scope
+                    LIMIT 1
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE lease AS l SET
+                    token = CASE WHEN l.holder_id = \(holder.id) AND l.expires_at > \(now.nanosecondsSinceEpoch)
+                                 THEN l.token ELSE nextval('fencing_token') END,
+                    acquired_at = CASE WHEN l.holder_id = \(holder.id) AND l.expires_at > \(now.nanosecondsSinceEpoch)
+                                       THEN l.acquired_at ELSE \(now.nanosecondsSinceEpoch) END,
+                    holder_id = \(holder.id), holder_host = \(holder.host), holder_pid = \(holder.pid),
+                    holder_command = \(holder.command), expires_at = \(expiresAt.nanosecondsSinceEpoch)
+                FROM candidate
+                WHERE l.scope = candidate.scope
+                RETURNING l.scope, l.holder_id, l.holder_host, l.holder_pid, l.holder_command, l.token,
+                          l.acquired_at, l.expires_at
+                """,
+                logger: self.logger
+            ).collect()
+        }
+        guard let row = rows.first else { return nil }
+        let lease = try decoding("claim a lease") { try Lease(reading: PostgresRowReader(row)) }
+        logger.debug("lease granted", metadata: ["lease.scope": "\(lease.scope)", "lease.holder": "\(holder.id)", "lease.token": "\(lease.token)"])
+        return lease
+    }
+
     // MARK: - Helpers
 
     private func delete(scope: String, token: FencingToken, action: String) async throws {

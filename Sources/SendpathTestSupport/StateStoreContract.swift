@@ -17,6 +17,7 @@ public struct StateStoreContract: Sendable {
     /// Runs every check.
     public func runAll() async throws {
         try await leasesAreExclusiveAndTokensGrow()
+        try await anyOfSeveralLeasesGoesToOneHolderEach()
         try await renewAndReleaseRespectTheCurrentGrant()
         try await journalKeepsCutoversInOrder()
         try await noticesAndRunsRoundTrip()
@@ -75,6 +76,31 @@ public struct StateStoreContract: Sendable {
         let taken = try await store.acquireLease(scope: "reconciler", holder: Self.bob, ttl: .seconds(30), now: Self.t0 + .seconds(60))
         #expect(taken.token > group.token)
         #expect(try await store.currentLease(scope: "reconciler")?.holder == Self.bob)
+    }
+
+    /// Slots of a wave: any free one will do, each to one holder.
+    public func anyOfSeveralLeasesGoesToOneHolderEach() async throws {
+        let store = try await makeStore()
+        let slots = ["wave:w#0", "wave:w#1"]
+        let carol = LeaseHolder(id: "carol-1", host: "host-c", pid: 303, command: "sendpath controller")
+        let a = try #require(try await store.acquireAnyLease(of: slots, holder: Self.alice, ttl: .seconds(30), now: Self.t0))
+        let b = try #require(try await store.acquireAnyLease(of: slots, holder: Self.bob, ttl: .seconds(30), now: Self.t0))
+        #expect(Set([a.scope, b.scope]) == Set(slots))
+        #expect(a.token != b.token)
+        #expect(try await store.acquireAnyLease(of: slots, holder: carol, ttl: .seconds(30), now: Self.t0 + .seconds(1)) == nil)
+        // A holder asking again gets its own slot back, with the same token.
+        let again = try #require(try await store.acquireAnyLease(of: slots, holder: Self.alice, ttl: .seconds(30), now: Self.t0 + .seconds(2)))
+        #expect(again.scope == a.scope)
+        #expect(again.token == a.token)
+        // A released slot, and an expired one, are free again.
+        try await store.releaseLease(b)
+        let c = try #require(try await store.acquireAnyLease(of: slots, holder: carol, ttl: .seconds(30), now: Self.t0 + .seconds(3)))
+        #expect(c.scope == b.scope)
+        #expect(c.token > b.token)
+        let late = try #require(try await store.acquireAnyLease(of: slots, holder: Self.bob, ttl: .seconds(30), now: Self.t0 + .seconds(40)))
+        #expect(late.scope == a.scope)
+        #expect(try await store.currentLease(scope: a.scope)?.holder == Self.bob)
+        #expect(try await store.acquireAnyLease(of: [], holder: Self.bob, ttl: .seconds(30), now: Self.t0) == nil)
     }
 
     public func renewAndReleaseRespectTheCurrentGrant() async throws {

@@ -9,6 +9,11 @@ public protocol StateStore: Sendable {
     /// Each new grant gets a token greater than every token this store has granted before.
     func acquireLease(scope: String, holder: LeaseHolder, ttl: Duration, now: Timestamp) async throws -> Lease
 
+    /// Grants `holder` one of `scopes` that is free, expired or already its own (like
+    /// ``acquireLease(scope:holder:ttl:now:)``), or returns `nil` when another holder has each.
+    /// Used for a wave's slots: any one will do.
+    func acquireAnyLease(of scopes: [String], holder: LeaseHolder, ttl: Duration, now: Timestamp) async throws -> Lease?
+
     /// Extends a lease that is still the current grant; throws ``StateStoreError/leaseLost`` otherwise.
     func renewLease(_ lease: Lease, ttl: Duration, now: Timestamp) async throws -> Lease
 
@@ -62,4 +67,16 @@ public protocol StateStore: Sendable {
 
 extension StateStore {
     public var sharesWork: Bool { false }
+
+    /// One scope at a time, in order (a store that can do better in one step overrides this).
+    public func acquireAnyLease(of scopes: [String], holder: LeaseHolder, ttl: Duration, now: Timestamp) async throws -> Lease? {
+        for scope in scopes {
+            do {
+                return try await acquireLease(scope: scope, holder: holder, ttl: ttl, now: now)
+            } catch StateStoreError.locked {
+                continue
+            }
+        }
+        return nil
+    }
 }
