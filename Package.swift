@@ -106,7 +106,10 @@ let package = Package(
         .testTarget(name: "SendpathSQLiteTests", dependencies: ["SendpathSQLite", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathYAMLTests", dependencies: ["SendpathYAML", "SendpathCore"], swiftSettings: strict),
         .testTarget(name: "SendpathSimulatorTests", dependencies: ["SendpathSimulator", "SendpathCore", "SendpathYAML"], swiftSettings: strict),
-        .testTarget(name: "SendpathControllerTests", dependencies: ["SendpathController", "SendpathSimulator", "SendpathYAML", "SendpathCore"], swiftSettings: strict),
+        .testTarget(name: "SendpathControllerTests", dependencies: [
+            "SendpathController", "SendpathSimulator", "SendpathYAML", "SendpathCore", "SendpathHTTP",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: strict),
         .testTarget(name: "SendpathHTTPTests", dependencies: ["SendpathHTTP", "SendpathSimulator", "SendpathYAML", "SendpathCore"], swiftSettings: strict),
         .testTarget(name: "SendpathPostgresTests", dependencies: ["SendpathPostgres", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathCLITests", dependencies: ["SendpathCore"], exclude: ["Support/check_schema.py", "Support/check_openapi.py"], swiftSettings: strict),

@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import Hummingbird
 import SendpathController
+import SendpathHTTP
 import SendpathCore
 import SendpathSimulator
 import SendpathYAML
@@ -85,14 +87,14 @@ struct EngineFixture {
     static let holder = LeaseHolder(id: "test-holder", host: "test-host", pid: 1, command: "test")
 
     func reconciler(dryRun: Bool = false, scope: Set<String>? = nil, resumeHeld: Set<String> = [], maxParallel: Int? = nil,
-                    holder: LeaseHolder = EngineFixture.holder) -> Reconciler {
+                    holder: LeaseHolder = EngineFixture.holder, provider: (any Provider)? = nil) -> Reconciler {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let lease = dryRun ? nil : LeaseKeeper(store: store, holder: holder, ttl: .seconds(3600), clock: clock,
                                                isAlive: { _ in true }, logger: logger)
         let options = ReconcileOptions(dryRun: dryRun, detailedExitCode: dryRun, scope: scope, resumeHeld: resumeHeld,
                                        maxParallel: maxParallel, retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(1)))
-        return Reconciler(fleet: fleet, provider: simulator, store: store, clock: clock, lease: lease, logger: logger,
+        return Reconciler(fleet: fleet, provider: provider ?? simulator, store: store, clock: clock, lease: lease, logger: logger,
                           options: options, holder: holder)
     }
 
@@ -119,6 +121,45 @@ struct EngineFixture {
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: folder) }
+
+    /// How the engine reaches the simulator.
+    enum Transport: String, CaseIterable, Sendable, CustomStringConvertible {
+        /// In process, as `--provider sim:`.
+        case embedded
+        /// Over the provider HTTP API on loopback, as `--provider http://` to `simulator serve`.
+        case http
+        var description: String { rawValue }
+    }
+
+    /// Runs `body` with a provider for this fixture's simulator, reached over `transport`.
+    /// Over HTTP the client makes one attempt per call, so that retries are the engine's alone
+    /// and fault counts mean the same on both transports.
+    func withProvider<R: Sendable>(_ transport: Transport, _ body: (any Provider) async throws -> R) async throws -> R {
+        guard transport == .http else { return try await body(simulator) }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let token = "engine-test-token"
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = ProviderAPIServer.makeApplication(provider: simulator, token: token, port: 0, logger: logger) { port in
+            continuation.yield(port)
+        }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            defer { group.cancelAll() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            let client = try HTTPProvider(baseURL: "http://127.0.0.1:\(port)", token: token,
+                                          retry: (attempts: 1, baseDelay: .milliseconds(1)), logger: logger)
+            do {
+                let result = try await body(client)
+                try await client.shutdown()
+                return result
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+        }
+    }
 }
 
 extension ReconcileReport {

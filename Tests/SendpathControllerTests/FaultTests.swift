@@ -79,12 +79,15 @@ struct FaultTests {
         return cases
     }()
 
-    @Test(arguments: cases)
-    func faultOutcome(_ testCase: Case) async throws {
+    /// Each case twice: with the simulator in process, and over the provider HTTP API.
+    @Test(arguments: cases, EngineFixture.Transport.allCases)
+    func faultOutcome(_ testCase: Case, over transport: EngineFixture.Transport) async throws {
         let rule = FaultRule(instance: "b1", operation: testCase.step, effect: testCase.effect, count: testCase.count)
         let fixture = try await EngineFixture(faults: [rule] + testCase.extra, policy: testCase.policy)
         defer { fixture.remove() }
-        let report = try await fixture.reconciler(scope: ["pfx-b"]).run()
+        let report = try await fixture.withProvider(transport) { provider in
+            try await fixture.reconciler(scope: ["pfx-b"], provider: provider).run()
+        }
         #expect(report.status(of: "b1") == testCase.status, "\(report.instances.first?.reason ?? "")")
         let expected: Outcome = switch testCase.status {
         case .migrated: .converged
