@@ -83,33 +83,47 @@ struct ReplicaCLITests {
         defer { cluster.remove() }
         let folder = try TemporaryFolder("replicas")
         try GeneratedFleet.write(into: folder, groups: 30, perGroup: 2, maxParallel: 6, window: GeneratedFleet.liveWindow())
-        let harness = try ProviderHarness(.http, folder: folder, latency: "80ms")
+        let harness = try ProviderHarness(.http, folder: folder, latency: "200ms")
         defer { harness.stop() }
         let arguments = ["--state", cluster.url, "--interval", "1s", "--lease-ttl", "3s", "--retry-delay", "100ms"] + harness.providerArguments
         let replicas = try (1...3).map { try ControllerCLITests.Controller(folder: folder, arguments: arguments, name: "replica-\($0)",
                                                                           environment: harness.environment) }
         defer { for replica in replicas { _ = replica.terminate() } }
 
-        // SIGKILL the first replica in the middle of one of its cut-overs.
-        let killed = replicas[0].process.processIdentifier
-        #expect(Self.waitForStatus(harness, state: cluster.url, timeout: 60) { Self.inFlightCutover($0, pid: killed) != nil } != nil)
-        kill(killed, SIGKILL)
-        replicas[0].process.waitUntilExit()
+        /// The replica among `candidates` whose cut-over is in flight now, with that cut-over.
+        func caughtInFlight(_ candidates: [Int], _ status: [String: Any]) -> (index: Int, cutover: String)? {
+            for index in candidates {
+                if let cutover = Self.inFlightCutover(status, pid: replicas[index].process.processIdentifier) { return (index, cutover) }
+            }
+            return nil
+        }
 
-        // Pause the second in the middle of one of its cut-overs, and keep it stopped past its
-        // lease (3s) until another replica has taken that cut-over on; then let it go on. Whether
-        // it is mid cut-over is read again once it is stopped, when it can no longer write.
-        let paused = replicas[1].process.processIdentifier
+        // SIGKILL whichever replica is first seen in the middle of one of its cut-overs.
+        let first = Self.waitForStatus(harness, state: cluster.url, timeout: 60) { caughtInFlight([0, 1, 2], $0) != nil }
+        let victim = try #require(first.flatMap { caughtInFlight([0, 1, 2], $0) }?.index, "no replica was ever seen mid cut-over")
+        kill(replicas[victim].process.processIdentifier, SIGKILL)
+        replicas[victim].process.waitUntilExit()
+        let others = [0, 1, 2].filter { $0 != victim }
+
+        // Pause one of the other two in the middle of one of its cut-overs, and keep it stopped
+        // past its lease (3s) until another replica has taken that cut-over on; then let it go
+        // on. Whether it is mid cut-over is read again once it is stopped, when it can no longer
+        // write (if it finished in between, it goes on and another instant is tried).
         var stalled: String?
+        var pausedIndex = others[0]
         for _ in 0..<20 where stalled == nil {
             guard let seen = Self.waitForStatus(harness, state: cluster.url, timeout: 60, {
-                Self.inFlightCutover($0, pid: paused) != nil || Self.migrated($0) == 60 }),
-                Self.migrated(seen) < 60 else { break }
-            kill(paused, SIGSTOP)
-            stalled = Self.status(harness, state: cluster.url).flatMap { Self.inFlightCutover($0, pid: paused) }
-            if stalled == nil { kill(paused, SIGCONT) }
+                caughtInFlight(others, $0) != nil || Self.migrated($0) == 60 }),
+                let caught = caughtInFlight(others, seen) else { break }
+            pausedIndex = caught.index
+            let pid = replicas[pausedIndex].process.processIdentifier
+            kill(pid, SIGSTOP)
+            stalled = Self.status(harness, state: cluster.url).flatMap { Self.inFlightCutover($0, pid: pid) }
+            if stalled == nil { kill(pid, SIGCONT) }
         }
-        #expect(stalled != nil, "never caught the second replica in the middle of a cut-over")
+        let paused = replicas[pausedIndex].process.processIdentifier
+        let survivor = others.first { $0 != pausedIndex }!
+        #expect(stalled != nil, "never caught a surviving replica in the middle of a cut-over")
         if let stalled {
             sleep(4)
             let takenOver = Self.waitForStatus(harness, state: cluster.url, timeout: 60) { status in
@@ -124,11 +138,11 @@ struct ReplicaCLITests {
         #expect(done != nil, "did not converge: \(Self.status(harness, state: cluster.url)?["summary"] ?? "no status")")
         if stalled != nil {
             // The woken replica counted the refusal in its metrics.
-            let metrics = replicas[1].get("/metrics")?.body ?? ""
+            let metrics = replicas[pausedIndex].get("/metrics")?.body ?? ""
             #expect((ControllerCLITests.Controller.sample(metrics, "sendpath_fencing_rejections_total") ?? 0) >= 1, "\(metrics)")
         }
-        #expect(replicas[1].terminate() == 0)
-        #expect(replicas[2].terminate() == 0)
+        #expect(replicas[pausedIndex].terminate() == 0)
+        #expect(replicas[survivor].terminate() == 0)
         let check = try harness.check()
         #expect(check.status == 0, "\(check.report)")
 
