@@ -87,7 +87,8 @@ struct EngineFixture {
     static let holder = LeaseHolder(id: "test-holder", host: "test-host", pid: 1, command: "test")
 
     func reconciler(dryRun: Bool = false, scope: Set<String>? = nil, resumeHeld: Set<String> = [], maxParallel: Int? = nil,
-                    holder: LeaseHolder = EngineFixture.holder, provider: (any Provider)? = nil) -> Reconciler {
+                    holder: LeaseHolder = EngineFixture.holder, provider: (any Provider)? = nil,
+                    progress: (any ReconcileProgress)? = nil) -> Reconciler {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let lease = dryRun ? nil : LeaseKeeper(store: store, holder: holder, ttl: .seconds(3600), clock: clock,
@@ -95,7 +96,7 @@ struct EngineFixture {
         let options = ReconcileOptions(dryRun: dryRun, detailedExitCode: dryRun, scope: scope, resumeHeld: resumeHeld,
                                        maxParallel: maxParallel, retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(1)))
         return Reconciler(fleet: fleet, provider: provider ?? simulator, store: store, clock: clock, lease: lease, logger: logger,
-                          options: options, holder: holder)
+                          progress: progress, options: options, holder: holder)
     }
 
     func apply(resumeHeld: Set<String> = []) async throws -> ReconcileReport {
