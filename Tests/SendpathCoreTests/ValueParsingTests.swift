@@ -25,6 +25,8 @@ struct IPAddressTests {
         ("2001:db8:1:1:1:1:1:1", "2001:db8:1:1:1:1:1:1"),
         ("0:0:0:0:0:0:0:0", "::"),
         ("2001:0:0:1:0:0:0:1", "2001:0:0:1::1"),
+        ("::ffff:c633:6401", "::ffff:198.51.100.1"),
+        ("0:0:0:0:0:ffff:198.51.100.1", "::ffff:198.51.100.1"),
     ])
     func rfc5952Text(input: String, canonical: String) throws {
         #expect(try #require(IPAddress(input)).description == canonical)

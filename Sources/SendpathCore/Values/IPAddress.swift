@@ -157,6 +157,10 @@ public enum IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
         case .v4(let value):
             return "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
         case .v6(let high, let low):
+            // IPv4-mapped (::ffff:0:0/96): the last 32 bits as a dotted quad (RFC 5952 §5).
+            if high == 0 && low >> 32 == 0xFFFF {
+                return "::ffff:" + IPAddress.v4(UInt32(truncatingIfNeeded: low)).description
+            }
             var groups: [UInt16] = []
             for shift in stride(from: 48, through: 0, by: -16) { groups.append(UInt16(truncatingIfNeeded: high >> UInt64(shift))) }
             for shift in stride(from: 48, through: 0, by: -16) { groups.append(UInt16(truncatingIfNeeded: low >> UInt64(shift))) }
