@@ -32,21 +32,37 @@ public actor LeaseKeeper {
     }
 
     /// Claims any one of `scopes` on behalf of one piece of work (`for`), with the same TTL and
-    /// clock; `nil` when another holder has each of them, or the store cannot be reached. The
-    /// holder id names the work too, so two pieces of work of this process never share a lease
-    /// (one's release would pull it from under the other).
-    public nonisolated func claimAny(of scopes: [String], for work: String) async -> LeaseKeeper? {
+    /// clock; `nil` when live holders have each of them (slots held by dead processes on this
+    /// host are broken first, as ``acquire()`` does). The holder id names the work too, so two
+    /// pieces of work of this process never share a lease (one's release would pull it from
+    /// under the other). Throws when the store fails.
+    public nonisolated func claimAny(of scopes: [String], for work: String) async throws -> LeaseKeeper? {
         let owner = LeaseHolder(id: "\(holder.id)/\(work)", host: holder.host, pid: holder.pid, command: holder.command)
-        guard let granted = try? await store.acquireAnyLease(of: scopes, holder: owner, ttl: ttl, now: clock.now()) else { return nil }
+        var granted = try await store.acquireAnyLease(of: scopes, holder: owner, ttl: ttl, now: clock.now())
+        if granted == nil {
+            var broke = false
+            for scope in scopes {
+                guard let stale = try await store.currentLease(scope: scope), stale.expiresAt > clock.now(),
+                      stale.holder.host == holder.host, !isAlive(stale.holder) else { continue }
+                logger.warning("breaking a lease left by a dead process", metadata: [
+                    "lease.scope": "\(scope)", "lease.holder": "\(stale.holder)", "lease.token": "\(stale.token)",
+                ])
+                try await store.breakLease(scope: scope, token: stale.token)
+                broke = true
+            }
+            if broke { granted = try await store.acquireAnyLease(of: scopes, holder: owner, ttl: ttl, now: clock.now()) }
+        }
+        guard let granted else { return nil }
         let keeper = LeaseKeeper(store: store, scope: granted.scope, holder: owner, ttl: ttl, clock: clock, isAlive: isAlive, logger: logger)
         await keeper.adopt(granted)
         return keeper
     }
 
     /// Whether `other` (a lease read from the store) is another holder's and still live, by
-    /// this keeper's (real) clock.
+    /// this keeper's (real) clock; a lease of a process on this host that is gone is not.
     public nonisolated func isLiveElsewhere(_ other: Lease) -> Bool {
-        other.holder != holder && other.expiresAt > clock.now()
+        guard other.holder != holder, other.expiresAt > clock.now() else { return false }
+        return other.holder.host != holder.host || isAlive(other.holder)
     }
 
     private func adopt(_ granted: Lease) {

@@ -37,10 +37,18 @@ extension Reconciler {
         if let current = try? await store.currentLease(scope: Lease.groupScope(group.id)), keeper.isLiveElsewhere(current) {
             return claimedElsewhere(planned, by: current.holder, until: current.expiresAt)
         }
-        guard let slot = await waitForSlot(planned.wave, for: group.id, like: keeper) else {
-            return waitingForSlot(planned)
+        let slot: LeaseKeeper
+        do {
+            guard let claimed = try await waitForSlot(planned.wave, for: group.id, like: keeper) else {
+                return waitingForSlot(planned)
+            }
+            slot = claimed
+        } catch {
+            return stopped(planned, error)
         }
         do {
+            // Stopped while waiting: take nothing more.
+            try Task.checkCancellation()
             try await groupLease.acquire()
         } catch StateStoreError.locked(let other, _, let until) {
             await slot.release()
@@ -58,13 +66,13 @@ extension Reconciler {
     /// A slot of `wave` for `group`, waiting (with growing pauses, up to the lease TTL or 10 s)
     /// while every slot is held, usually by other reconcilers' groups that are about to end.
     /// `nil` when none came, or a stop was requested.
-    func waitForSlot(_ wave: Wave, for group: String, like keeper: LeaseKeeper) async -> LeaseKeeper? {
+    func waitForSlot(_ wave: Wave, for group: String, like keeper: LeaseKeeper) async throws -> LeaseKeeper? {
         let deadline = ContinuousClock.now + min(keeper.ttl, .seconds(10))
         var pause = Duration.milliseconds(50)
         while true {
-            if let slot = await claimSlot(wave, for: group, like: keeper) { return slot }
-            if options.stop?.isRequested == true || ContinuousClock.now + pause > deadline { return nil }
-            try? await Task.sleep(for: pause * Double.random(in: 0.5...1.5))
+            if let slot = try await claimSlot(wave, for: group, like: keeper) { return slot }
+            if options.stop?.isRequested == true || Task.isCancelled || ContinuousClock.now + pause > deadline { return nil }
+            try await Task.sleep(for: pause * Double.random(in: 0.5...1.5))
             pause = min(pause * 2, .seconds(1))
         }
     }
@@ -125,8 +133,8 @@ extension Reconciler {
 
     /// One of the wave's `maxParallel` slots for `group`, or `nil` when all are taken (by any
     /// reconciler, this one included: each group of this process holds a slot of its own).
-    func claimSlot(_ wave: Wave, for group: String, like keeper: LeaseKeeper) async -> LeaseKeeper? {
-        await keeper.claimAny(of: (0..<max(1, wave.maxParallel)).map { "wave:\(wave.name)#\($0)" }, for: group)
+    func claimSlot(_ wave: Wave, for group: String, like keeper: LeaseKeeper) async throws -> LeaseKeeper? {
+        try await keeper.claimAny(of: (0..<max(1, wave.maxParallel)).map { "wave:\(wave.name)#\($0)" }, for: group)
     }
 
     func claimedElsewhere(_ planned: GroupPlan, by other: LeaseHolder, until: Timestamp) -> GroupResult {

@@ -232,6 +232,11 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
             configuration.options.additionalStartupParameters = [("search_path", schema)]
         }
         configuration.options.additionalStartupParameters.append(("application_name", "sendpath"))
+        // The server gives up too, a little after the client: a statement the client abandoned
+        // (operation_timeout) does not hold its locks, and no session idles in a transaction.
+        let serverLimit = "\(operationTimeout.components.seconds * 1000 + 1000)"
+        configuration.options.additionalStartupParameters.append(("statement_timeout", serverLimit))
+        configuration.options.additionalStartupParameters.append(("idle_in_transaction_session_timeout", serverLimit))
         return configuration
     }
 

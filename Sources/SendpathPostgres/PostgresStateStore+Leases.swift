@@ -78,8 +78,10 @@ extension PostgresStateStore {
         return try decoding("renew the \(lease.scope) lease") { try Lease(reading: PostgresRowReader(row)) }
     }
 
+    /// Releases this version of the lease only (its token and its expiry): a release that lands
+    /// late, after the holder has renewed or re-acquired the lease, changes nothing.
     public func releaseLease(_ lease: Lease) async throws {
-        try await delete(scope: lease.scope, token: lease.token, action: "release the \(lease.scope) lease")
+        try await delete(scope: lease.scope, token: lease.token, expiresAt: lease.expiresAt, action: "release the \(lease.scope) lease")
     }
 
     public func breakLease(scope: String, token: FencingToken) async throws {
@@ -150,12 +152,16 @@ extension PostgresStateStore {
 
     // MARK: - Helpers
 
-    private func delete(scope: String, token: FencingToken, action: String) async throws {
+    private func delete(scope: String, token: FencingToken, expiresAt: Timestamp? = nil, action: String) async throws {
         try await access(action, write: true) { connection in
             try await connection.query(
                 // The row and its token stay: the journal's fence compares entries with the last token
                 // granted on the scope, which must outlive the lease.
-                "UPDATE lease SET holder_id = '', expires_at = 0 WHERE scope = \(scope) AND token = \(token.value)", logger: self.logger
+                """
+                UPDATE lease SET holder_id = '', expires_at = 0
+                WHERE scope = \(scope) AND token = \(token.value)
+                  AND (\(expiresAt == nil) OR expires_at = \(expiresAt?.nanosecondsSinceEpoch ?? 0))
+                """, logger: self.logger
             ).collect()
         }
     }

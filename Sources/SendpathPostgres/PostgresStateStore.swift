@@ -177,10 +177,13 @@ public final class PostgresStateStore: StateStore, Service {
             do {
                 let value = try await self.client.withConnection { connection in
                     guard race.lease() else { throw LeaseRace.TimedOut() }
-                    // From here, the operation's own deadline.
+                    // From here, the operation's own deadline. When it passes, the connection is
+                    // closed: that fails the pending request and gives the pool its slot back
+                    // (a request on a half-open connection would otherwise wait for TCP to give up).
                     let deadline = Task {
                         try await Task.sleep(for: operationTimeout)
                         answer.offer(.failure(LeaseRace.NoAnswer()))
+                        try? await connection.close()
                     }
                     defer { deadline.cancel() }
                     return try await body(connection)

@@ -49,9 +49,11 @@ extension SQLiteStateStore {
         }
     }
 
+    /// Releases this version of the lease only (its token and expiry), as every store does.
     public func releaseLease(_ lease: Lease) async throws {
         try await write("release the \(lease.scope) lease") { db in
-            try db.execute(sql: Self.vacate, arguments: [lease.scope, lease.token.value])
+            try db.execute(sql: Self.vacate + " AND expires_at = ?",
+                           arguments: [lease.scope, lease.token.value, lease.expiresAt.nanosecondsSinceEpoch])
         }
     }
 

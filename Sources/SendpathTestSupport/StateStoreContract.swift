@@ -113,6 +113,13 @@ public struct StateStoreContract: Sendable {
         await #expect(throws: StateStoreError.leaseLost(scope: "reconciler")) {
             _ = try await store.renewLease(lease, ttl: .seconds(30), now: Self.t0 + .seconds(91))
         }
+        // A release of a version the holder has renewed since changes nothing.
+        let mine = try await store.acquireLease(scope: "late-release", holder: Self.alice, ttl: .seconds(30), now: Self.t0)
+        let later = try await store.renewLease(mine, ttl: .seconds(30), now: Self.t0 + .seconds(10))
+        try await store.releaseLease(mine)
+        #expect(try await store.currentLease(scope: "late-release") == later)
+        try await store.releaseLease(later)
+        #expect(try await store.currentLease(scope: "late-release") == nil)
         // Releasing a lost lease does not release the new holder's.
         try await store.releaseLease(lease)
         #expect(try await store.currentLease(scope: "reconciler")?.token == stolen.token)

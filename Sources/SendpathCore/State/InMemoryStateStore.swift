@@ -43,7 +43,7 @@ public actor InMemoryStateStore: StateStore {
     }
 
     public func releaseLease(_ lease: Lease) {
-        if leases[lease.scope]?.token == lease.token { leases[lease.scope] = nil }
+        if leases[lease.scope]?.token == lease.token && leases[lease.scope]?.expiresAt == lease.expiresAt { leases[lease.scope] = nil }
     }
 
     public func breakLease(scope: String, token: FencingToken) {

@@ -17,7 +17,8 @@ public protocol StateStore: Sendable {
     /// Extends a lease that is still the current grant; throws ``StateStoreError/leaseLost`` otherwise.
     func renewLease(_ lease: Lease, ttl: Duration, now: Timestamp) async throws -> Lease
 
-    /// Gives the lease up if it is still the current grant.
+    /// Gives the lease up if it is still this version of the current grant (same token and
+    /// expiry): a release that arrives after a renewal or re-grant changes nothing.
     func releaseLease(_ lease: Lease) async throws
 
     /// Removes the lease on `scope` if its token is still `token` (used to break the lease
