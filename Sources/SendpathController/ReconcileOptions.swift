@@ -41,16 +41,6 @@ extension ReconcileProgress {
     public func fencedOut(group: String, by fence: Fence, detail: String) {}
 }
 
-/// What stopped a reconciler whose lease had moved on. Each is journalled as a `fenced` entry.
-public enum Fence: String, Sendable, CaseIterable {
-    /// The provider refused a mutating call (its token was older than one it had accepted).
-    case provider
-    /// The state store refused a journal entry (the group's lease has a newer token).
-    case stateStore = "state-store"
-    /// The lease could not be renewed (another holder has it): stopped before any further call.
-    case lease
-}
-
 /// A stop request (SIGTERM): groups in flight finish their cut-over; nothing new starts.
 public final class StopRequest: Sendable {
     private let flag = Mutex(false)

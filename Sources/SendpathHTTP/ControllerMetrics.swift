@@ -1,3 +1,4 @@
+public import SendpathCore
 public import Prometheus
 
 /// The controller's Prometheus metrics, in their own ``PrometheusCollectorRegistry``.
@@ -35,17 +36,14 @@ public final class ControllerMetrics: Sendable {
         lastSuccessfulReconcile = registry.makeGauge(descriptor: Self.name(
             "last_successful_reconcile_timestamp", "seconds", "Unix time of the last reconcile that did not fail."))
         // Every series exists from the start, at 0, so a dashboard can tell "none" from "unknown".
-        for fence in Self.fences { _ = fencingCounter(by: fence) }
+        for fence in Fence.allCases { _ = fencingCounter(by: fence) }
     }
 
-    /// What may stop a reconciler whose lease moved on (the `by` label).
-    public static let fences = ["provider", "state-store", "lease"]
-
-    private func fencingCounter(by fence: String) -> Counter {
+    private func fencingCounter(by fence: Fence) -> Counter {
         registry.makeCounter(descriptor: Self.name(
             "fencing_rejections", "total",
             "Times this controller was stopped for a stale fencing token: by the provider, the state store (a journal entry), or a lease renewal."),
-            labels: [("by", fence)])
+            labels: [("by", fence.rawValue)])
     }
 
     /// Counts a finished step (`sendpath_steps_total{step,result}`), e.g. `("freeze", "done")`.
@@ -76,7 +74,7 @@ public final class ControllerMetrics: Sendable {
     }
 
     /// Counts a stop for a stale fencing token (`sendpath_fencing_rejections_total{by}`).
-    public func fencingRejected(by fence: String) { fencingCounter(by: fence).increment() }
+    public func fencingRejected(by fence: Fence) { fencingCounter(by: fence).increment() }
 
     /// Every metric in the Prometheus text exposition format (version 0.0.4).
     public func exposition() -> String { registry.emitToString() }

@@ -150,15 +150,9 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
                 }
                 sslMode = mode
             case "connect_timeout":
-                guard let seconds = Int(value), seconds > 0, seconds <= 3600 else {
-                    throw PostgresConfigurationError(.unsupportedParameter, "connect_timeout '\(value)' is not a number of seconds from 1 to 3600")
-                }
-                connectTimeout = .seconds(seconds)
+                connectTimeout = try Self.seconds(item.name, value)
             case "operation_timeout":
-                guard let seconds = Int(value), seconds > 0, seconds <= 3600 else {
-                    throw PostgresConfigurationError(.unsupportedParameter, "operation_timeout '\(value)' is not a number of seconds from 1 to 3600")
-                }
-                operationTimeout = .seconds(seconds)
+                operationTimeout = try Self.seconds(item.name, value)
             case "sslrootcert":
                 guard !value.isEmpty else {
                     throw PostgresConfigurationError(.unsupportedParameter, "sslrootcert needs the path of a PEM file")
@@ -185,6 +179,14 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         if sslRootCertificate != nil && sslMode != .verifyFull {
             throw PostgresConfigurationError(.unsupportedParameter, "sslrootcert is only used with sslmode=verify-full")
         }
+    }
+
+    /// A timeout parameter: whole seconds from 1 to 3600.
+    private static func seconds(_ name: String, _ value: String) throws -> Duration {
+        guard let seconds = Int(value), seconds > 0, seconds <= 3600 else {
+            throw PostgresConfigurationError(.unsupportedParameter, "\(name) '\(value)' is not a number of seconds from 1 to 3600")
+        }
+        return .seconds(seconds)
     }
 
     private static func passwordAdvice(_ problem: String) -> String {

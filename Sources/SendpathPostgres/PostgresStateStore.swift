@@ -313,29 +313,3 @@ final class LeaseRace: Sendable {
         state.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged
     }
 }
-
-/// Runs an operation with a time limit.
-enum Deadline {
-    /// The operation's result, or `nil` if `duration` passed first (the operation is then
-    /// cancelled, and not waited for).
-    static func run(within duration: Duration, _ operation: @escaping @Sendable () async throws -> Void) async
-        -> Result<Void, any Error>? {
-        let first = FirstResult<Result<Void, any Error>?>()
-        let work = Task {
-            do {
-                try await operation()
-                first.offer(.success(.success(())))
-            } catch {
-                first.offer(.success(.failure(error)))
-            }
-        }
-        let timer = Task {
-            try await Task.sleep(for: duration)
-            first.offer(.success(nil))
-        }
-        let result = (try? await first.value()) ?? nil
-        timer.cancel()
-        work.cancel()
-        return result
-    }
-}

@@ -148,7 +148,7 @@ struct MetricsProgress: ReconcileProgress {
         metrics.stepFinished(step: move.rollback ? "rollback/\(move.step.rawValue)" : move.step.rawValue, result: phase.rawValue)
     }
 
-    func fencedOut(group: String, by fence: Fence, detail: String) { metrics.fencingRejected(by: fence.rawValue) }
+    func fencedOut(group: String, by fence: Fence, detail: String) { metrics.fencingRejected(by: fence) }
 }
 
 /// Reconcile results into the gauges and histograms.

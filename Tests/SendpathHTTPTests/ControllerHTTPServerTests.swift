@@ -43,7 +43,7 @@ struct ControllerHTTPServerTests {
         metrics.observeReconcileDuration(seconds: 2.5)
         metrics.setLastSuccessfulReconcile(unixSeconds: 1_705_437_000)
         metrics.reconcileFinished(outcome: "converged")
-        metrics.fencingRejected(by: "provider")
+        metrics.fencingRejected(by: .provider)
         let status = Array(#"{"outcome":"converged","instances":[]}"#.utf8)
         let endpoints = ControllerEndpoints(ready: { (true, "lease held; last pass converged") }, status: { status }, metrics: metrics)
 

@@ -30,7 +30,6 @@ public struct Fleet: Sendable {
     }
 
     /// The member instances of `groups[index]`, in name order.
-    public func members(ofGroupAt index: Int) -> [Instance] { membersOfGroup[index].map { instances[$0] } }
     /// Indices in ``instances`` of a group's members (no copies, for loops over large fleets).
     public func memberIndices(ofGroupAt index: Int) -> [Int] { membersOfGroup[index] }
 

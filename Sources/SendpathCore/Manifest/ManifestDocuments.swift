@@ -193,8 +193,6 @@ public struct UnreadableDocuments: Sendable, Hashable {
 
     public init() {}
 
-    public var isEmpty: Bool { names.isEmpty && unnamedKinds.isEmpty && !someKindUnknown }
-
     /// Records a document that could not be decoded.
     public mutating func add(kind: ManifestKind?, name: String?) {
         guard let kind else {

@@ -20,7 +20,6 @@ public struct DurationEstimator: Sendable, Hashable {
 
     /// Calibrated on the successful forward steps of these cut-overs (in journal order).
     public init(journal: [CutoverRecord]) {
-        let model = DurationEstimator()
         var ratios: [StepName: [Double]] = [:]
         for record in journal {
             let prefixes = max(1, record.baseline.prefixes.count)
@@ -28,7 +27,7 @@ public struct DurationEstimator: Sendable, Hashable {
                 .detail?.snapshots?.reduce(0) { $0 + $1.messageCount } ?? 0
             for entry in record.entries where entry.phase == .done && !entry.rollback {
                 guard let duration = entry.duration else { continue }
-                let predicted = model.step(entry.step, prefixes: prefixes, messages: messages)
+                let predicted = Self.defaultModel(entry.step, prefixes: prefixes, messages: messages)
                 guard predicted > .zero else { continue }
                 ratios[entry.step, default: []].append(duration.seconds / predicted.seconds)
             }

@@ -63,3 +63,14 @@ public enum StateStoreError: Error, Sendable, Hashable, CustomStringConvertible 
         }
     }
 }
+
+/// What stopped a reconciler whose lease had moved on. Each is journalled as a `fenced` entry
+/// and counted in `sendpath_fencing_rejections_total{by}`.
+public enum Fence: String, Sendable, CaseIterable {
+    /// The provider refused a mutating call (its token was older than one it had accepted).
+    case provider
+    /// The state store refused a journal entry (the group's lease has a newer token).
+    case stateStore = "state-store"
+    /// The lease could not be renewed (another holder has it): stopped before any further call.
+    case lease
+}
