@@ -139,10 +139,12 @@ struct ReconcileCLITests {
     @Test func aSecondReconcilerDuringARunExits75AndNamesTheHolder() throws {
         let folder = try TemporaryFolder("lock")
         defer { folder.remove() }
-        try GeneratedFleet.write(into: folder, groups: 8, maxParallel: 1)
+        // 4 groups one at a time at 250 ms a call: about 9 s of simulated latency, so the first
+        // run still holds the lease long after its first cut-over shows, even on a slow machine.
+        try GeneratedFleet.write(into: folder, groups: 4, maxParallel: 1)
         let first = Process()
         first.executableURL = URL(fileURLWithPath: SendpathBinary.path)
-        first.arguments = ["reconcile", "--at", GeneratedFleet.inWindow, "--provider", "sim:.sendpath/fleet.db?latency=40ms"]
+        first.arguments = ["reconcile", "--at", GeneratedFleet.inWindow, "--provider", "sim:.sendpath/fleet.db?latency=250ms"]
         first.currentDirectoryURL = URL(fileURLWithPath: folder.path)
         first.standardOutput = FileHandle.nullDevice
         first.standardError = FileHandle.nullDevice
@@ -150,13 +152,15 @@ struct ReconcileCLITests {
         defer { if first.isRunning { first.terminate() } }
         // Wait until the first run holds the lease: its first cut-over is in the journal.
         let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
+        var journalled = false
+        while !journalled && Date() < deadline {
             usleep(100_000)
             let status = try SendpathBinary.run(["status", "--output", "json"], directory: folder.path)
-            let journalled = (try? status.json()["instances"] as? [[String: Any]])?.contains { $0["journal"] != nil } ?? false
-            if journalled { break }
+            journalled = (try? status.json()["instances"] as? [[String: Any]])?.contains { $0["journal"] != nil } ?? false
         }
-        let second = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", "sim:.sendpath/fleet.db?latency=40ms",
+        try #require(journalled, "the first run journalled nothing within 30 s")
+        try #require(first.isRunning, "the first run finished before the second could start")
+        let second = try SendpathBinary.run(["reconcile", "--at", GeneratedFleet.inWindow, "--provider", "sim:.sendpath/fleet.db?latency=250ms",
                                              "--output", "json"], directory: folder.path)
         #expect(second.status == 75, "\(second.stderr)")
         #expect(second.stderr.contains("sendpath: locked:"))

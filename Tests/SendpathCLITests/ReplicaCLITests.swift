@@ -85,7 +85,7 @@ struct ReplicaCLITests {
         try GeneratedFleet.write(into: folder, groups: 30, perGroup: 2, maxParallel: 6, window: GeneratedFleet.liveWindow())
         let harness = try ProviderHarness(.http, folder: folder, latency: "200ms")
         defer { harness.stop() }
-        let arguments = ["--state", cluster.url, "--interval", "1s", "--lease-ttl", "3s", "--retry-delay", "100ms"] + harness.providerArguments
+        let arguments = ["--state", cluster.url, "--interval", "1s", "--lease-ttl", "10s", "--retry-delay", "100ms"] + harness.providerArguments
         let replicas = try (1...3).map { try ControllerCLITests.Controller(folder: folder, arguments: arguments, name: "replica-\($0)",
                                                                           environment: harness.environment) }
         defer { for replica in replicas { _ = replica.terminate() } }
@@ -106,7 +106,7 @@ struct ReplicaCLITests {
         let others = [0, 1, 2].filter { $0 != victim }
 
         // Pause one of the other two in the middle of one of its cut-overs, and keep it stopped
-        // past its lease (3s) until another replica has taken that cut-over on; then let it go
+        // past its lease (10s, long enough for the check below even on a slow machine) until another replica has taken that cut-over on; then let it go
         // on. Whether it is mid cut-over is read again once it is stopped, when it can no longer
         // write (if it finished in between, it goes on and another instant is tried).
         var stalled: String?
@@ -125,7 +125,6 @@ struct ReplicaCLITests {
         let survivor = others.first { $0 != pausedIndex }!
         #expect(stalled != nil, "never caught a surviving replica in the middle of a cut-over")
         if let stalled {
-            sleep(4)
             let takenOver = Self.waitForStatus(harness, state: cluster.url, timeout: 60) { status in
                 !Self.journals(status).contains { $0["cutover"] as? String == stalled && ($0["holder"] as? String)?.contains("/\(paused)/") == true }
             }
@@ -137,9 +136,11 @@ struct ReplicaCLITests {
         let done = Self.waitForStatus(harness, state: cluster.url, timeout: 120) { Self.migrated($0) == 60 }
         #expect(done != nil, "did not converge: \(Self.status(harness, state: cluster.url)?["summary"] ?? "no status")")
         if stalled != nil {
-            // The woken replica counted the refusal in its metrics.
-            let metrics = replicas[pausedIndex].get("/metrics")?.body ?? ""
-            #expect((ControllerCLITests.Controller.sample(metrics, "sendpath_fencing_rejections_total") ?? 0) >= 1, "\(metrics)")
+            // The woken replica counts the refusal in its metrics (once it has run again).
+            let metrics = replicas[pausedIndex].wait(for: "/metrics", timeout: 30) {
+                (ControllerCLITests.Controller.sample($0, "sendpath_fencing_rejections_total") ?? 0) >= 1
+            }
+            #expect(metrics != nil, "\(replicas[pausedIndex].get("/metrics")?.body ?? "no /metrics")")
         }
         #expect(replicas[pausedIndex].terminate() == 0)
         #expect(replicas[survivor].terminate() == 0)
@@ -169,7 +170,7 @@ struct ReplicaCLITests {
         try GeneratedFleet.write(into: folder, groups: 16, perGroup: 2, maxParallel: 4, window: GeneratedFleet.liveWindow())
         let harness = try ProviderHarness(.http, folder: folder, latency: "60ms")
         defer { harness.stop() }
-        let arguments = ["--state", cluster.url, "--interval", "1s", "--lease-ttl", "3s", "--retry-delay", "100ms"] + harness.providerArguments
+        let arguments = ["--state", cluster.url, "--interval", "1s", "--lease-ttl", "10s", "--retry-delay", "100ms"] + harness.providerArguments
         let replicas = try (1...2).map { try ControllerCLITests.Controller(folder: folder, arguments: arguments, name: "pg-\($0)",
                                                                           environment: harness.environment) }
         defer { for replica in replicas { _ = replica.terminate() } }

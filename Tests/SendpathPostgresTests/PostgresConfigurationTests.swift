@@ -117,7 +117,7 @@ struct PostgresConfigurationTests {
 
     @Test func aServerThatIsDownIsUnavailablePromptly() async throws {
         let port = try TestPostgres.unusedPort()
-        let configuration = try PostgresConfiguration(url: "postgres://sendpath@127.0.0.1:\(port)/state_db?connect_timeout=1",
+        let configuration = try PostgresConfiguration(url: "postgres://sendpath@127.0.0.1:\(port)/state_db?connect_timeout=3",
                                                       environment: ["PGPASSWORD": Self.secret])
         let started = ContinuousClock.now
         do {
@@ -137,7 +137,7 @@ struct PostgresConfigurationTests {
     @Test func aServerThatGoesAwayIsUnavailablePromptly() async throws {
         // A cluster of its own: stopping the shared one would break the other tests.
         let (url, folder) = try await TestPostgres.startCluster()
-        let configuration = try PostgresConfiguration(url: url + "?connect_timeout=2", environment: ["PGPASSWORD": Self.secret])
+        let configuration = try PostgresConfiguration(url: url + "?connect_timeout=2&operation_timeout=5", environment: ["PGPASSWORD": Self.secret])
         try await StoreRunner.withStores { runner in
             let store = try await runner.store(configuration)
             _ = try await store.acquireLease(scope: "reconciler", holder: PostgresStateStoreTests.alice, ttl: .seconds(30),
@@ -173,12 +173,14 @@ struct PostgresConfigurationTests {
             let locker = Process()
             locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             locker.arguments = ["psql", base, "-q", "-c", """
-                BEGIN; SET search_path TO \(schema); SELECT 1 FROM lease WHERE scope = 'reconciler' FOR UPDATE; \
+                /* lease-row-locker */ BEGIN; SET search_path TO \(schema); SELECT 1 FROM lease WHERE scope = 'reconciler' FOR UPDATE; \
                 SELECT pg_sleep(6); COMMIT;
                 """]
             locker.standardOutput = FileHandle.nullDevice
             try locker.run()
-            try await Task.sleep(for: .milliseconds(800))
+            // Wait until the locker holds the row (it is sleeping, so its SELECT ... FOR UPDATE
+            // has returned), however slowly psql starts beside the other tests.
+            try await TestPostgres.waitUntilSleeping(marker: "lease-row-locker", url: base)
             let started = ContinuousClock.now
             do {
                 _ = try await store.renewLease(lease, ttl: .seconds(30), now: PostgresStateStoreTests.t0 + .seconds(1))

@@ -59,6 +59,29 @@ enum TestPostgres {
         }
     }
 
+    /// Waits (up to 60 s) until a session whose query carries `marker` is inside `pg_sleep`:
+    /// whatever that session's statements did before the sleep has then happened.
+    static func waitUntilSleeping(marker: String, url: String) async throws {
+        let query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%\(marker)%'"
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let sleeping = try await offThePool {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = ["psql", url, "-tAq", "-c", query]
+                let output = Pipe()
+                process.standardOutput = output
+                try process.run()
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            if let count = Int(sleeping), count > 0 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestClusterError("no session marked '\(marker)' reached pg_sleep within 60 s")
+    }
+
     /// Runs blocking work (a child process) on a dispatch queue, not on a Swift concurrency thread.
     private static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
