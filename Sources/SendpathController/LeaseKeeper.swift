@@ -43,11 +43,8 @@ public actor LeaseKeeper {
             var broke = false
             for scope in scopes {
                 guard let stale = try await store.currentLease(scope: scope), stale.expiresAt > clock.now(),
-                      stale.holder.host == holder.host, !isAlive(stale.holder) else { continue }
-                logger.warning("breaking a lease left by a dead process", metadata: [
-                    "lease.scope": "\(scope)", "lease.holder": "\(stale.holder)", "lease.token": "\(stale.token)",
-                ])
-                try await store.breakLease(scope: scope, token: stale.token)
+                      isGoneFromThisHost(stale.holder) else { continue }
+                try await breakLeftBehind(stale)
                 broke = true
             }
             if broke { granted = try await store.acquireAnyLease(of: scopes, holder: owner, ttl: ttl, now: clock.now()) }
@@ -61,8 +58,20 @@ public actor LeaseKeeper {
     /// Whether `other` (a lease read from the store) is another holder's and still live, by
     /// this keeper's (real) clock; a lease of a process on this host that is gone is not.
     public nonisolated func isLiveElsewhere(_ other: Lease) -> Bool {
-        guard other.holder != holder, other.expiresAt > clock.now() else { return false }
-        return other.holder.host != holder.host || isAlive(other.holder)
+        other.holder != holder && other.expiresAt > clock.now() && !isGoneFromThisHost(other.holder)
+    }
+
+    /// Whether `other` is a process of this host that no longer runs (its leases may be broken).
+    private nonisolated func isGoneFromThisHost(_ other: LeaseHolder) -> Bool {
+        other.host == holder.host && !isAlive(other)
+    }
+
+    /// Breaks `stale`, a lease left by a process that is gone, saying so in the log.
+    private nonisolated func breakLeftBehind(_ stale: Lease) async throws {
+        logger.warning("breaking a lease left by a dead process", metadata: [
+            "lease.scope": "\(stale.scope)", "lease.holder": "\(stale.holder)", "lease.token": "\(stale.token)",
+        ])
+        try await store.breakLease(scope: stale.scope, token: stale.token)
     }
 
     private func adopt(_ granted: Lease) {
@@ -76,12 +85,9 @@ public actor LeaseKeeper {
             let granted = try await store.acquireLease(scope: scope, holder: holder, ttl: ttl, now: clock.now())
             lease = granted
             return granted
-        } catch StateStoreError.locked(let other, _, _) where other.host == holder.host && !isAlive(other) {
+        } catch StateStoreError.locked(let other, _, _) where isGoneFromThisHost(other) {
             guard let stale = try await store.currentLease(scope: scope), stale.holder == other else { throw StateStoreError.leaseLost(scope: scope) }
-            logger.warning("breaking a lease left by a dead process", metadata: [
-                "lease.scope": "\(scope)", "lease.holder": "\(other)", "lease.token": "\(stale.token)",
-            ])
-            try await store.breakLease(scope: scope, token: stale.token)
+            try await breakLeftBehind(stale)
             let granted = try await store.acquireLease(scope: scope, holder: holder, ttl: ttl, now: clock.now())
             lease = granted
             return granted

@@ -25,11 +25,11 @@ extension FleetSimulator {
         var snapshots: [QueueSnapshot] = []
         for name in call.instances {
             // A message's age is how long it had waited when the snapshot was taken.
-            try tx.db.cachedStatement(sql: """
+            try tx.execute("""
                 UPDATE message SET state = 'snapshot', snapshotKey = ?, enqueuedAt = ? - ageSeconds * 1000000000
                 WHERE instance = ? AND state = 'queued'
-                """).execute(arguments: [key, tx.now.nanosecondsSinceEpoch, name])
-            try tx.db.cachedStatement(sql: "UPDATE instance SET queued = 0 WHERE name = ?").execute(arguments: [name])
+                """, [key, tx.now.nanosecondsSinceEpoch, name])
+            try tx.execute("UPDATE instance SET queued = 0 WHERE name = ?", [name])
             let rows = try Row.fetchAll(tx.db.cachedStatement(sql: """
                 SELECT id, enqueuedAt FROM message WHERE snapshotKey = ? AND instance = ? ORDER BY enqueuedAt, id
                 """), arguments: [key, name])
@@ -102,14 +102,14 @@ extension FleetSimulator {
                                             arguments: [snapshotKey, name])
             // Older than maxAge means now − enqueuedAt > maxAge, that is enqueuedAt < now − maxAge.
             let expired = messages.filter { ($0["enqueuedAt"] as Int64) < cutoff }.map { $0["id"] as String }
-            try tx.db.cachedStatement(sql: """
+            try tx.execute("""
                 UPDATE message SET state = 'expired'
                 WHERE snapshotKey = ? AND instance = ? AND enqueuedAt < ? AND deliveries = 0
-                """).execute(arguments: [snapshotKey, name, cutoff])
-            try tx.db.cachedStatement(sql: """
+                """, [snapshotKey, name, cutoff])
+            try tx.execute("""
                 UPDATE message SET state = 'delivered', deliveries = deliveries + 1
                 WHERE snapshotKey = ? AND instance = ? AND enqueuedAt >= ?
-                """).execute(arguments: [snapshotKey, name, cutoff])
+                """, [snapshotKey, name, cutoff])
             results.append(ResendResult(instance: name, resent: messages.count - expired.count, expired: expired.count,
                                         expiredMessageIDs: expired.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
                                         digest: FNV1a.digest(ofMessageIDs: messages.map { $0["id"] as String })))

@@ -129,31 +129,42 @@ struct FleetTransaction {
 
     static func text(_ ips: [IPAddress]) -> String { ips.map(\.description).joined(separator: ",") }
 
+    /// Runs one statement, prepared once per connection and then reused: every call runs the
+    /// same few statements.
+    func execute(_ sql: String, _ arguments: StatementArguments) throws {
+        try db.cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
     func insertInstance(name: String, path: SendingPath, declaredIPs: [IPAddress], build: String) throws {
-        try db.cachedStatement(sql: """
+        try execute("""
             INSERT INTO instance (name, infrastructure, location, declaredIPs, build) VALUES (?, ?, ?, ?, ?)
-            """).execute(arguments: [name, path.infrastructure.rawValue, path.location, Self.text(declaredIPs), build])
+            """, [name, path.infrastructure.rawValue, path.location, Self.text(declaredIPs), build])
     }
 
     func setPath(_ name: String, _ path: SendingPath) throws {
-        try db.cachedStatement(sql: "UPDATE instance SET infrastructure = ?, location = ? WHERE name = ?").execute(arguments: [path.infrastructure.rawValue, path.location, name])
+        try execute("UPDATE instance SET infrastructure = ?, location = ? WHERE name = ?",
+                    [path.infrastructure.rawValue, path.location, name])
     }
 
     func setFrozen(_ names: [String], _ frozen: Bool) throws {
-        try db.cachedStatement(sql: "UPDATE instance SET frozen = ? WHERE name IN (\(databaseQuestionMarks(count: names.count)))").execute(arguments: StatementArguments([frozen]) + StatementArguments(names))
+        try execute("UPDATE instance SET frozen = ? WHERE name IN (\(databaseQuestionMarks(count: names.count)))",
+                    StatementArguments([frozen]) + StatementArguments(names))
     }
 
     func setPrepared(_ name: String, _ path: SendingPath) throws {
-        try db.cachedStatement(sql: "UPDATE instance SET preparedInfrastructure = ?, preparedLocation = ? WHERE name = ?").execute(arguments: [path.infrastructure.rawValue, path.location, name])
+        try execute("UPDATE instance SET preparedInfrastructure = ?, preparedLocation = ? WHERE name = ?",
+                    [path.infrastructure.rawValue, path.location, name])
     }
 
     /// Raises the stored fencing token of each instance and prefix to `token` (never lowers it).
     func raiseTokens(instances: [String], prefixes: [AddressBlock], to token: Int64) throws {
         if !instances.isEmpty {
-            try db.cachedStatement(sql: "UPDATE instance SET fencingToken = max(fencingToken, ?) WHERE name IN (\(databaseQuestionMarks(count: instances.count)))").execute(arguments: StatementArguments([token]) + StatementArguments(instances))
+            try execute("UPDATE instance SET fencingToken = max(fencingToken, ?) WHERE name IN (\(databaseQuestionMarks(count: instances.count)))",
+                        StatementArguments([token]) + StatementArguments(instances))
         }
         if !prefixes.isEmpty {
-            try db.cachedStatement(sql: "UPDATE prefix SET fencingToken = max(fencingToken, ?) WHERE cidr IN (\(databaseQuestionMarks(count: prefixes.count)))").execute(arguments: StatementArguments([token]) + StatementArguments(prefixes.map(\.description)))
+            try execute("UPDATE prefix SET fencingToken = max(fencingToken, ?) WHERE cidr IN (\(databaseQuestionMarks(count: prefixes.count)))",
+                        StatementArguments([token]) + StatementArguments(prefixes.map(\.description)))
         }
     }
 
@@ -167,11 +178,11 @@ struct FleetTransaction {
     }
 
     func setOverride(of name: String, at path: SendingPath, ips: [IPAddress]? = nil, build: String? = nil) throws {
-        try db.cachedStatement(sql: """
+        try execute("""
             INSERT INTO override (instance, infrastructure, location, ips, build) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (instance, infrastructure, location)
             DO UPDATE SET ips = coalesce(excluded.ips, ips), build = coalesce(excluded.build, build)
-            """).execute(arguments: [name, path.infrastructure.rawValue, path.location, ips.map(Self.text), build])
+            """, [name, path.infrastructure.rawValue, path.location, ips.map(Self.text), build])
     }
 
     /// The IPs the instance sends from now: the declared ones, unless a fault changed them here.
@@ -215,28 +226,30 @@ struct FleetTransaction {
     }
 
     func insertPrefix(_ cidr: AddressBlock) throws {
-        try db.cachedStatement(sql: "INSERT INTO prefix (cidr) VALUES (?)").execute(arguments: [cidr.description])
+        try execute("INSERT INTO prefix (cidr) VALUES (?)", [cidr.description])
     }
 
     /// Advertises the prefix from exactly `path` (withdrawn from everywhere else).
     func advertise(_ cidr: AddressBlock, from path: SendingPath) throws {
-        try db.cachedStatement(sql: "DELETE FROM advertisement WHERE cidr = ?").execute(arguments: [cidr.description])
-        try db.cachedStatement(sql: "INSERT INTO advertisement (cidr, infrastructure, location) VALUES (?, ?, ?)").execute(arguments: [cidr.description, path.infrastructure.rawValue, path.location])
+        try execute("DELETE FROM advertisement WHERE cidr = ?", [cidr.description])
+        try execute("INSERT INTO advertisement (cidr, infrastructure, location) VALUES (?, ?, ?)",
+                    [cidr.description, path.infrastructure.rawValue, path.location])
     }
 
     // MARK: Records
 
     func recordViolation(_ kind: ViolationKind, instance: String, _ detail: String) throws {
-        try db.cachedStatement(sql: "INSERT INTO violation (kind, instance, detail, at) VALUES (?, ?, ?, ?)").execute(arguments: [kind.rawValue, instance, detail, now.nanosecondsSinceEpoch])
+        try execute("INSERT INTO violation (kind, instance, detail, at) VALUES (?, ?, ?, ?)",
+                    [kind.rawValue, instance, detail, now.nanosecondsSinceEpoch])
     }
 
     func logCall(_ call: MutationCall, outcome: String, detail: String? = nil) throws {
-        try db.cachedStatement(sql: """
+        try execute("""
             INSERT INTO call (at, operation, step, idempotencyKey, fencingToken, instances, outcome, detail)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [now.nanosecondsSinceEpoch, call.operation.rawValue, call.context.step.rawValue,
-                             call.context.idempotencyKey, call.context.fencingToken.value,
-                             call.instances.joined(separator: ","), outcome, detail])
+            """, [now.nanosecondsSinceEpoch, call.operation.rawValue, call.context.step.rawValue,
+                  call.context.idempotencyKey, call.context.fencingToken.value,
+                  call.instances.joined(separator: ","), outcome, detail])
     }
 
     func idempotencyRecord(_ key: String) throws -> (operation: String, request: String, response: Data)? {
@@ -246,8 +259,8 @@ struct FleetTransaction {
     }
 
     func storeIdempotencyRecord(_ call: MutationCall, response: Data) throws {
-        try db.cachedStatement(sql: "INSERT INTO idempotency (key, operation, request, response, recordedAt) VALUES (?, ?, ?, ?, ?)").execute(arguments: [call.context.idempotencyKey, call.operation.rawValue, call.request, response,
-                                   now.nanosecondsSinceEpoch])
+        try execute("INSERT INTO idempotency (key, operation, request, response, recordedAt) VALUES (?, ?, ?, ?, ?)",
+                    [call.context.idempotencyKey, call.operation.rawValue, call.request, response, now.nanosecondsSinceEpoch])
     }
 
     func faultUses(_ rule: String) throws -> Int {
@@ -255,6 +268,6 @@ struct FleetTransaction {
     }
 
     func consumeFault(_ rule: String) throws {
-        try db.cachedStatement(sql: "INSERT INTO faultUse (rule, used) VALUES (?, 1) ON CONFLICT (rule) DO UPDATE SET used = used + 1").execute(arguments: [rule])
+        try execute("INSERT INTO faultUse (rule, used) VALUES (?, 1) ON CONFLICT (rule) DO UPDATE SET used = used + 1", [rule])
     }
 }
