@@ -48,9 +48,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "SendpathSQLiteOpening",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "SendpathSQLite",
             dependencies: [
-                "SendpathCore",
+                "SendpathCore", "SendpathSQLiteOpening",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -59,7 +64,7 @@ let package = Package(
         .target(
             name: "SendpathSimulator",
             dependencies: [
-                "SendpathCore", "SendpathYAML",
+                "SendpathCore", "SendpathYAML", "SendpathSQLiteOpening",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -105,7 +110,7 @@ let package = Package(
         .testTarget(name: "SendpathCoreTests", dependencies: ["SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathSQLiteTests", dependencies: ["SendpathSQLite", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathYAMLTests", dependencies: ["SendpathYAML", "SendpathCore"], swiftSettings: strict),
-        .testTarget(name: "SendpathSimulatorTests", dependencies: ["SendpathSimulator", "SendpathCore", "SendpathYAML"], swiftSettings: strict),
+        .testTarget(name: "SendpathSimulatorTests", dependencies: ["SendpathSimulator", "SendpathCore", "SendpathYAML", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathControllerTests", dependencies: [
             "SendpathController", "SendpathSimulator", "SendpathYAML", "SendpathCore", "SendpathHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -2,6 +2,7 @@ public import Logging
 public import SendpathCore
 import Foundation
 import GRDB
+import SendpathSQLiteOpening
 
 /// The durable ``StateStore``: journal, leases, notices and run history in one SQLite file.
 ///
@@ -33,7 +34,7 @@ public final class SQLiteStateStore: StateStore {
     public init(path: String, logger: Logger) throws {
         self.path = path
         self.logger = logger
-        let file = StateDatabaseFile(path: path)
+        let file = PrivateDatabaseFile(path: path)
         let created: Bool
         do {
             created = try file.prepare()
@@ -81,38 +82,17 @@ public final class SQLiteStateStore: StateStore {
 
     // MARK: - Opening
 
-    /// Opens the pool and applies missing migrations, retrying what a second process opening
-    /// the same new file at the same moment can cause:
-    /// - `PRAGMA journal_mode = WAL` answers SQLITE_BUSY at once (no busy handler) while the
-    ///   other connection switches the file to WAL: retried until the busy timeout;
-    /// - GRDB reads the applied migrations outside the migration's transaction, so both may
-    ///   run the same migration and the loser fails on the winner's tables: its next attempt
-    ///   sees them applied (retried twice).
+    /// Opens the pool and applies missing migrations, racing other openers safely (see
+    /// ``MigratedDatabasePool``), and refuses a file a newer version has migrated further.
     private static func open(path: String, configuration: Configuration) throws -> DatabasePool {
-        let deadline = ContinuousClock.now + busyTimeout
-        var delay = Duration.milliseconds(5)
-        var migrationAttempts = 0
-        while true {
-            do {
-                let pool = try DatabasePool(path: path, configuration: configuration)
-                do {
-                    try StateSchema.migrator.migrate(pool)
-                } catch let error as DatabaseError where error.resultCode != .SQLITE_BUSY {
-                    migrationAttempts += 1
-                    if migrationAttempts >= 3 { throw error }
-                    continue
-                }
-                if try pool.read({ try StateSchema.migrator.hasBeenSuperseded($0) }) {
-                    throw StateStoreError.corrupt(
-                        "state database \(path) has schema changes this version does not know: "
-                            + "it was written by a newer sendpath; upgrade sendpath")
-                }
-                return pool
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now < deadline {
-                Thread.sleep(forTimeInterval: Double(delay.nanoseconds) / 1e9)
-                delay = min(delay * 2, .milliseconds(100))
-            }
+        let pool = try MigratedDatabasePool.open(
+            path: path, configuration: configuration, migrator: StateSchema.migrator, busyTimeout: busyTimeout)
+        if try pool.read({ try StateSchema.migrator.hasBeenSuperseded($0) }) {
+            throw StateStoreError.corrupt(
+                "state database \(path) has schema changes this version does not know: "
+                    + "it was written by a newer sendpath; upgrade sendpath")
         }
+        return pool
     }
 
     // MARK: - Access

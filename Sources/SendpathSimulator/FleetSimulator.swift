@@ -2,6 +2,7 @@ public import SendpathCore
 public import Logging
 import Foundation
 import GRDB
+import SendpathSQLiteOpening
 
 /// The embedded fleet simulator (`sim:PATH`): a persistent, crash-safe model of the fleet's
 /// sending infrastructure in its own SQLite file, behind the ``Provider`` protocol.
@@ -32,7 +33,9 @@ public final class FleetSimulator: Provider {
         self.faults = ArmedFault.arm(faults)
         self.logger = logger
         do {
-            try Self.createPrivateFile(at: path)
+            let file = PrivateDatabaseFile(path: path)
+            let created = try file.prepare()
+            if !created { try file.restrict() }
             var configuration = Configuration()
             configuration.label = "sendpath.fleet-simulator"
             configuration.busyMode = .timeout(10)
@@ -42,28 +45,13 @@ public final class FleetSimulator: Provider {
                 // last commits, which a simulator need not survive. FULL would fsync every call.
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try FleetSchema.migrator.migrate(pool)
+            // Two reconcilers may create the same new fleet file at one moment.
+            pool = try MigratedDatabasePool.open(
+                path: path, configuration: configuration, migrator: FleetSchema.migrator, busyTimeout: .seconds(10))
+            if created { try file.restrictCompanions() }
         } catch {
             throw ProviderError(.unreachable, "cannot open the fleet simulator file '\(path)': \(error)")
         }
-    }
-
-    /// Creates the parent folders and an empty file readable by its owner only (SQLite gives
-    /// the `-wal` and `-shm` files the same mode), and tightens an existing file to 0600.
-    private static func createPrivateFile(at path: String) throws {
-        let manager = FileManager.default
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty && !manager.fileExists(atPath: parent) {
-            try manager.createDirectory(atPath: parent, withIntermediateDirectories: true,
-                                        attributes: [.posixPermissions: 0o700])
-        }
-        if !manager.fileExists(atPath: path) {
-            guard manager.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                throw CorruptFleetFile(description: "cannot create the file")
-            }
-        }
-        try manager.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
     }
 
     // MARK: - Reports

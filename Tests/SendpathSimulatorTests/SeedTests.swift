@@ -1,4 +1,5 @@
 import Foundation
+import SendpathTestSupport
 import Testing
 import SendpathCore
 import SendpathSimulator
@@ -72,6 +73,20 @@ struct SeedTests {
         let report = try await reader.check()
         #expect(report.frozen == ["beta-dc"])
         #expect(report.mutatingOperations == 1)
+    }
+
+    @Test func simulatorsOpeningANewFileAtOnceAllSucceed() async throws {
+        // Two reconcilers started together on a new fleet file: each may lose the race for
+        // creating the file, switching it to WAL, or any of the migrations.
+        for _ in 0..<20 {
+            let fixture = try SimulatorFixture()
+            defer { fixture.remove() }
+            let simulators = try SimultaneousStart.run(count: 6) { try fixture.simulator() }
+            #expect(try await simulators[0].check().mutatingOperations == 0)
+            _ = try await simulators[0].seed(from: fixture.fleet)
+            try await simulators[1].freeze(["beta-dc"], context: SimulatorFixture.context("f", .freeze))
+            #expect(try await simulators[5].check().frozen == ["beta-dc"])
+        }
     }
 
     @Test func theFileIsPrivateToItsOwner() async throws {

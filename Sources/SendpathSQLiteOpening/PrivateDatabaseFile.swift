@@ -8,25 +8,31 @@ import Musl
 import Darwin
 #endif
 
-/// The state database's place on disk: its folder, and the file created owner-only.
+/// A database's place on disk: its folder, and the file created owner-only (the state
+/// database and the fleet simulator's file).
 ///
 /// SQLite creates the `-wal` and `-shm` files with the mode of the database file, so creating
 /// the database file 0600 before SQLite opens it keeps all three private, whatever the umask
 /// (a umask is per process, so changing it around creation would race with other threads).
-struct StateDatabaseFile: Sendable {
-    /// Owner read and write only: the journal says what runs where, by whom.
+public struct PrivateDatabaseFile: Sendable {
+    /// Owner read and write only: these files say what runs where, for whom.
     static let fileMode: mode_t = 0o600
     /// Folders created for the database: owner only.
     static let folderMode: Int = 0o700
 
-    let path: String
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
 
     /// Files SQLite keeps next to the database in WAL mode.
-    var companionPaths: [String] { [path + "-wal", path + "-shm"] }
+    public var companionPaths: [String] { [path + "-wal", path + "-shm"] }
 
     /// Creates the parent folders and, when missing, the database file with mode 0600.
-    /// Returns whether the file was created.
-    func prepare() throws(StateStoreFileError) -> Bool {
+    /// Returns whether the file was created. `O_EXCL` makes exactly one of several racing
+    /// openers create it, and nobody replaces a file another opener already holds.
+    public func prepare() throws(DatabaseFileError) -> Bool {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
             do {
@@ -34,36 +40,46 @@ struct StateDatabaseFile: Sendable {
                     atPath: folder, withIntermediateDirectories: true,
                     attributes: [.posixPermissions: Self.folderMode])
             } catch {
-                throw StateStoreFileError(reason: "could not create the folder \(folder): \(error.localizedDescription)")
+                throw DatabaseFileError(reason: "could not create the folder \(folder): \(error.localizedDescription)")
             }
         }
         let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, Self.fileMode)
         if fd < 0 {
             let code = errno
             if code == EEXIST { return false }
-            throw StateStoreFileError(action: "create the file", errno: code)
+            throw DatabaseFileError(action: "create the file", errno: code)
         }
         defer { close(fd) }
         // The umask may have taken bits away; never more than 0600 either way.
         if fchmod(fd, Self.fileMode) != 0 {
-            throw StateStoreFileError(action: "set the file's mode to 0600", errno: errno)
+            throw DatabaseFileError(action: "set the file's mode to 0600", errno: errno)
         }
         return true
     }
 
+    /// Sets 0600 on the database file, for one this opener did not create (a file copied in
+    /// keeps no wider mode).
+    public func restrict() throws(DatabaseFileError) {
+        if chmod(path, Self.fileMode) != 0 {
+            throw DatabaseFileError(action: "set the file's mode to 0600", errno: errno)
+        }
+    }
+
     /// Sets 0600 on the WAL companions if they exist (SQLite already does; this is the
-    /// belt to its braces for a file this store created).
-    func restrictCompanions() throws(StateStoreFileError) {
+    /// belt to its braces for a file this opener created).
+    public func restrictCompanions() throws(DatabaseFileError) {
         for companion in companionPaths where chmod(companion, Self.fileMode) != 0 {
             let code = errno
-            if code != ENOENT { throw StateStoreFileError(action: "set the mode of \(companion) to 0600", errno: code) }
+            if code != ENOENT { throw DatabaseFileError(action: "set the mode of \(companion) to 0600", errno: code) }
         }
     }
 }
 
 /// A file-system failure while preparing the database file.
-struct StateStoreFileError: Error {
-    var reason: String
+public struct DatabaseFileError: Error, CustomStringConvertible {
+    public var reason: String
+
+    public var description: String { reason }
 
     init(reason: String) {
         self.reason = reason
