@@ -90,14 +90,13 @@ extension Reconciler {
             input.cutovers = input.cutovers.filter { $0.group != group.id } + (try await store.cutovers(groups: [group.id]))
             input.now = clock.now()
             input.scope = [group.id]
-            let fresh = input.observedInstances, freshPrefixes = input.observedPrefixes
             guard let replanned = Planner.plan(input).groups.first(where: { $0.group.id == group.id }),
                   [.start, .resume, .prepare].contains(replanned.decision) else {
                 return GroupResult(plan: planned, status: .inProgress,
                                    reasons: [BlockReason(.order, "another reconciler moved this group on since the plan; the next run reports it")],
                                    moves: [], skipped: [], messages: [:])
             }
-            let runner = runner(replanned, observed: fresh, prefixes: freshPrefixes, token: { await groupLease.token ?? FencingToken(0) })
+            let runner = runner(replanned, observed: input.observedInstances, prefixes: input.observedPrefixes, token: { await groupLease.token ?? FencingToken(0) })
             return try await withThrowingTaskGroup(of: GroupResult?.self) { tasks in
                 tasks.addTask {
                     try await withThrowingTaskGroup(of: Void.self) { renewals in

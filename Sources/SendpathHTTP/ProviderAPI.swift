@@ -126,16 +126,11 @@ struct ResendRequest: Codable, Sendable {
     init(instances: [String], snapshotKey: String, maxAge: Duration) {
         self.instances = instances
         self.snapshotKey = snapshotKey
-        let (seconds, attoseconds) = maxAge.components
-        maxAgeSeconds = Double(seconds) + Double(attoseconds) / 1e18
+        maxAgeSeconds = maxAge.seconds
     }
 
     /// The age limit as a duration: exact for whole seconds, to the nanosecond otherwise.
-    var maxAge: Duration? {
-        guard maxAgeSeconds.isFinite, maxAgeSeconds >= 0, maxAgeSeconds < 9e9 else { return nil }
-        if maxAgeSeconds.rounded(.towardZero) == maxAgeSeconds { return .seconds(Int64(maxAgeSeconds)) }
-        return .nanoseconds(Int64((maxAgeSeconds * 1e9).rounded()))
-    }
+    var maxAge: Duration? { Duration(jsonSeconds: maxAgeSeconds) }
 }
 
 /// `POST /v1/resend` answer.

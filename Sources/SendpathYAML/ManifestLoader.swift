@@ -82,7 +82,7 @@ public struct ManifestLoader: Sendable {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: realPath(path)),
               let size = (attributes[.size] as? NSNumber)?.intValue else {
             return unreadableFile(Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'",
-                                                                      hint: "check that it exists and is readable (a broken link?)"))
+                                             hint: "check that it exists and is readable (a broken link?)"))
         }
         guard attributes[.type] as? FileAttributeType == .typeRegular else {
             return unreadableFile(Diagnostic(.fileUnreadable, at: start, "'\(path)' is not a regular file"))

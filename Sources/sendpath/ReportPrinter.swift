@@ -22,7 +22,7 @@ enum ReportPrinter {
                 var heading = "  Group \(group.id): \(group.status.rawValue)"
                 if let code = first.reasonCode { heading += " (\(code.rawValue))" }
                 if [.pending, .inProgress].contains(group.status) {
-                    heading += ", about \(ManifestDuration.formatEstimate(.nanoseconds(Int64((group.expectedDurationSeconds * 1e9).rounded(.up)))))"
+                    heading += ", about \(ManifestDuration.formatEstimate(Duration(jsonSeconds: group.expectedDurationSeconds) ?? .zero))"
                 }
                 out += heading + "\n"
                 let rows = members.map { [$0.name, $0.current?.description ?? "unknown", $0.target.description, $0.status.rawValue] }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SendpathCore
 
@@ -98,6 +99,27 @@ struct TimeTests {
         #expect(ManifestDuration.format(.seconds(604_800)) == "7d")
         #expect(ManifestDuration.format(.milliseconds(250)) == "250ms")
         #expect(ManifestDuration.format(.zero) == "0s")
+    }
+
+    @Test func secondsFromJSONRoundTripAndRefuseWhatIsNoDuration() throws {
+        for duration: Duration in [.seconds(302_400), .milliseconds(1500), .nanoseconds(573_400_000_001), .zero] {
+            #expect(Duration(jsonSeconds: duration.seconds) == duration)
+        }
+        for bad in [-1, 9e9, 1e300, .infinity, .nan] as [Double] {
+            #expect(Duration(jsonSeconds: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func aNoticeWithAnImpossibleDurationIsACorruptValueNotACrash() throws {
+        let notice = NoticeRecord(wave: "prod", sentAt: Timestamp(secondsSinceEpoch: 0),
+                                  window: Window(start: Timestamp(secondsSinceEpoch: 100), end: Timestamp(secondsSinceEpoch: 200)),
+                                  members: ["a"], expectedDuration: .milliseconds(1500), source: .manifest,
+                                  recordedAt: Timestamp(secondsSinceEpoch: 0))
+        let json = String(decoding: try JSONEncoder().encode(notice), as: UTF8.self)
+        #expect(try JSONDecoder().decode(NoticeRecord.self, from: Data(json.utf8)) == notice)
+        let impossible = json.replacingOccurrences(of: #""expectedDurationSeconds":1.5"#, with: #""expectedDurationSeconds":1e300"#)
+        #expect(impossible != json)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(NoticeRecord.self, from: Data(impossible.utf8)) }
     }
 }
 

@@ -181,11 +181,16 @@ public struct NoticeRecord: Sendable, Hashable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        let seconds = try container.decode(Double.self, forKey: .expectedDurationSeconds)
+        guard let expectedDuration = Duration(jsonSeconds: seconds) else {
+            throw DecodingError.dataCorruptedError(forKey: .expectedDurationSeconds, in: container,
+                                                   debugDescription: "\(seconds) is not a number of seconds from 0 to 9e9")
+        }
         self.init(wave: try container.decode(String.self, forKey: .wave),
                   sentAt: try container.decode(Timestamp.self, forKey: .sentAt),
                   window: try container.decode(Window.self, forKey: .window),
                   members: try container.decode([String].self, forKey: .members),
-                  expectedDuration: .nanoseconds(Int64((try container.decode(Double.self, forKey: .expectedDurationSeconds) * 1e9).rounded())),
+                  expectedDuration: expectedDuration,
                   source: try container.decode(Source.self, forKey: .source),
                   recordedAt: try container.decode(Timestamp.self, forKey: .recordedAt))
     }

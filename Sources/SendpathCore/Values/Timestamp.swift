@@ -176,4 +176,14 @@ extension Duration {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }
+
+    /// A number of seconds as JSON carries them (the inverse of ``seconds``): exact for whole
+    /// seconds, to the nearest nanosecond otherwise. `nil` when it is not finite, negative, or
+    /// 9e9 s (285 years) or more, rather than a trap converting it.
+    public init?(jsonSeconds: Double) {
+        guard jsonSeconds.isFinite, jsonSeconds >= 0, jsonSeconds < 9e9 else { return nil }
+        self = jsonSeconds.rounded(.towardZero) == jsonSeconds
+            ? .seconds(Int64(jsonSeconds))
+            : .nanoseconds(Int64((jsonSeconds * 1e9).rounded()))
+    }
 }
