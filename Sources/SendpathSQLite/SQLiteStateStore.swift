@@ -31,13 +31,22 @@ public final class SQLiteStateStore: StateStore {
     /// Creates missing parent folders (mode 0700) and a missing database file (mode 0600).
     /// Throws ``StateStoreError/unavailable(_:)`` when the file cannot be created or opened,
     /// ``StateStoreError/corrupt(_:)`` when it is not a state database this version can use.
-    public init(path: String, logger: Logger) throws {
+    ///
+    /// With `create: false` (the commands that only read: a dry run, `status`, `history`), a
+    /// missing file or folder is refused instead (``StateStoreError/unavailable(_:)``), and
+    /// nothing is created.
+    public init(path: String, logger: Logger, create: Bool = true) throws {
         self.path = path
         self.logger = logger
         let file = PrivateDatabaseFile(path: path)
         let created: Bool
         do {
-            created = try file.prepare()
+            if create {
+                created = try file.prepare()
+            } else {
+                try file.requireExisting(name: "state database")
+                created = false
+            }
         } catch {
             throw StateStoreError.unavailable("state database \(path): \(error.reason)")
         }
@@ -85,8 +94,13 @@ public final class SQLiteStateStore: StateStore {
     /// Opens the pool and applies missing migrations, racing other openers safely (see
     /// ``MigratedDatabasePool``), and refuses a file a newer version has migrated further.
     private static func open(path: String, configuration: Configuration) throws -> DatabasePool {
-        let pool = try MigratedDatabasePool.open(
-            path: path, configuration: configuration, migrator: StateSchema.migrator, busyTimeout: busyTimeout)
+        let pool: DatabasePool
+        do {
+            pool = try MigratedDatabasePool.open(
+                path: path, configuration: configuration, migrator: StateSchema.migrator, busyTimeout: busyTimeout, kind: .state)
+        } catch let error as DatabaseFileError {
+            throw StateStoreError.unavailable(error.reason)
+        }
         if try pool.read({ try StateSchema.migrator.hasBeenSuperseded($0) }) {
             throw StateStoreError.corrupt(
                 "state database \(path) has schema changes this version does not know: "

@@ -16,8 +16,19 @@ public import GRDB
 public enum MigratedDatabasePool {
     /// Opens the pool at `path` and applies `migrator`'s missing migrations.
     /// Throws GRDB's errors (a `DatabaseError` when SQLite refuses).
+    ///
+    /// With a `kind`, the file is checked first and refused (``DatabaseFileError``) if it holds
+    /// another kind's tables, before anything is written; after migrating, it is stamped.
     public static func open(path: String, configuration: Configuration, migrator: DatabaseMigrator,
-                            busyTimeout: Duration) throws -> DatabasePool {
+                            busyTimeout: Duration, kind: DatabaseKind? = nil) throws -> DatabasePool {
+        if let kind { try kind.check(path: path, busyTimeout: busyTimeout) }
+        let pool = try open(path: path, configuration: configuration, migrator: migrator, busyTimeout: busyTimeout)
+        if let kind { try kind.stamp(pool) }
+        return pool
+    }
+
+    private static func open(path: String, configuration: Configuration, migrator: DatabaseMigrator,
+                             busyTimeout: Duration) throws -> DatabasePool {
         let deadline = ContinuousClock.now + busyTimeout
         var delay = Duration.milliseconds(5)
         while true {

@@ -33,7 +33,11 @@ public struct PrivateDatabaseFile: Sendable {
     /// Returns whether the file was created. `O_EXCL` makes exactly one of several racing
     /// openers create it, and nobody replaces a file another opener already holds.
     public func prepare() throws(DatabaseFileError) -> Bool {
-        let folder = (path as NSString).deletingLastPathComponent
+        // A folder (`sqlite:.`) is refused before anything: SQLite must not be handed one, and
+        // Foundation's path functions trap on some of them.
+        var info = stat()
+        if stat(path, &info) == 0 { try requireRegularFile() }
+        let folder = Self.folder(of: path)
         if !folder.isEmpty {
             do {
                 try FileManager.default.createDirectory(
@@ -46,7 +50,10 @@ public struct PrivateDatabaseFile: Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, Self.fileMode)
         if fd < 0 {
             let code = errno
-            if code == EEXIST { return false }
+            if code == EEXIST {
+                try requireRegularFile()
+                return false
+            }
             throw DatabaseFileError(action: "create the file", errno: code)
         }
         defer { close(fd) }
@@ -55,6 +62,39 @@ public struct PrivateDatabaseFile: Sendable {
             throw DatabaseFileError(action: "set the file's mode to 0600", errno: errno)
         }
         return true
+    }
+
+    /// The folder part of `path` ("" for a bare name), without Foundation's path functions.
+    static func folder(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+    }
+
+    /// Refuses a missing file (for commands that only read: they never create it or its
+    /// folders) or one that is not a regular file.
+    public func requireExisting(name: String) throws(DatabaseFileError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR {
+                throw DatabaseFileError(reason: "it does not exist; nothing was created (commands that only read never create a \(name)). Check the path")
+            }
+            throw DatabaseFileError(action: "open \(path)", errno: code)
+        }
+        try requireRegularFile()
+    }
+
+    /// Refuses a path that exists but is not a regular file (a folder such as `.`, a device):
+    /// SQLite must never be handed one.
+    public func requireRegularFile() throws(DatabaseFileError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw DatabaseFileError(action: "inspect \(path)", errno: errno) }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            let what = info.st_mode & S_IFMT == S_IFDIR ? "a folder" : "not a regular file"
+            throw DatabaseFileError(reason: "\(path) is \(what), not a database file; give the path of a file, like .sendpath/state.db")
+        }
     }
 
     /// Sets 0600 on the database file, for one this opener did not create (a file copied in

@@ -26,15 +26,25 @@ public final class FleetSimulator: Provider {
     /// The data-center site an instance starts at when its manifest targets AWS.
     public static let defaultSite = SendingPath(infrastructure: .adobeDC, location: "dc1")
 
+    /// Opens (creating if needed, with its folders) the fleet file at `path`. With
+    /// `create: false` (`simulator check`, a dry run) a missing file is refused and nothing is
+    /// created. A file that holds another kind's tables (a state database) is refused before
+    /// anything is written to it.
     public init(path: String, clock: any WallClock, latency: Duration = .zero, faults: [FaultRule] = [],
-                logger: Logger) throws {
+                logger: Logger, create: Bool = true) throws {
         self.clock = clock
         self.latency = latency
         self.faults = ArmedFault.arm(faults)
         self.logger = logger
         do {
             let file = PrivateDatabaseFile(path: path)
-            let created = try file.prepare()
+            let created: Bool
+            if create {
+                created = try file.prepare()
+            } else {
+                try file.requireExisting(name: "fleet simulator file")
+                created = false
+            }
             if !created { try file.restrict() }
             var configuration = Configuration()
             configuration.label = "sendpath.fleet-simulator"
@@ -47,7 +57,7 @@ public final class FleetSimulator: Provider {
             }
             // Two reconcilers may create the same new fleet file at one moment.
             pool = try MigratedDatabasePool.open(
-                path: path, configuration: configuration, migrator: FleetSchema.migrator, busyTimeout: .seconds(10))
+                path: path, configuration: configuration, migrator: FleetSchema.migrator, busyTimeout: .seconds(10), kind: .fleet)
             if created { try file.restrictCompanions() }
         } catch {
             throw ProviderError(.unreachable, "cannot open the fleet simulator file '\(path)': \(error)")

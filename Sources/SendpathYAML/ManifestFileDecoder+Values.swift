@@ -24,7 +24,7 @@ extension ManifestFileDecoder {
         case .scalar where event.isNull: return "null"
         case .scalar:
             let text = event.string
-            return "'\(text.count > 40 ? String(text.prefix(40)) + "…" : text)'"
+            return "'\(Escaped.escape(text, limit: 40))'"
         default: return "nothing"
         }
     }
@@ -71,7 +71,7 @@ extension ManifestFileDecoder {
                     let name = key.string
                     let hint = schema.suggestion(for: name).map { "did you mean '\($0)'?" }
                         ?? "known fields: \(schema.fields.map(\.name).joined(separator: ", "))"
-                    report(.unknownField, at: key, "unknown field '\(name)' in \(schema.title)", hint: hint)
+                    report(.unknownField, at: key, "unknown field '\(Escaped.value(name))' in \(schema.title)", hint: hint)
                     try skip(try reader.next())
                     continue
                 }
@@ -100,7 +100,7 @@ extension ManifestFileDecoder {
         let event = try reader.next()
         if event.kind == .mappingStart {
             if acceptsTag(event, "tag:yaml.org,2002:map") { return event }
-            report(.unsupportedTag, at: event, "tag '\(String(decoding: event.tag!, as: UTF8.self))' does not fit '\(field)' in \(schema.title), which is a mapping",
+            report(.unsupportedTag, at: event, "tag '\(Escaped.value(String(decoding: event.tag!, as: UTF8.self)))' does not fit '\(field)' in \(schema.title), which is a mapping",
                    hint: "remove the tag")
         } else {
             report(.wrongType, at: event, "'\(field)' in \(schema.title) must be a mapping, found \(describe(event))")
@@ -124,7 +124,7 @@ extension ManifestFileDecoder {
         }
         let expectedTag = if case .integer = type { "tag:yaml.org,2002:int" } else { Self.stringTag }
         guard acceptsTag(event, expectedTag) else {
-            report(.unsupportedTag, at: event, "tag '\(String(decoding: event.tag!, as: UTF8.self))' does not fit '\(field)' in \(schema.title), which is \(type.noun)",
+            report(.unsupportedTag, at: event, "tag '\(Escaped.value(String(decoding: event.tag!, as: UTF8.self)))' does not fit '\(field)' in \(schema.title), which is \(type.noun)",
                    hint: "remove the tag")
             return nil
         }
@@ -134,7 +134,7 @@ extension ManifestFileDecoder {
     /// Reports a tag on a string scalar that is not a string tag.
     func elementTagFits(_ event: YAMLEvent, field: String) -> Bool {
         guard !acceptsTag(event, Self.stringTag) else { return true }
-        report(.unsupportedTag, at: event, "tag '\(String(decoding: event.tag!, as: UTF8.self))' does not fit '\(field)', which holds strings",
+        report(.unsupportedTag, at: event, "tag '\(Escaped.value(String(decoding: event.tag!, as: UTF8.self)))' does not fit '\(field)', which holds strings",
                hint: "remove the tag")
         return false
     }
@@ -151,7 +151,19 @@ extension ManifestFileDecoder {
             report(.badValue, at: event, "'\(field)' in \(schema.title) must not be empty")
             return nil
         }
-        return Located(event.string, at: location(of: event))
+        let text = event.string
+        guard !Escaped.containsControl(text) else {
+            reportControl(at: event, "'\(field)' in \(schema.title)", text)
+            return nil
+        }
+        return Located(text, at: location(of: event))
+    }
+
+    /// A string holding a control character (a NUL would be cut by C code, a newline or ESC
+    /// would reach logs and terminals): an error, with the value escaped.
+    func reportControl(at event: YAMLEvent, _ what: String, _ text: String) {
+        report(.controlCharacter, at: event, "\(what) holds a control character: '\(Escaped.value(text))'",
+               hint: "remove it: manifest strings are one line of printable text")
     }
 
     func readEnum<Value: ManifestEnumeration>(_ field: String, in schema: ObjectSchema, _ type: Value.Type)
@@ -164,7 +176,7 @@ extension ManifestFileDecoder {
         if event.plain, ["yes", "no", "on", "off", "true", "false", "y", "n"].contains(found.lowercased()) {
             hint = "YAML 1.1 booleans are not read here: write one of the values"
         }
-        report(.badEnum, at: event, "'\(field)' in \(schema.title) must be one of \(allowed.joined(separator: ", ")); found '\(found)'",
+        report(.badEnum, at: event, "'\(field)' in \(schema.title) must be one of \(allowed.joined(separator: ", ")); found '\(Escaped.value(found))'",
                hint: hint)
         return nil
     }
@@ -183,18 +195,25 @@ extension ManifestFileDecoder {
         guard DNSLabel.isValid(event.value) else {
             let text = event.string
             let suggestion = DNSLabel.suggestion(for: text)
-            report(.badName, at: event, "'\(field)' must be a DNS label (lowercase letters, digits and '-', at most 63), found '\(text)'",
+            report(.badName, at: event, "'\(field)' must be a DNS label (lowercase letters, digits and '-', at most 63), found '\(Escaped.value(text))'",
                    hint: suggestion.isEmpty || suggestion == text ? nil : "did you mean '\(suggestion)'?")
             return nil
         }
         return Located(event.string, at: location(of: event))
     }
 
-    func readInteger(_ field: String, in schema: ObjectSchema, minimum: Int) throws(YAMLReadError) -> Int? {
-        guard let event = try readScalar(field, in: schema, .integer(minimum: minimum)) else { return nil }
+    func readInteger(_ field: String, in schema: ObjectSchema, minimum: Int, maximum: Int) throws(YAMLReadError) -> Int? {
+        guard let event = try readScalar(field, in: schema, .integer(minimum: minimum, maximum: maximum)) else { return nil }
         let text = event.string
+        let range = "an integer from \(minimum) to \(maximum)"
         guard event.plain || event.tag != nil, let value = Int(text) else {
-            report(.wrongType, at: event, "'\(field)' in \(schema.title) must be an integer, found '\(text)'",
+            // A number too large for an integer, or written as a whole float (1e23), is out of
+            // range, not of the wrong type.
+            if event.plain || event.tag != nil, let whole = Self.wholeNumber(text), whole > Double(maximum) || whole < Double(minimum) {
+                report(.valueOutOfRange, at: event, "'\(field)' in \(schema.title) is out of range: it must be \(range), found '\(Escaped.value(text))'")
+                return nil
+            }
+            report(.wrongType, at: event, "'\(field)' in \(schema.title) must be \(range), found '\(Escaped.value(text))'",
                    hint: event.plain ? nil : "write the number without quotes")
             return nil
         }
@@ -202,29 +221,53 @@ extension ManifestFileDecoder {
             report(.badValue, at: event, "'\(field)' in \(schema.title) must be at least \(minimum), found \(value)")
             return nil
         }
+        guard value <= maximum else {
+            report(.valueOutOfRange, at: event, "'\(field)' in \(schema.title) is out of range: it must be \(range), found \(value)")
+            return nil
+        }
         return value
+    }
+
+    /// The value of a whole number written with more digits than an `Int` holds, or as a
+    /// float with an exponent (`1e23`); `nil` for anything else.
+    static func wholeNumber(_ text: String) -> Double? {
+        let unsigned = text.first == "-" || text.first == "+" ? text.dropFirst() : Substring(text)
+        guard !unsigned.isEmpty, let value = Double(text), !value.isNaN else { return nil }
+        if unsigned.allSatisfy({ $0.isASCII && $0.isNumber }) { return value }
+        guard unsigned.contains(where: { $0 == "e" || $0 == "E" }) else { return nil }
+        return value.isInfinite || value.rounded() == value ? value : nil
     }
 
     func readDuration(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> Duration? {
         guard let event = try readScalar(field, in: schema, .duration) else { return nil }
         let text = event.string
-        guard let value = ManifestDuration.parse(text) else {
-            report(.badDuration, at: event, "'\(field)' in \(schema.title) is not a duration: '\(text)'",
+        switch ManifestDuration.parseChecked(text) {
+        case .duration(let value):
+            return value
+        case .tooLarge:
+            report(.valueOutOfRange, at: event, "'\(field)' in \(schema.title) is out of range: '\(Escaped.value(text))' is longer than \(ManifestDuration.format(ManifestDuration.maximum))",
+                   hint: "durations must be \(ManifestDuration.rangeDescription)")
+        case .malformed:
+            report(.badDuration, at: event, "'\(field)' in \(schema.title) is not a duration: '\(Escaped.value(text))'",
                    hint: "write it like 90s, 15m, 4h, 7d or 1h30m")
-            return nil
         }
-        return value
+        return nil
     }
 
     func readTime(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> Located<Timestamp>? {
         guard let event = try readScalar(field, in: schema, .time) else { return nil }
         let text = event.string
-        guard let value = Timestamp(rfc3339: text) else {
-            report(.badTime, at: event, "'\(field)' in \(schema.title) is not an RFC 3339 time with an offset: '\(text)'",
+        switch Timestamp.parse(rfc3339: text) {
+        case .time(let value):
+            return Located(value, at: location(of: event))
+        case .outOfRange:
+            report(.valueOutOfRange, at: event, "'\(field)' in \(schema.title) is out of range: '\(Escaped.value(text))'",
+                   hint: "times must be \(Timestamp.supportedRangeDescription)")
+        case .malformed:
+            report(.badTime, at: event, "'\(field)' in \(schema.title) is not an RFC 3339 time with an offset: '\(Escaped.value(text))'",
                    hint: "write it like 2023-10-10T08:00:00Z or 2023-10-10T10:00:00+02:00")
-            return nil
         }
-        return Located(value, at: location(of: event))
+        return nil
     }
 
     func ipAddress(_ event: YAMLEvent) -> Located<IPAddress>? {
@@ -234,7 +277,7 @@ extension ManifestFileDecoder {
         }
         guard elementTagFits(event, field: "sendingIPs") else { return nil }
         guard let address = IPAddress(utf8Bytes: event.value) else {
-            report(.badIP, at: event, "'\(event.string)' is not an IPv4 or IPv6 address",
+            report(.badIP, at: event, "'\(Escaped.value(event.string))' is not an IPv4 or IPv6 address",
                    hint: "write it like 198.51.100.10 or 2001:db8::10")
             return nil
         }
@@ -248,9 +291,9 @@ extension ManifestFileDecoder {
         case .success(let block):
             return Located(block, at: location(of: event))
         case .failure(.hostBitsSet(let suggestion)):
-            report(.badCIDR, at: event, "'\(text)' has host bits set", hint: "did you mean '\(suggestion)'?")
+            report(.badCIDR, at: event, "'\(Escaped.value(text))' has host bits set", hint: "did you mean '\(suggestion)'?")
         case .failure(.malformed):
-            report(.badCIDR, at: event, "'\(text)' is not a CIDR block", hint: "write it like 198.51.100.0/24 or 2001:db8:100::/48")
+            report(.badCIDR, at: event, "'\(Escaped.value(text))' is not a CIDR block", hint: "write it like 198.51.100.0/24 or 2001:db8:100::/48")
         }
         return nil
     }
@@ -261,14 +304,14 @@ extension ManifestFileDecoder {
                            _ element: (YAMLEvent) -> Element?) throws(YAMLReadError) -> [Element]? {
         let opening = try reader.next()
         if opening.kind == .sequenceStart, !acceptsTag(opening, "tag:yaml.org,2002:seq") {
-            report(.unsupportedTag, at: opening, "tag '\(String(decoding: opening.tag!, as: UTF8.self))' does not fit '\(field)' in \(schema.title), which is a list",
+            report(.unsupportedTag, at: opening, "tag '\(Escaped.value(String(decoding: opening.tag!, as: UTF8.self)))' does not fit '\(field)' in \(schema.title), which is a list",
                    hint: "remove the tag")
             try skip(opening)
             return nil
         }
         guard opening.kind == .sequenceStart else {
             report(.wrongType, at: opening, "'\(field)' in \(schema.title) must be a list, found \(describe(opening))",
-                   hint: opening.kind == .scalar ? "write it as [\(opening.string)] or as a '- ' item" : nil)
+                   hint: opening.kind == .scalar ? "write it as [\(Escaped.value(opening.string))] or as a '- ' item" : nil)
             try skip(opening)
             return nil
         }
@@ -317,7 +360,7 @@ extension ManifestFileDecoder {
             }
             let value = try reader.next()
             guard value.kind == .scalar, !value.isNull else {
-                report(.wrongType, at: value, "'\(field).\(name)' must be a string, found \(describe(value))")
+                report(.wrongType, at: value, "'\(field).\(Escaped.value(name))' must be a string, found \(describe(value))")
                 try skip(value)
                 ok = false
                 continue
@@ -327,11 +370,22 @@ extension ManifestFileDecoder {
                 continue
             }
             if values[name] != nil {
-                report(.duplicateKey, at: key, "duplicate key '\(name)' in '\(field)'")
+                report(.duplicateKey, at: key, "duplicate key '\(Escaped.value(name))' in '\(field)'")
                 ok = false
                 continue
             }
-            values[name] = value.string
+            if Escaped.containsControl(name) {
+                reportControl(at: key, "a key of '\(field)'", name)
+                ok = false
+                continue
+            }
+            let text = value.string
+            if Escaped.containsControl(text) {
+                reportControl(at: value, "'\(field).\(Escaped.value(name))'", text)
+                ok = false
+                continue
+            }
+            values[name] = text
         }
         _ = opening
         return ok ? values : nil

@@ -45,7 +45,7 @@ final class ManifestFileDecoder {
             case .unknownAlias: .unknownAlias
             }
             let hint: String? = switch error.kind {
-            case .syntax: nil
+            case .syntax: YAMLSyntaxHint.hint(for: error.message, line: reader.lineBytes(error.line), column: error.column)
             case .nestingTooDeep: "manifests need only a few levels; this looks like generated or hostile input"
             case .aliasBudget: "aliases that expand to many nodes look like a billion-laughs attack; write the values out"
             case .unknownAlias: "define the anchor (&name) before the alias (*name), in the same document"
@@ -83,7 +83,7 @@ final class ManifestFileDecoder {
                     if value.equals("sendpath/v1") {
                         apiVersionOK = true
                     } else {
-                        report(.badAPIVersion, at: value, "apiVersion must be '\(ManifestSchema.apiVersion)', found '\(value.string)'",
+                        report(.badAPIVersion, at: value, "apiVersion must be '\(ManifestSchema.apiVersion)', found '\(Escaped.value(value.string))'",
                                hint: "this version of sendpath reads \(ManifestSchema.apiVersion) manifests")
                     }
                 }
@@ -178,7 +178,7 @@ final class ManifestFileDecoder {
         guard complete, let infrastructure, let location else { return nil }
         if infrastructure == .aws && !AWSRegion.isValid(location.value) {
             diagnostics.append(Diagnostic(.badValue, at: location.location,
-                                          "'location' of an aws sendingPath must be an AWS region, found '\(location.value)'",
+                                          "'location' of an aws sendingPath must be an AWS region, found '\(Escaped.value(location.value))'",
                                           hint: "for example eu-west-1 or us-east-1"))
             return nil
         }
@@ -198,7 +198,7 @@ final class ManifestFileDecoder {
                 region = try readString("awsRegion", in: schema)
                 if let region, !AWSRegion.isValid(region.value) {
                     regionOK = false
-                    diagnostics.append(Diagnostic(.badValue, at: region.location, "'awsRegion' must be an AWS region, found '\(region.value)'",
+                    diagnostics.append(Diagnostic(.badValue, at: region.location, "'awsRegion' must be an AWS region, found '\(Escaped.value(region.value))'",
                                                   hint: "for example eu-west-1 or us-east-1"))
                 }
             }
@@ -228,7 +228,7 @@ final class ManifestFileDecoder {
                     if whole, let from, let to { window = Window(start: from.value, end: to.value) }
                 }
             case "maxParallel":
-                if let value = try readInteger("maxParallel", in: schema, minimum: 1) { maxParallel = value } else { maxParallelOK = false }
+                if let value = try readInteger("maxParallel", in: schema, minimum: 1, maximum: 10_000) { maxParallel = value } else { maxParallelOK = false }
             case "after":
                 after = try readList("after", in: schema, nonEmpty: false) { event in self.name(event, field: "after") }
             default:

@@ -21,12 +21,23 @@ public struct ManifestLoader: Sendable {
     public var limits: YAMLLimits
     /// Files larger than this are refused unread, with a diagnostic.
     public var maxFileSize: Int
+    /// How many folders deep a walk goes below a root (`walk-limit` beyond).
+    public var maxDepth: Int
+    /// How many files and folders a walk looks at in all (`walk-limit` beyond).
+    public var maxEntries: Int
 
     public static let defaultMaxFileSize = 16 << 20
+    /// The largest `maxFileSize` accepted: 1 GiB.
+    public static let largestMaxFileSize = 1 << 30
+    public static let defaultMaxDepth = 64
+    public static let defaultMaxEntries = 100_000
 
-    public init(limits: YAMLLimits = YAMLLimits(), maxFileSize: Int = ManifestLoader.defaultMaxFileSize) {
+    public init(limits: YAMLLimits = YAMLLimits(), maxFileSize: Int = ManifestLoader.defaultMaxFileSize,
+                maxDepth: Int = ManifestLoader.defaultMaxDepth, maxEntries: Int = ManifestLoader.defaultMaxEntries) {
         self.limits = limits
         self.maxFileSize = maxFileSize
+        self.maxDepth = maxDepth
+        self.maxEntries = maxEntries
     }
 
     /// Loads and validates; `fleet` is set only when there is no error.
@@ -41,14 +52,23 @@ public struct ManifestLoader: Sendable {
         result.documents = ManifestSet()  // the fleet holds them now
         result.diagnostics += validation.diagnostics
         result.fleet = decodedCleanly ? validation.fleet : nil
+        if let fleet = result.fleet, fleet.instances.isEmpty {
+            let place = result.files.first ?? paths.first ?? "."
+            result.diagnostics.append(Diagnostic(.noInstances, at: SourceLocation(file: place, line: 1, column: 1),
+                                                 "the manifests declare no instance: there is nothing to migrate",
+                                                 hint: "check the paths given; Instance documents are what sendpath moves",
+                                                 severity: .warning))
+        }
         result.diagnostics = result.diagnostics.sortedByLocation()
         return result
     }
 
     /// Reads and decodes every file, without the rules across documents.
     public func decode(paths: [String]) -> ManifestLoadResult {
-        var diagnostics: [Diagnostic] = []
-        let files = manifestFiles(paths: paths, diagnostics: &diagnostics)
+        var discovery = ManifestDiscovery(maxDepth: maxDepth, maxEntries: maxEntries)
+        discovery.discover(paths)
+        var diagnostics = discovery.diagnostics
+        let files = discovery.files
         let results = Mutex<[FileResult?]>(Array(repeating: nil, count: files.count))
         let limits = self.limits
         let maxFileSize = self.maxFileSize
@@ -57,12 +77,14 @@ public struct ManifestLoader: Sendable {
             results.withLock { $0[index] = decoded }
         }
         var documents = ManifestSet()
+        // A refused path may declare anything: no rule across documents blames its absence.
+        if discovery.refusedAny { documents.unreadable.someKindUnknown = true }
         for result in results.withLock({ $0 }) {
             guard let result else { continue }
             documents.append(contentsOf: result.documents)
             diagnostics += result.diagnostics
         }
-        return ManifestLoadResult(files: files, documents: documents, diagnostics: diagnostics, fleet: nil)
+        return ManifestLoadResult(files: files.map(\.display), documents: documents, diagnostics: diagnostics, fleet: nil)
     }
 
     struct FileResult: Sendable {
@@ -77,95 +99,55 @@ public struct ManifestLoader: Sendable {
         return FileResult(documents: documents, diagnostics: [diagnostic])
     }
 
-    static func decodeFile(_ path: String, limits: YAMLLimits, maxFileSize: Int) -> FileResult {
+    /// Reads one accepted file through its resolved path, refusing anything but a regular
+    /// file of at most `maxFileSize` bytes before reading a byte of it.
+    static func decodeFile(_ file: ManifestFile, limits: YAMLLimits, maxFileSize: Int) -> FileResult {
+        let path = file.display
         let start = SourceLocation(file: path, line: 1, column: 1)
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: realPath(path)),
-              let size = (attributes[.size] as? NSNumber)?.intValue else {
+        let bytes: [UInt8]
+        switch ManifestFileReader.read(file.real, maxSize: maxFileSize) {
+        case .success(let read):
+            bytes = read
+        case .failure(.unreadable):
             return unreadableFile(Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'",
                                              hint: "check that it exists and is readable (a broken link?)"))
-        }
-        guard attributes[.type] as? FileAttributeType == .typeRegular else {
+        case .failure(.notRegular):
             return unreadableFile(Diagnostic(.fileUnreadable, at: start, "'\(path)' is not a regular file"))
-        }
-        guard size <= maxFileSize else {
+        case .failure(.tooLarge(let size)):
             return unreadableFile(Diagnostic(
                 .fileTooLarge, at: start,
                 "file is \(Self.megabytes(size)), more than the \(Self.megabytes(maxFileSize)) limit for one manifest file",
                 hint: "split the fleet over several files"))
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return unreadableFile(Diagnostic(.fileUnreadable, at: start, "cannot read '\(path)'"))
-        }
-        let decoder = ManifestFileDecoder(file: path, bytes: data, limits: limits)
+        let decoder = ManifestFileDecoder(file: path, bytes: bytes, limits: limits)
         decoder.decode()
-        return FileResult(documents: decoder.documents, diagnostics: decoder.diagnostics)
-    }
-
-    static func megabytes(_ bytes: Int) -> String {
-        let tenths = (bytes * 10 + (1 << 19)) >> 20
-        return "\(tenths / 10).\(tenths % 10) MiB"
-    }
-
-    /// The manifest files under `paths`, each folder walked recursively in sorted order.
-    func manifestFiles(paths: [String], diagnostics: inout [Diagnostic]) -> [String] {
-        var files: [String] = []
-        // A file reached twice (named twice, or through a link) is read once.
-        var seen = Set<String>()
-        var visitedFolders = Set<String>()
-        let manager = FileManager.default
-        for rawPath in paths {
-            let path = rawPath.count > 1 && rawPath.hasSuffix("/") ? String(rawPath.dropLast()) : rawPath
-            var isDirectory: ObjCBool = false
-            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                diagnostics.append(Diagnostic(.pathNotFound, at: SourceLocation(file: path, line: 1, column: 1),
-                                              "no such file or folder: '\(path)'"))
-                continue
-            }
-            if !isDirectory.boolValue {
-                if seen.insert(Self.realPath(path)).inserted { files.append(path) }
-                continue
-            }
-            var found: [String] = []
-            walk(path, into: &found, visited: &visitedFolders)
-            if found.isEmpty {
-                diagnostics.append(Diagnostic(.noManifests, at: SourceLocation(file: path, line: 1, column: 1),
-                                              "folder '\(path)' holds no .yaml or .yml file",
-                                              hint: "point sendpath at the folder that holds the manifests"))
-            }
-            for file in found.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where seen.insert(Self.realPath(file)).inserted {
-                files.append(file)
-            }
+        var diagnostics = decoder.diagnostics
+        if diagnostics.isEmpty && decoder.documents.count == 0 && decoder.documents.unreadable == UnreadableDocuments() {
+            diagnostics.append(Diagnostic(.emptyFile, at: start, "'\(path)' holds no manifest document",
+                                          hint: "remove the file, or write the documents it was meant to hold", severity: .warning))
         }
-        return files
+        return FileResult(documents: decoder.documents, diagnostics: diagnostics)
     }
 
-    static func realPath(_ path: String) -> String {
-        URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+    /// Bytes in MiB with one decimal, for any size (no overflow for the largest file sizes).
+    static func megabytes(_ bytes: Int) -> String {
+        let bytes = max(bytes, 0)
+        var whole = bytes >> 20
+        var tenths = ((bytes & ((1 << 20) - 1)) * 10 + (1 << 19)) >> 20
+        if tenths == 10 { whole += 1; tenths = 0 }
+        return "\(whole).\(tenths) MiB"
+    }
+    /// The manifest files under `paths`, each folder walked recursively in sorted order and
+    /// confined to it (see ``ManifestDiscovery``).
+    func manifestFiles(paths: [String], diagnostics: inout [Diagnostic]) -> [ManifestFile] {
+        var discovery = ManifestDiscovery(maxDepth: maxDepth, maxEntries: maxEntries)
+        discovery.discover(paths)
+        diagnostics += discovery.diagnostics
+        return discovery.files
     }
 
     static func isManifestName(_ name: String) -> Bool {
         let lowered = name.lowercased()
         return lowered.hasSuffix(".yaml") || lowered.hasSuffix(".yml")
-    }
-
-    /// Collects manifest files below `folder`; a folder reached again through a link is skipped.
-    private func walk(_ folder: String, into files: inout [String], visited: inout Set<String>) {
-        guard visited.insert(Self.realPath(folder)).inserted,
-              let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        for entry in entries where !entry.hasPrefix(".") {
-            let path = folder == "." ? entry : folder + "/" + entry
-            let isManifest = Self.isManifestName(entry)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                // A dangling link named like a manifest is reported as unreadable, not skipped.
-                if isManifest { files.append(path) }
-                continue
-            }
-            if isDirectory.boolValue {
-                walk(path, into: &files, visited: &visited)
-            } else if isManifest {
-                files.append(path)
-            }
-        }
     }
 }

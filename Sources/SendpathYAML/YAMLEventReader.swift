@@ -177,6 +177,21 @@ final class YAMLEventReader {
     }
 
     /// Feeds the events of a node captured by ``captureNode()`` again (not counted as alias expansion).
+    /// The bytes of 1-based line `number` of the input, without its line break (empty past
+    /// the end), for hints about syntax errors.
+    func lineBytes(_ number: Int) -> [UInt8] {
+        var line = 1
+        var start = 0
+        while line < number, start < input.count {
+            if input[start] == 0x0A { line += 1 }
+            start += 1
+        }
+        guard line == number else { return [] }
+        var end = start
+        while end < input.count, input[end] != 0x0A, input[end] != 0x0D { end += 1 }
+        return Array(input[start..<end])
+    }
+
     func replay(_ events: [RecordedYAMLEvent]) {
         guard !events.isEmpty else { return }
         aliasEvents -= events.count

@@ -37,13 +37,15 @@ func withCommandErrors(json: StoppedReport.Context? = nil, _ body: () async thro
     } catch let usage as ValidationError {
         throw usage
     } catch StateStoreError.locked(let holder, let scope, let expiresAt) {
-        let message = "another reconciler holds the \(scope) lease: \(holder), until \(expiresAt); try again when it has finished"
+        let message = Escaped.line("another reconciler holds the \(scope) lease: \(holder), until \(expiresAt); try again when it has finished")
         StandardStreams.err("sendpath: locked: \(message)\n")
         StoppedReport.print(.locked, json, error: message)
         throw ExitCode(Outcome.locked.exitCode)
     } catch {
-        StandardStreams.err("sendpath: error: \(error)\n")
-        StoppedReport.print(.error, json, error: "\(error)")
+        // Provider and store messages may carry anything: one escaped line, never raw controls.
+        let message = Escaped.line("\(error)")
+        StandardStreams.err("sendpath: error: \(message)\n")
+        StoppedReport.print(.error, json, error: message)
         throw ExitCode(Outcome.error.exitCode)
     }
 }

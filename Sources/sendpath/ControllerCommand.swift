@@ -43,12 +43,10 @@ struct ControllerCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try ListenAddress(listen)
-        guard let value = ManifestDuration.parse(interval), value >= .milliseconds(100) else {
-            throw ValidationError("--interval must be a duration of at least 100ms, like 60s")
-        }
-        guard ManifestDuration.parse(retryDelay) != nil else { throw ValidationError("--retry-delay must be a duration like 1s") }
-        if let maxParallel, maxParallel < 1 { throw ValidationError("--max-parallel must be at least 1") }
-        if attempts < 1 { throw ValidationError("--attempts must be at least 1") }
+        _ = try FlagValues.duration(interval, flag: "--interval", in: FlagValues.interval, example: "60s")
+        _ = try FlagValues.duration(retryDelay, flag: "--retry-delay", in: FlagValues.retryDelay, example: "1s")
+        if let maxParallel { try FlagValues.integer(maxParallel, flag: "--max-parallel", in: FlagValues.maxParallel) }
+        try FlagValues.integer(attempts, flag: "--attempts", in: FlagValues.attempts)
     }
 
     func run() async throws {

@@ -16,7 +16,7 @@ struct LiveProgress: ReconcileProgress {
         default: "✗"
         }
         let seconds = String(format: "%.2fs", duration.seconds)
-        let note = detail.map { "  \($0)" } ?? ""
+        let note = detail.map { "  \(Escaped.line($0))" } ?? ""  // a provider's words: escaped
         StandardStreams.err("  \(mark) \(group)  \(move)  \(seconds)\(note)\n")
     }
 }

@@ -7,11 +7,11 @@ struct ManifestOptions: ParsableArguments {
     @Argument(help: "Manifest files or folders (read recursively, sorted; .yaml and .yml).")
     var paths: [String] = ["manifests"]
 
-    @Option(help: ArgumentHelp("Largest manifest file read, in MiB.", valueName: "MiB"))
+    @Option(help: ArgumentHelp("Largest manifest file read, in MiB (1 to 1024).", valueName: "MiB"))
     var maxFileSize: Int = ManifestLoader.defaultMaxFileSize >> 20
 
     func validate() throws {
-        guard maxFileSize >= 1 else { throw ValidationError("--max-file-size must be at least 1 (MiB)") }
+        try FlagValues.integer(maxFileSize, flag: "--max-file-size", in: 1...(ManifestLoader.largestMaxFileSize >> 20))
     }
 
     func load() -> ManifestLoadResult {

@@ -44,22 +44,22 @@ struct ReconcileCommand: AsyncParsableCommand {
     var retryDelay: String = "1s"
 
     func validate() throws {
-        if let at, Timestamp(rfc3339: at) == nil { throw ValidationError("--at must be an RFC 3339 time with an offset, like 2024-01-13T21:00:00Z") }
+        if let at { _ = try FlagValues.time(at, flag: "--at") }
         let provider = try ProviderLocation(runtime.provider)
         if at != nil && !dryRun && !provider.isSimulator {
             throw ValidationError("--at is allowed with --dry-run, or with a sim: provider; a real fleet is changed only at the real time")
         }
         if detailedExitcode && !dryRun { throw ValidationError("--detailed-exitcode goes with --dry-run") }
-        if let maxParallel, maxParallel < 1 { throw ValidationError("--max-parallel must be at least 1") }
-        if attempts < 1 { throw ValidationError("--attempts must be at least 1") }
-        guard ManifestDuration.parse(retryDelay) != nil else { throw ValidationError("--retry-delay must be a duration like 1s or 250ms") }
+        if let maxParallel { try FlagValues.integer(maxParallel, flag: "--max-parallel", in: FlagValues.maxParallel) }
+        try FlagValues.integer(attempts, flag: "--attempts", in: FlagValues.attempts)
+        _ = try FlagValues.duration(retryDelay, flag: "--retry-delay", in: FlagValues.retryDelay, example: "1s or 250ms")
     }
 
     func run() async throws {
         let stopped = output == .json
             ? StoppedReport.Context(dryRun: dryRun, at: at.flatMap { Timestamp(rfc3339: $0) } ?? SystemClock().now()) : nil
         let fleet = try manifests.loadFleet(json: stopped)
-        let scope = try runtime.scope(in: fleet)
+        let scope = try runtime.scope(in: fleet, json: stopped)
         let resume = try Set(resumeHeld.map { name -> String in
             if let group = fleet.group(of: name) { return group.id }
             if let group = fleet.group(id: name) { return group.id }
@@ -79,10 +79,10 @@ struct ReconcileCommand: AsyncParsableCommand {
                                            retry: RetryPolicy(maxAttempts: attempts, baseDelay: ManifestDuration.parse(retryDelay)!))
             let live = !dryRun && (runtime.verbose || (StandardStreams.stdoutIsTerminal && output == .text))
             let runtime = self.runtime
-            let report = try await runtime.withStore(logger: logger) { store in
+            let report = try await runtime.withStore(logger: logger, create: !dryRun) { store in
                 let lease = options.dryRun ? nil : LeaseKeeper(store: store, holder: holder, ttl: runtime.leaseDuration, clock: realClock,
                                                        isAlive: ThisProcess.isAlive, logger: logger)
-                let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+                let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger, create: !dryRun)
                 return try await opened.use { provider in
                     try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
                                          progress: live ? LiveProgress() : nil, options: options, holder: holder, command: command).run()

@@ -34,12 +34,12 @@ enum ReportPrinter {
                     }
                     out += "    steps: \(steps.joined(separator: " → "))\n"
                 }
-                if let reason = first.reason { out += "    reason: \(reason)\n" }
+                if let reason = first.reason { out += "    reason: \(Escaped.line(reason))\n" }
                 for member in members {
                     guard let messages = member.messages else { continue }
                     out += "    \(member.name): \(messages.resent) queued messages resent"
                     if messages.expired > 0 {
-                        out += ", \(messages.expired) expired (older than the resend age limit, not sent): \(messages.expiredMessageIDs.joined(separator: ", "))"
+                        out += ", \(messages.expired) expired (older than the resend age limit, not sent): \(Escaped.line(messages.expiredMessageIDs.joined(separator: ", ")))"
                     }
                     out += "\n"
                 }
@@ -54,7 +54,8 @@ enum ReportPrinter {
 
     /// A plain table with columns padded to their widest cell.
     static func table(header: [String], rows: [[String]], indent: String) -> String {
-        let all = [header] + rows
+        // Cells are values from manifests, stores and providers: escaped and cut, one line each.
+        let all = [header] + rows.map { $0.map { Escaped.value($0) } }
         let counts = all.map { row in row.map(\.count) }
         let widths = header.indices.map { column in counts.map { $0[column] }.max() ?? 0 }
         var out = ""

@@ -12,10 +12,10 @@ import SendpathYAML
 /// Options shared by the commands that talk to the state store and the provider.
 struct RuntimeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The state store: sqlite:PATH or postgres://USER@HOST:PORT/DB (password from PGPASSWORD).", valueName: "url"))
-    var state: String = "sqlite:.sendpath/state.db"
+    var state: String = RuntimeOptions.defaultState
 
     @Option(help: ArgumentHelp("The provider: sim:PATH[?latency=50ms&faults=FILE] or http(s)://HOST[:PORT] (token from SENDPATH_PROVIDER_TOKEN).", valueName: "url"))
-    var provider: String = "sim:.sendpath/fleet.db"
+    var provider: String = RuntimeOptions.defaultProvider
 
     @Option(name: .customLong("instance"), help: ArgumentHelp("Act only on this instance's cut-over group (repeatable).", valueName: "name"))
     var instances: [String] = []
@@ -43,9 +43,7 @@ struct RuntimeOptions: ParsableArguments {
                 throw ValidationError("--state: \(error)")
             }
         }
-        guard let ttl = ManifestDuration.parse(leaseTTL), ttl >= .seconds(1) else {
-            throw ValidationError("--lease-ttl must be a duration of at least 1s, like 30s")
-        }
+        _ = try FlagValues.duration(leaseTTL, flag: "--lease-ttl", in: FlagValues.leaseTTL, example: "30s")
         _ = try ProviderLocation(provider)
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         guard LogSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be human or json") }
@@ -61,6 +59,17 @@ struct RuntimeOptions: ParsableArguments {
         return logger
     }
 
+    /// ``scope(in:)``; a name that matches nothing is a usage error (exit 64) which, with a
+    /// `json` context, is also printed as a ``StoppedReport`` with outcome `usage`.
+    func scope(in fleet: Fleet, json: StoppedReport.Context?) throws -> Set<String>? {
+        do {
+            return try scope(in: fleet)
+        } catch let error as ValidationError {
+            StoppedReport.print(.usage, json, error: error.message)
+            throw error
+        }
+    }
+
     /// The groups selected by `--instance` and `--wave` (all when neither is given).
     func scope(in fleet: Fleet) throws -> Set<String>? {
         if instances.isEmpty && waves.isEmpty { return nil }
@@ -69,7 +78,7 @@ struct RuntimeOptions: ParsableArguments {
             var byInstance = Set<String>()
             for name in instances {
                 guard let group = fleet.group(of: name) else {
-                    throw ValidationError("no instance named '\(name)' in the manifests")
+                    throw ValidationError("no instance named '\(Escaped.value(name))' in the manifests")
                 }
                 byInstance.insert(group.id)
             }
@@ -77,7 +86,7 @@ struct RuntimeOptions: ParsableArguments {
         }
         if !waves.isEmpty {
             for name in waves where fleet.wave(named: name) == nil {
-                throw ValidationError("no wave named '\(name)' in the manifests")
+                throw ValidationError("no wave named '\(Escaped.value(name))' in the manifests")
             }
             selected.formIntersection(fleet.groups.filter { waves.contains($0.wave) }.map(\.id))
         }
@@ -86,11 +95,23 @@ struct RuntimeOptions: ParsableArguments {
 
     var leaseDuration: Duration { ManifestDuration.parse(leaseTTL) ?? .seconds(30) }
 
+    static let defaultState = "sqlite:.sendpath/state.db"
+    static let defaultProvider = "sim:.sendpath/fleet.db"
+
     /// Runs `body` with the state store open; a PostgreSQL pool runs only for its duration.
-    func withStore<T: Sendable>(logger: Logger, _ body: @Sendable (any StateStore) async throws -> T) async throws -> T {
+    ///
+    /// With `create: false` (a dry run, `status`: commands that only read) an SQLite file is
+    /// never created, nor its folders: a path given with `--state` must exist; at the default
+    /// path, a missing file means nothing was journalled yet, and an empty journal is used in
+    /// memory.
+    func withStore<T: Sendable>(logger: Logger, create: Bool = true,
+                                _ body: @Sendable (any StateStore) async throws -> T) async throws -> T {
         switch try StateLocation(state) {
         case .sqlite(let path):
-            return try await body(try SQLiteStateStore(path: path, logger: logger))
+            if !create && state == Self.defaultState && !FileManager.default.fileExists(atPath: path) {
+                return try await body(InMemoryStateStore())
+            }
+            return try await body(try SQLiteStateStore(path: path, logger: logger, create: create))
         case .postgres(let url):
             return try await PostgresStateStore.withStore(try PostgresConfiguration(url: url), logger: logger) { store in
                 try await body(store)
@@ -100,8 +121,12 @@ struct RuntimeOptions: ParsableArguments {
 
     /// Opens the provider; a simulator is seeded with the fleet's unknown instances first.
     /// The caller must `close()` it on every path (the HTTP client holds connections).
-    func openProvider(fleet: Fleet, clock: any WallClock, logger: Logger) async throws -> OpenedProvider {
-        try await ProviderLocation(provider).open(fleet: fleet, clock: clock, logger: logger)
+    ///
+    /// With `create: false`, a `sim:` file named with `--provider` must exist (the default
+    /// simulator is the stand-in fleet, seeded from the manifests as for an apply).
+    func openProvider(fleet: Fleet, clock: any WallClock, logger: Logger, create: Bool = true) async throws -> OpenedProvider {
+        try await ProviderLocation(provider).open(fleet: fleet, clock: clock, logger: logger,
+                                                  create: create || provider == Self.defaultProvider)
     }
 }
 
@@ -139,17 +164,14 @@ enum ProviderLocation: Equatable {
             if parts.count == 2 {
                 for pair in parts[1].split(separator: "&") {
                     let kv = pair.split(separator: "=", maxSplits: 1)
-                    guard kv.count == 2 else { throw ValidationError("--provider: '\(pair)' is not key=value") }
+                    guard kv.count == 2 else { throw ValidationError("--provider: '\(Escaped.value(pair))' is not key=value") }
                     switch kv[0] {
                     case "latency":
-                        guard let value = ManifestDuration.parse(kv[1]) else {
-                            throw ValidationError("--provider: latency '\(kv[1])' is not a duration like 50ms")
-                        }
-                        latency = value
+                        latency = try FlagValues.duration(String(kv[1]), flag: "--provider latency", in: FlagValues.latency, example: "50ms")
                     case "faults":
                         faults = String(kv[1])
                     default:
-                        throw ValidationError("--provider: unknown simulator option '\(kv[0])' (latency, faults)")
+                        throw ValidationError("--provider: unknown simulator option '\(Escaped.value(kv[0]))' (latency, faults)")
                     }
                 }
             }
@@ -166,11 +188,11 @@ enum ProviderLocation: Equatable {
         return false
     }
 
-    func open(fleet: Fleet?, clock: any WallClock, logger: Logger) async throws -> OpenedProvider {
+    func open(fleet: Fleet?, clock: any WallClock, logger: Logger, create: Bool = true) async throws -> OpenedProvider {
         switch self {
         case .simulator(let path, let latency, let faultsFile):
             let faults = try faultsFile.map { try FleetSimulator.loadFaults(path: $0) } ?? []
-            let simulator = try FleetSimulator(path: path, clock: clock, latency: latency, faults: faults, logger: logger)
+            let simulator = try FleetSimulator(path: path, clock: clock, latency: latency, faults: faults, logger: logger, create: create)
             if let fleet { _ = try await simulator.seed(from: fleet) }
             return OpenedProvider(provider: simulator, close: {})
         case .http(let url):

@@ -60,7 +60,7 @@ struct SimulatorCommand: AsyncParsableCommand {
 
         func validate() throws {
             _ = try ListenAddress(listen)
-            guard ManifestDuration.parse(latency) != nil else { throw ValidationError("--latency must be a duration like 50ms") }
+            _ = try FlagValues.duration(latency, flag: "--latency", in: FlagValues.latency, example: "50ms")
             guard LogSetup.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be human or json") }
         }
 
@@ -110,7 +110,8 @@ struct SimulatorCommand: AsyncParsableCommand {
             try await withCommandErrors {
                 var logger = Logger(label: "sendpath.simulator")
                 logger.logLevel = .warning
-                let simulator = try FleetSimulator(path: fleet, clock: SystemClock(), logger: logger)
+                // A check reads: a missing fleet file is an error, never a new empty fleet.
+                let simulator = try FleetSimulator(path: fleet, clock: SystemClock(), logger: logger, create: false)
                 let report = try await simulator.check()
                 switch output {
                 case .json: StandardStreams.out(try ReportPrinter.json(report))

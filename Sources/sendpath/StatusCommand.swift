@@ -21,13 +21,13 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let stopped = output == .json ? StoppedReport.Context(dryRun: true, at: SystemClock().now()) : nil
         let fleet = try manifests.loadFleet(json: stopped)
-        let scope = try runtime.scope(in: fleet)
+        let scope = try runtime.scope(in: fleet, json: stopped)
         try await withCommandErrors(json: stopped) {
             let logger = runtime.logger("sendpath.status")
             let clock = SystemClock()
             let runtime = self.runtime
-            let report = try await runtime.withStore(logger: logger) { store in
-                let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+            let report = try await runtime.withStore(logger: logger, create: false) { store in
+                let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger, create: false)
                 return try await opened.use { provider in
                     try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
                                          options: ReconcileOptions(dryRun: true, scope: scope),

@@ -23,7 +23,11 @@ struct ValidateCLITests {
         let result = try SendpathBinary.run(["validate", "manifests"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("valid: "))
-        #expect(result.stderr.isEmpty)
+        // The sample uses documentation and benchmarking ranges (a warning per prefix), and two
+        // tenants share a prefix on purpose (a warning per instance that joins another's).
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 8 && lines.allSatisfy { $0.contains(": warning: [non-public-address] ") || $0.contains(": warning: [tenants-share-prefix] ") },
+                "\(result.stderr)")
     }
 
     @Test func errorsAreOneLineEachWithFileLineColumnAndExit65() throws {
@@ -54,10 +58,14 @@ struct ValidateCLITests {
         #expect(first["file"] as? String == "prod.yaml")
     }
 
-    @Test func jsonOutputOfAValidFleetIsEmpty() throws {
+    @Test func jsonOutputOfAValidFleetHoldsOnlyWarnings() throws {
         let result = try SendpathBinary.run(["validate", "--output", "json"])
         #expect(result.status == 0)
-        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+        // The sample's prefixes are documentation and benchmarking space: one warning each.
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        #expect(array.count == 8)
+        #expect(array.allSatisfy { $0["severity"] as? String == "warning" })
+        #expect(Set(array.compactMap { $0["rule"] as? String }) == ["non-public-address", "tenants-share-prefix"])
     }
 
     @Test func sarifOutputCarriesRulesAndRegions() throws {
@@ -115,6 +123,9 @@ struct ValidateCLITests {
             "apiVersion: sendpath/v1\nkind: Wave\nmetadata: {name: w}\nspec: {window: {start: 2024-01-01T00:00:00Z, end: 2024-01-01T04:00:00Z}, maxParallel: 0}\n",
             "apiVersion: sendpath/v1\nkind: AddressPrefix\nmetadata: {name: p}\nspec: {cidr: 198.51.100.0/25}\n",
             "apiVersion: sendpath/v1\nkind: AddressPrefix\nmetadata: {name: p}\nspec: {cidr: 198.51.100.0/24, region: eu-west-1}\n",
+            "apiVersion: sendpath/v1\nkind: AddressPrefix\nmetadata: {name: p}\nspec: {cidr: 0.0.0.0/0}\n",
+            "apiVersion: sendpath/v1\nkind: AddressPrefix\nmetadata: {name: p}\nspec: {cidr: \"::/0\"}\n",
+            "apiVersion: sendpath/v1\nkind: Wave\nmetadata: {name: w}\nspec: {window: {start: 2024-01-01T00:00:00Z, end: 2024-01-01T04:00:00Z}, maxParallel: 10001}\n",
         ]
         for (index, text) in invalid.enumerated() {
             try folder.write("invalid/\(index).yaml", text)

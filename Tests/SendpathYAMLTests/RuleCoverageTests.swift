@@ -44,6 +44,8 @@ struct RuleCoverageTests {
              line: 5, column: 13, message: "'bakeTime' in Policy spec is not a duration: '7 days'"),
         Case(rule: .badValue, documents: [FixtureFleet.wave.replacingOccurrences(of: "  notice:", with: "  maxParallel: 0\n  notice:")],
              line: 9, column: 16, message: "'maxParallel' in Wave spec must be at least 1, found 0"),
+        Case(rule: .valueOutOfRange, documents: [FixtureFleet.wave.replacingOccurrences(of: "2024-01-17T00:00:00Z", with: "2300-01-17T00:00:00Z")],
+             line: 8, column: 10, message: "'end' in Wave window is out of range: '2300-01-17T00:00:00Z'"),
         Case(rule: .emptyList, documents: base + [FixtureFleet.instance("a").replacingOccurrences(of: "[198.51.100.10]", with: "[]")],
              line: 30, column: 15, message: "'sendingIPs' in Instance spec must not be empty"),
         Case(rule: .mergeKey, documents: ["apiVersion: sendpath/v1\nkind: Policy\nmetadata: {name: default}\nspec:\n  <<: {bakeTime: 1d}"],
@@ -85,10 +87,37 @@ struct RuleCoverageTests {
              line: 8, column: 18, message: "more than one Policy"),
         Case(rule: .unusedPrefix, documents: base,
              line: 6, column: 9, message: "prefix 'pfx-a' (198.51.100.0/24) holds no instance's sending IP"),
+        Case(rule: .nonPublicAddress, documents: base,
+             line: 6, column: 9, message: "prefix 'pfx-a' (198.51.100.0/24) is in 198.51.100.0/24, documentation, TEST-NET-2 (RFC 5737): not publicly routable"),
+        Case(rule: .tenantsSharePrefix, documents: base + [FixtureFleet.instance("a"),
+                                                          FixtureFleet.instance("b", ip: "198.51.100.11").replacingOccurrences(of: "tenant: acme", with: "tenant: beta")],
+             line: 44, column: 16, message: "instance 'b' of tenant 'beta' sends from prefix 'pfx-a' (198.51.100.0/24), as does 'a' of tenant 'acme'"),
+        Case(rule: .controlCharacter, documents: base + [FixtureFleet.instance("a").replacingOccurrences(of: "\"7.3.5 build 9368\"", with: "\"7.3\\0.5\"")],
+             line: 29, column: 10, message: "'build' in Instance spec holds a control character: '7.3\\u{0}.5'"),
+        Case(rule: .noInstances, documents: base,
+             line: 1, column: 1, message: "the manifests declare no instance"),
     ]
 
     /// Rules with more than one way to fire, each at its own place.
     static let moreCases: [Case] = [
+        Case(rule: .prefixSize, documents: [FixtureFleet.prefix.replacingOccurrences(of: "198.51.100.0/24", with: "0.0.0.0/0")],
+             line: 6, column: 9, message: "prefix 'pfx-a' (0.0.0.0/0) is larger than a BYOIP prefix can be: IPv4 prefixes run from /8 to /24"),
+        Case(rule: .prefixSize, documents: [FixtureFleet.prefix.replacingOccurrences(of: "198.51.100.0/24", with: "\"::/0\"")],
+             line: 6, column: 9, message: "prefix 'pfx-a' (::/0) is larger than a BYOIP prefix can be: IPv6 prefixes run from /12 to /48"),
+        Case(rule: .controlCharacter, documents: base + [FixtureFleet.instance("a").replacingOccurrences(of: "  name: a", with: "  name: a\n  labels: {team: \"x\\e[31my\"}")],
+             line: 24, column: 18, message: "'labels.team' holds a control character: 'x\\u{1B}[31my'"),
+        Case(rule: .valueOutOfRange, documents: [FixtureFleet.wave.replacingOccurrences(of: "2023-12-01T09:00:00Z", with: "1600-01-01T00:00:00Z")],
+             line: 10, column: 13, message: "'sentAt' in Wave notice is out of range"),
+        Case(rule: .valueOutOfRange, documents: ["apiVersion: sendpath/v1\nkind: Policy\nmetadata: {name: default}\nspec:\n  rollbackReserve: 999999d"],
+             line: 5, column: 20, message: "'rollbackReserve' in Policy spec is out of range: '999999d' is longer than 3650d"),
+        Case(rule: .valueOutOfRange, documents: ["apiVersion: sendpath/v1\nkind: Policy\nmetadata: {name: default}\nspec:\n  bakeTime: 99999999999d"],
+             line: 5, column: 13, message: "'bakeTime' in Policy spec is out of range: '99999999999d' is longer than 3650d"),
+        Case(rule: .valueOutOfRange, documents: [FixtureFleet.wave.replacingOccurrences(of: "  notice:", with: "  maxParallel: 1e23\n  notice:")],
+             line: 9, column: 16, message: "'maxParallel' in Wave spec is out of range: it must be an integer from 1 to 10000, found '1e23'"),
+        Case(rule: .valueOutOfRange, documents: [FixtureFleet.wave.replacingOccurrences(of: "  notice:", with: "  maxParallel: 99999999999999999999999\n  notice:")],
+             line: 9, column: 16, message: "is out of range"),
+        Case(rule: .valueOutOfRange, documents: [FixtureFleet.wave.replacingOccurrences(of: "  notice:", with: "  maxParallel: 10001\n  notice:")],
+             line: 9, column: 16, message: "found 10001"),
         Case(rule: .danglingReference, documents: [FixtureFleet.prefix, FixtureFleet.wave.replacingOccurrences(of: "  notice:", with: "  after: [nope]\n  notice:")],
              line: 17, column: 11, message: "wave 'w1' comes after 'nope', which is not a declared Wave"),
         // IPs are compared canonically: these two are the same address.
@@ -115,14 +144,17 @@ struct RuleCoverageTests {
     }
 
     @Test func everyRuleHasACaseOrAFileLevelTest() {
-        let fileLevel: Set<DiagnosticRule> = [.pathNotFound, .noManifests, .fileUnreadable, .fileTooLarge, .nestingTooDeep, .aliasBudget]
+        // Path rules are covered by PathConfinementTests.
+        let fileLevel: Set<DiagnosticRule> = [.pathNotFound, .noManifests, .fileUnreadable, .fileTooLarge, .nestingTooDeep, .aliasBudget,
+                                              .pathOutsideRoot, .symlinkLoop, .walkLimit, .emptyFile]
         let covered = Set(Self.cases.map(\.rule)).union(fileLevel)
         #expect(covered == Set(DiagnosticRule.allCases))
     }
 
     @Test func theBaseFleetIsValid() throws {
         let diagnostics = try FixtureFleet.validate(Self.base + [FixtureFleet.instance("a"), FixtureFleet.instance("b", ip: "198.51.100.11")])
-        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        // Valid: its prefix is documentation space, which is only a warning.
+        #expect(diagnostics.map(\.rule) == [.nonPublicAddress], "\(diagnostics)")
     }
 
     @Test func problemsInManyDocumentsAreAllReported() throws {
@@ -131,7 +163,7 @@ struct RuleCoverageTests {
             FixtureFleet.instance("b", wave: "nope"),
             FixtureFleet.instance("c", ip: "198.51.100.11", location: "us-east-1"),
         ])
-        #expect(Set(diagnostics.map(\.rule)) == [.ipOutsidePrefix, .danglingReference, .prefixTargetMismatch, .prefixSplit])
+        #expect(Set(diagnostics.map(\.rule)) == [.ipOutsidePrefix, .danglingReference, .prefixTargetMismatch, .prefixSplit, .nonPublicAddress])
     }
 
     @Test func problemsOfOneDocumentAndAcrossDocumentsComeInOneRun() throws {
@@ -139,7 +171,7 @@ struct RuleCoverageTests {
             FixtureFleet.instance("a", environment: "yes"),
             FixtureFleet.instance("b", ip: "198.51.100.11", wave: "w9"),
         ])
-        #expect(diagnostics.map(\.rule) == [.badEnum, .danglingReference], "\(diagnostics.map(\.description))")
+        #expect(diagnostics.map(\.rule) == [.nonPublicAddress, .badEnum, .danglingReference], "\(diagnostics.map(\.description))")
     }
 
     @Test func documentsWithErrorsAreNotBlamedForWhatTheyMayDeclare() throws {
@@ -161,7 +193,7 @@ struct RuleCoverageTests {
             "b.yaml": FixtureFleet.prefix + "\n---\nkind: [Wave\n",
         ])
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        #expect(result.diagnostics.map(\.rule) == [.yamlSyntax], "\(result.diagnostics.map(\.description))")
+        #expect(result.diagnostics.map(\.rule) == [.nonPublicAddress, .yamlSyntax], "\(result.diagnostics.map(\.description))")
         #expect(result.fleet == nil)
     }
 }

@@ -16,9 +16,9 @@ public enum ManifestJSONSchema {
             .init("ipAddress", ["type": "string", "anyOf": [["format": "ipv4"], ["format": "ipv6"]],
                                 "description": "An IPv4 or IPv6 address."]),
             .init("cidr", ["type": "string",
-                           "anyOf": [["pattern": "^[0-9]{1,3}(\\.[0-9]{1,3}){3}/([0-9]|1[0-9]|2[0-4])$"],
-                                     ["pattern": "^[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/([0-9]|[1-3][0-9]|4[0-8])$"]],
-                           "description": "An IPv4 /24 or larger, or an IPv6 /48 or larger."]),
+                           "anyOf": [["pattern": "^[0-9]{1,3}(\\.[0-9]{1,3}){3}/([89]|1[0-9]|2[0-4])$"],
+                                     ["pattern": "^[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/(1[2-9]|[23][0-9]|4[0-8])$"]],
+                           "description": "What BYOIP can take: an IPv4 /8 to /24, or an IPv6 /12 to /48."]),
             .init("awsRegion", ["type": "string", "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$",
                                 "description": "An AWS region, like eu-west-1."]),
         ]
@@ -83,7 +83,7 @@ public enum ManifestJSONSchema {
         case .constant(let value): ["const": .string(value)]
         case .name: ["$ref": "#/$defs/name"]
         case .enumeration(let values): ["enum": .array(values.map(JSONValue.string))]
-        case .integer(let minimum): ["type": "integer", "minimum": .integer(minimum)]
+        case .integer(let minimum, let maximum): ["type": "integer", "minimum": .integer(minimum), "maximum": .integer(maximum)]
         case .duration: ["$ref": "#/$defs/duration"]
         case .time: ["$ref": "#/$defs/time"]
         case .ipAddress: ["$ref": "#/$defs/ipAddress"]

@@ -49,7 +49,7 @@ public indirect enum FieldType: Sendable {
     case constant(String)
     case name
     case enumeration([String])
-    case integer(minimum: Int)
+    case integer(minimum: Int, maximum: Int)
     case duration
     case time
     case ipAddress
@@ -97,7 +97,7 @@ public enum ManifestSchema {
     ])
 
     public static let addressPrefixSpec = ObjectSchema("AddressPrefix spec", summary: "A BYOIP prefix, moved whole.", fields: [
-        FieldSchema("cidr", .cidr, required: true, summary: "An IPv4 /24 or larger, or an IPv6 /48 or larger, without host bits."),
+        FieldSchema("cidr", .cidr, required: true, summary: "An IPv4 /8 to /24, or an IPv6 /12 to /48, without host bits."),
         FieldSchema("awsRegion", .awsRegion, summary: "The AWS region the prefix is provisioned in; instances targeted at aws must use it."),
     ])
 
@@ -112,7 +112,7 @@ public enum ManifestSchema {
 
     public static let waveSpec = ObjectSchema("Wave spec", summary: "A migration wave and its maintenance window.", fields: [
         FieldSchema("window", .object(window), required: true, summary: "When sending may be frozen."),
-        FieldSchema("maxParallel", .integer(minimum: 1), summary: "Cut-over groups moved at once.", default: "1"),
+        FieldSchema("maxParallel", .integer(minimum: 1, maximum: 10_000), summary: "Cut-over groups moved at once (at most 10000).", default: "1"),
         FieldSchema("after", .list(.name, nonEmpty: false), summary: "Waves that must have completed first.", default: "[]"),
         FieldSchema("notice", .object(notice), summary: "A notice sent by another system; otherwise record one with `sendpath notify`."),
     ])

@@ -18,14 +18,15 @@ public struct Diagnostic: Sendable, Hashable, Codable, CustomStringConvertible {
         self.severity = severity
         self.rule = rule
         self.location = location
-        self.message = message
-        self.hint = hint
+        // One diagnostic is one line, in every format: values quoted in it cannot break it.
+        self.message = Escaped.line(message)
+        self.hint = hint.map(Escaped.line)
     }
 
     /// The one-line form printed on stderr:
-    /// `file:line:column: error: [rule] message (hint)`.
+    /// `file:line:column: error: [rule] message (hint)`. The file name is escaped too.
     public var description: String {
-        var line = "\(location): \(severity.rawValue): [\(rule.rawValue)] \(message)"
+        var line = "\(Escaped.line(location.file)):\(location.line):\(location.column): \(severity.rawValue): [\(rule.rawValue)] \(message)"
         if let hint { line += " (\(hint))" }
         return line
     }

@@ -7,6 +7,10 @@ public enum DiagnosticRule: String, Sendable, Hashable, Codable, CaseIterable {
     case noManifests = "no-manifests"
     case fileUnreadable = "file-unreadable"
     case fileTooLarge = "file-too-large"
+    case pathOutsideRoot = "path-outside-root"
+    case symlinkLoop = "symlink-loop"
+    case walkLimit = "walk-limit"
+    case emptyFile = "empty-file"
     case yamlSyntax = "yaml-syntax"
     case nestingTooDeep = "nesting-too-deep"
     case aliasBudget = "alias-budget"
@@ -26,6 +30,8 @@ public enum DiagnosticRule: String, Sendable, Hashable, Codable, CaseIterable {
     case badTime = "bad-time"
     case badDuration = "bad-duration"
     case badValue = "bad-value"
+    case valueOutOfRange = "value-out-of-range"
+    case controlCharacter = "control-character"
     case emptyList = "empty-list"
     // Rules across documents.
     case duplicateName = "duplicate-name"
@@ -41,6 +47,9 @@ public enum DiagnosticRule: String, Sendable, Hashable, Codable, CaseIterable {
     case onPremiseTarget = "on-premise-target"
     case multiplePolicies = "multiple-policies"
     case unusedPrefix = "unused-prefix"
+    case nonPublicAddress = "non-public-address"
+    case tenantsSharePrefix = "tenants-share-prefix"
+    case noInstances = "no-instances"
 
     /// One line saying what the rule checks, for SARIF rule metadata and the docs.
     public var summary: String {
@@ -49,6 +58,9 @@ public enum DiagnosticRule: String, Sendable, Hashable, Codable, CaseIterable {
         case .noManifests: "the paths given hold no .yaml or .yml file"
         case .fileUnreadable: "a manifest file cannot be read"
         case .fileTooLarge: "a manifest file is larger than the per-file limit"
+        case .pathOutsideRoot: "a symbolic link leads outside the folder it was found under; it is not read"
+        case .symlinkLoop: "a symbolic link loops, or leads back to a folder that holds it"
+        case .walkLimit: "a folder is nested too deep, or holds too many entries, to be walked"
         case .yamlSyntax: "the file is not well-formed YAML (or not UTF-8 text)"
         case .nestingTooDeep: "collections are nested deeper than any manifest needs"
         case .aliasBudget: "aliases expand to more nodes than the expansion budget allows"
@@ -67,13 +79,14 @@ public enum DiagnosticRule: String, Sendable, Hashable, Codable, CaseIterable {
         case .badTime: "a time that is not RFC 3339 with an offset"
         case .badDuration: "a duration not written like 90s, 15m, 4h, 7d or 1h30m"
         case .badValue: "a value outside its allowed range"
+        case .valueOutOfRange: "a number, time or duration beyond what sendpath can represent or allows"
         case .emptyList: "a list that must not be empty is empty"
         case .duplicateName: "two documents of one kind share a name"
         case .danglingReference: "a reference (wave, after) names nothing declared"
         case .afterCycle: "waves that wait for each other through 'after'"
         case .duplicateIP: "one sending IP is declared on two instances (or twice on one)"
         case .ipOutsidePrefix: "a sending IP lies in no declared AddressPrefix"
-        case .prefixSize: "a BYOIP prefix smaller than an IPv4 /24 or an IPv6 /48"
+        case .prefixSize: "a prefix BYOIP cannot take: smaller than an IPv4 /24 or an IPv6 /48, or larger than an IPv4 /8 or an IPv6 /12"
         case .prefixOverlap: "two declared prefixes overlap"
         case .prefixSplit: "the instances of one prefix are not all in the same wave"
         case .prefixTargetMismatch: "instances of one prefix target different places, or not the prefix's awsRegion"
@@ -81,6 +94,11 @@ public enum DiagnosticRule: String, Sendable, Hashable, Codable, CaseIterable {
         case .onPremiseTarget: "an on-premise instance targeted at aws"
         case .multiplePolicies: "more than one Policy document"
         case .unusedPrefix: "a declared prefix holds no instance's IP (warning)"
+        case .nonPublicAddress: "a prefix in space that is not publicly routable: private, loopback, documentation, multicast (warning)"
+        case .tenantsSharePrefix: "instances of different tenants share a prefix, so they move in one cut-over (warning)"
+        case .controlCharacter: "a string value holds a control character (newline, tab, NUL, escape, ...)"
+        case .emptyFile: "a manifest file holds no document (warning)"
+        case .noInstances: "the manifests declare no instance (warning)"
         }
     }
 }

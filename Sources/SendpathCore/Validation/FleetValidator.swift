@@ -30,6 +30,7 @@ public enum FleetValidator {
         let waveNames = Set(waves.map(\.name))
         let membership = checkInstances(instances, waveNames: waveNames, prefixes: prefixTable, unreadable: unreadable,
                                         into: &diagnostics)
+        checkTenants(instances, prefixes: prefixes, membership: membership, into: &diagnostics)
         let (groups, groupOfInstance) = formGroups(instances: instances, prefixes: prefixes, membership: membership, into: &diagnostics)
         for (index, prefix) in prefixes.enumerated()
         where membership.instancesByPrefix[index].isEmpty && !unreadable.mayDeclareAny(.instance) {
@@ -137,11 +138,20 @@ public enum FleetValidator {
         var lengths = Set<Int>()
         for (index, prefix) in prefixes.enumerated() {
             let block = prefix.cidr.value
-            let limit = block.network.bitWidth == 32 ? 24 : 48
+            let limit = AddressSpace.mostSpecificLength(bitWidth: block.network.bitWidth)
+            let largest = AddressSpace.leastSpecificLength(bitWidth: block.network.bitWidth)
             if block.length > limit {
                 diagnostics.append(Diagnostic(.prefixSize, at: prefix.cidr.location,
                                               "prefix '\(prefix.name)' (\(block)) is smaller than a BYOIP prefix may be: \(block.network.family) needs /\(limit) or larger",
                                               hint: "declare the whole /\(limit) that holds it: \(AddressBlock(network: block.network, length: limit))"))
+            } else if block.length < largest {
+                diagnostics.append(Diagnostic(.prefixSize, at: prefix.cidr.location,
+                                              "prefix '\(prefix.name)' (\(block)) is larger than a BYOIP prefix can be: \(block.network.family) prefixes run from /\(largest) to /\(limit)",
+                                              hint: "declare the registered range you bring to AWS, /\(largest) to /\(limit)"))
+            } else if let range = AddressSpace.nonPublicRange(overlapping: block) {
+                diagnostics.append(Diagnostic(.nonPublicAddress, at: prefix.cidr.location,
+                                              "prefix '\(prefix.name)' (\(block)) is in \(range.block), \(range.purpose): not publicly routable, so BYOIP cannot take it",
+                                              hint: "fine for a lab or a test; a real fleet sends from public space", severity: .warning))
             }
             if table.byNetwork[block] == nil {
                 table.byNetwork[block] = index

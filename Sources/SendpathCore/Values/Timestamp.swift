@@ -2,6 +2,11 @@
 ///
 /// Parsed from and printed as RFC 3339. The core never reads the system clock: the current
 /// instant comes from an injected ``WallClock``.
+///
+/// Nanoseconds in an `Int64` reach from 1677 to 2262; times read from manifests, flags, JSON
+/// and stores must lie in ``supportedRange`` (1970 through 2199), so that any sum of such a
+/// time and durations sendpath allows (see ``ManifestDuration/maximum``) stays representable.
+/// Arithmetic saturates at the ends of `Int64` rather than trapping.
 public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public var nanosecondsSinceEpoch: Int64
 
@@ -10,7 +15,30 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
     }
 
     public init(secondsSinceEpoch: Int64) {
-        self.nanosecondsSinceEpoch = secondsSinceEpoch * 1_000_000_000
+        self.nanosecondsSinceEpoch = Self.saturating(secondsSinceEpoch.multipliedReportingOverflow(by: 1_000_000_000),
+                                                     negative: secondsSinceEpoch < 0)
+    }
+
+    /// The earliest time sendpath reads: 1970-01-01T00:00:00Z.
+    public static let earliestSupported = Timestamp(nanosecondsSinceEpoch: 0)
+    /// The latest time sendpath reads: 2199-12-31T23:59:59.999999999Z.
+    public static let latestSupported = Timestamp(nanosecondsSinceEpoch: 7_258_118_400 * 1_000_000_000 - 1)
+    /// The times sendpath reads from manifests, flags and stores (years 1970 through 2199).
+    public static let supportedRange = earliestSupported...latestSupported
+    /// The supported range for messages: "from 1970-01-01T00:00:00Z to 2199-12-31T23:59:59Z".
+    public static let supportedRangeDescription = "from 1970-01-01T00:00:00Z to 2199-12-31T23:59:59Z"
+
+    /// What parsing an RFC 3339 text found.
+    public enum ParseResult: Sendable, Equatable {
+        case time(Timestamp)
+        /// Not RFC 3339 with an offset.
+        case malformed
+        /// Well-formed, but outside ``supportedRange``.
+        case outOfRange
+    }
+
+    static func saturating(_ result: (partialValue: Int64, overflow: Bool), negative: Bool) -> Int64 {
+        result.overflow ? (negative ? .min : .max) : result.partialValue
     }
 
     public var secondsSinceEpoch: Int64 { nanosecondsSinceEpoch / 1_000_000_000 }
@@ -19,21 +47,35 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         lhs.nanosecondsSinceEpoch < rhs.nanosecondsSinceEpoch
     }
 
+    /// Saturates at the ends of `Int64` instead of trapping.
     public static func + (lhs: Timestamp, rhs: Duration) -> Timestamp {
-        Timestamp(nanosecondsSinceEpoch: lhs.nanosecondsSinceEpoch + rhs.nanoseconds)
+        let step = rhs.nanoseconds
+        return Timestamp(nanosecondsSinceEpoch: saturating(lhs.nanosecondsSinceEpoch.addingReportingOverflow(step), negative: step < 0))
     }
 
+    /// Saturates at the ends of `Int64` instead of trapping.
     public static func - (lhs: Timestamp, rhs: Duration) -> Timestamp {
-        Timestamp(nanosecondsSinceEpoch: lhs.nanosecondsSinceEpoch - rhs.nanoseconds)
+        let step = rhs.nanoseconds
+        return Timestamp(nanosecondsSinceEpoch: saturating(lhs.nanosecondsSinceEpoch.subtractingReportingOverflow(step), negative: step > 0))
     }
 
+    /// Saturates at the ends of `Int64` nanoseconds instead of trapping.
     public static func - (lhs: Timestamp, rhs: Timestamp) -> Duration {
-        .nanoseconds(lhs.nanosecondsSinceEpoch - rhs.nanosecondsSinceEpoch)
+        .nanoseconds(saturating(lhs.nanosecondsSinceEpoch.subtractingReportingOverflow(rhs.nanosecondsSinceEpoch),
+                                negative: lhs < rhs))
     }
 
     /// Parses RFC 3339 (`2023-10-10T08:00:00Z`, `2024-01-16T22:00:00+01:00`, fractions
     /// allowed). The offset is required: a time without one is ambiguous across sites.
+    /// `nil` when malformed or outside ``supportedRange`` (``parse(rfc3339:)`` tells which).
     public init?(rfc3339 text: some StringProtocol) {
+        guard case .time(let value) = Self.parse(rfc3339: text) else { return nil }
+        self = value
+    }
+
+    /// Parses RFC 3339 like ``init(rfc3339:)``, saying whether a refused text was malformed or
+    /// out of the supported range.
+    public static func parse(rfc3339 text: some StringProtocol) -> ParseResult {
         let b = Array(text.utf8)
         func digits(_ start: Int, _ count: Int) -> Int? {
             guard start + count <= b.count else { return nil }
@@ -52,10 +94,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
               let hour = digits(11, 2), b[13] == 0x3A,
               let minute = digits(14, 2), b[16] == 0x3A,
               let second = digits(17, 2)
-        else { return nil }
+        else { return .malformed }
         guard (1...12).contains(month), day >= 1, day <= Timestamp.daysIn(month: month, year: year),
               hour <= 23, minute <= 59, second <= 60
-        else { return nil }
+        else { return .malformed }
         var index = 19
         var nanos: Int64 = 0
         if index < b.count && b[index] == 0x2E {
@@ -67,25 +109,27 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
                 scale /= 10
                 index += 1
             }
-            if index == start { return nil }
+            if index == start { return .malformed }
         }
-        guard index < b.count else { return nil }
+        guard index < b.count else { return .malformed }
         var offsetSeconds = 0
         if b[index] == 0x5A || b[index] == 0x7A {
             index += 1
         } else if b[index] == 0x2B || b[index] == 0x2D {
             let sign = b[index] == 0x2D ? -1 : 1
             guard let oh = digits(index + 1, 2), b.count > index + 3, b[index + 3] == 0x3A,
-                  let om = digits(index + 4, 2), oh <= 23, om <= 59 else { return nil }
+                  let om = digits(index + 4, 2), oh <= 23, om <= 59 else { return .malformed }
             offsetSeconds = sign * (oh * 3600 + om * 60)
             index += 6
         } else {
-            return nil
+            return .malformed
         }
-        guard index == b.count else { return nil }
+        guard index == b.count else { return .malformed }
         let days = Timestamp.daysFromCivil(year: year, month: month, day: day)
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - Int64(offsetSeconds)
-        self.nanosecondsSinceEpoch = seconds * 1_000_000_000 + nanos
+        // At most four digits of year: the seconds fit an Int64 with room; the nanoseconds may not.
+        guard seconds >= earliestSupported.secondsSinceEpoch, seconds <= latestSupported.secondsSinceEpoch else { return .outOfRange }
+        return .time(Timestamp(nanosecondsSinceEpoch: seconds * 1_000_000_000 + nanos))
     }
 
     /// RFC 3339 in UTC, with a fraction only when there is one (as many digits as it needs).
@@ -165,10 +209,13 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
 }
 
 extension Duration {
-    /// Whole nanoseconds (truncated), for arithmetic with ``Timestamp``.
+    /// Whole nanoseconds (truncated), for arithmetic with ``Timestamp``; saturates at the ends
+    /// of `Int64` (about 292 years either way) instead of trapping.
     public var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let whole = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !whole.overflow else { return seconds < 0 ? .min : .max }
+        return Timestamp.saturating(whole.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000), negative: seconds < 0)
     }
 
     /// Seconds as a floating-point number, for reports and metrics.

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+@testable import SendpathCore
+
+/// Values that once trapped (Int64 nanoseconds overflow) and text that once forged lines.
+@Suite("Ranges and escaping")
+struct RangeAndEscapingTests {
+    @Test(arguments: ["1600-01-01T00:00:00Z", "1677-09-21T00:12:43Z", "2262-04-11T23:47:17Z", "2300-01-01T00:00:00Z",
+                      "9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "2200-01-01T00:00:00Z",
+                      "1970-01-01T00:30:00+01:00"])
+    func timesOutsideTheSupportedRangeAreOutOfRangeNotATrap(text: String) {
+        #expect(Timestamp.parse(rfc3339: text) == .outOfRange)
+        #expect(Timestamp(rfc3339: text) == nil)
+    }
+
+    @Test func theEndsOfTheSupportedRangeParse() throws {
+        #expect(Timestamp.parse(rfc3339: "1970-01-01T00:00:00Z") == .time(Timestamp.earliestSupported))
+        let last = try #require(Timestamp(rfc3339: "2199-12-31T23:59:59.999999999Z"))
+        #expect(last == Timestamp.latestSupported)
+        #expect(Timestamp.parse(rfc3339: "not a time") == .malformed)
+    }
+
+    @Test func timeArithmeticSaturatesInsteadOfTrapping() {
+        let late = Timestamp(nanosecondsSinceEpoch: .max - 10)
+        #expect((late + .seconds(1)).nanosecondsSinceEpoch == .max)
+        let early = Timestamp(nanosecondsSinceEpoch: .min + 10)
+        #expect((early - .seconds(1)).nanosecondsSinceEpoch == .min)
+        #expect((late - early).nanoseconds == .max)
+        #expect((early - late).nanoseconds == .min)
+        #expect(Timestamp(secondsSinceEpoch: .max).nanosecondsSinceEpoch == .max)
+        #expect(Duration.seconds(Int64.max).nanoseconds == .max)
+        #expect(Duration.seconds(Int64.min).nanoseconds == .min)
+        // The bounded domain: the latest time plus the longest duration stays representable.
+        let sum = Timestamp.latestSupported + ManifestDuration.maximum + ManifestDuration.maximum
+        #expect(sum > Timestamp.latestSupported && sum.nanosecondsSinceEpoch < .max)
+        let difference = Timestamp.earliestSupported - ManifestDuration.maximum - ManifestDuration.maximum
+        #expect(difference.nanosecondsSinceEpoch > .min)
+    }
+
+    @Test(arguments: ["999999d", "3651d", "3650d1s", "99999999999d", "99999999999999999999999s", "1000000000d"])
+    func durationsBeyondTheMaximumAreTooLarge(text: String) {
+        #expect(ManifestDuration.parseChecked(text) == .tooLarge)
+        #expect(ManifestDuration.parse(text) == nil)
+    }
+
+    @Test func theLongestDurationParses() {
+        #expect(ManifestDuration.parseChecked("3650d") == .duration(.seconds(3650 * 86_400)))
+        #expect(ManifestDuration.parseChecked("99999999999x") == .malformed)
+        #expect(ManifestDuration.parseChecked("1d1d") == .malformed)
+    }
+
+    @Test func controlCharactersAreEscapedAndLongValuesCut() {
+        #expect(Escaped.value("a\nb\rc\td") == "a\\nb\\rc\\td")
+        #expect(Escaped.value("\u{1B}[2Jred\u{7}") == "\\u{1B}[2Jred\\u{7}")
+        #expect(Escaped.value("nul\u{0}del\u{7F}c1\u{85}\u{9B}") == "nul\\u{0}del\\u{7F}c1\\u{85}\\u{9B}")
+        #expect(Escaped.value("line\u{2028}sep\u{202E}rtl") == "line\\u{2028}sep\\u{202E}rtl")
+        #expect(Escaped.value("plain café ✓") == "plain café ✓")
+        let long = String(repeating: "x", count: 500)
+        #expect(Escaped.value(long) == String(repeating: "x", count: 200) + "…")
+        #expect(Escaped.value(String(repeating: "y", count: 200)) == String(repeating: "y", count: 200))
+    }
+
+    @Test func aDiagnosticIsOneLineWhateverItQuotes() {
+        let forged = "ok\nmanifests/prod.yaml:1:1: warning: [fake] all good\u{1B}[2K"
+        let diagnostic = Diagnostic(.badValue, at: SourceLocation(file: "evil\n.yaml", line: 3, column: 4), "found '\(forged)'",
+                                    hint: "hint\nwith a newline")
+        let line = diagnostic.description
+        #expect(!line.contains("\n") && !line.contains("\u{1B}"))
+        #expect(line.hasPrefix("evil\\n.yaml:3:4: error: [bad-value] found 'ok\\nmanifests/prod.yaml:1:1: warning"))
+        #expect(!diagnostic.message.contains("\n") && !(diagnostic.hint ?? "").contains("\n"))
+    }
+}
