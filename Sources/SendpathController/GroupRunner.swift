@@ -14,6 +14,8 @@ struct GroupResult: Sendable {
     var cutoverID: String?
     /// A runtime failure that stopped the group (store unreachable, fenced out).
     var error: String?
+    /// The move being journalled last, its attempt and key (for a refusal's record).
+    var current: (move: CutoverMachine.Move, attempt: Int, key: String)?
 }
 
 /// Runs one group's decision: prepare-target, then a cut-over driven by ``CutoverMachine``,
@@ -43,6 +45,13 @@ struct GroupRunner: Sendable {
             }
             switch plan.decision {
             case .start:
+                // A stop was requested (SIGTERM) after the group was scheduled, perhaps while
+                // prepare-target ran: no new cut-over starts.
+                if options.stop?.isRequested == true {
+                    result.status = .blocked
+                    result.reasons = [BlockReason(.order, "not started: a stop was requested; the next run starts it")]
+                    return result
+                }
                 let expected = plan.expectedDuration
                 let late = Planner.windowReasons(plan.wave, expected: expected, rollbackReserve: fleet.policy.rollbackReserve, now: clock.now())
                 guard late.isEmpty else {
@@ -60,8 +69,11 @@ struct GroupRunner: Sendable {
         } catch StateStoreError.leaseLost(let scope) {
             // The store refused a journal entry: a newer holder has the group. Record that refusal.
             progress?.fencedOut(group: group.id, by: .stateStore, detail: "the state store refused a journal entry: \(scope) has a newer holder")
-            try? await store.append(JournalEntry(cutoverID: plan.resuming?.id ?? result.cutoverID, group: group.id, step: .freeze,
-                                                 phase: .fenced, attempt: 0, idempotencyKey: "", fencingToken: await token(),
+            let current = result.current
+            try? await store.append(JournalEntry(cutoverID: plan.resuming?.id ?? result.cutoverID, group: group.id,
+                                                 step: current?.move.step ?? .freeze, rollback: current?.move.rollback ?? false,
+                                                 phase: .fenced, attempt: current?.attempt ?? 0, idempotencyKey: current?.key ?? "",
+                                                 fencingToken: await token(),
                                                  at: clock.now(), detail: StepDetail(message: "journal entry refused: \(scope) has a newer holder"),
                                                  holder: holderID))
             result.status = .inProgress
@@ -78,19 +90,21 @@ struct GroupRunner: Sendable {
     /// Runs prepare-target with retries; `false` when it failed (nothing that sends was changed).
     private func prepare(into result: inout GroupResult) async throws -> Bool {
         // The key names the target, so a later change of target is a new request, not a conflict.
+        // A prepare left unfinished (an intent with no result) repeats its key; a new one gets a
+        // random nonce, so that a fresh state store never replays another store's answer.
         let prefix = "prepare/\(group.id)/\(group.target)/"
-        let earlier = try await store.preparations(groups: [group.id]).filter { $0.phase == .done && $0.idempotencyKey.hasPrefix(prefix) }.count
-        let key = prefix + "\(earlier + 1)"
-        let executor = StepExecutor(provider: provider, fleet: fleet, group: group, members: group.instances,
-                                    baseline: CutoverBaseline(members: [:], prefixes: [:], target: group.target), cutoverID: "")
+        let earlier = try await store.preparations(groups: [group.id]).filter { $0.idempotencyKey.hasPrefix(prefix) }
+        let key = earlier.last.flatMap { $0.phase == .done ? nil : $0.idempotencyKey } ?? prefix + Self.nonce()
+        let executor = StepExecutor(provider: provider, preparing: group)
         let move = CutoverMachine.Move(.prepareTarget)
         var attempt = 1
         while true {
             let started = clock.now()
             let context = MutationContext(idempotencyKey: key, fencingToken: await token(), step: .prepareTarget)
+            result.current = (move, attempt, key)
             try await store.append(entry(nil, move, .intent, attempt, key, context.fencingToken, started))
             progress?.stepStarted(group: group.id, move: move, attempt: attempt, at: started)
-            let outcome = await executor.run(move, context: context, snapshots: nil, resendMaxAge: fleet.policy.resendMaxAge)
+            let outcome = await executor.run(move, context: context, snapshots: nil, resendMaxAge: .zero)
             let duration = clock.now() - started
             // Cancelled mid-call (the lease was lost): leave the intent open for the next holder.
             if Task.isCancelled { throw CancellationError() }
@@ -130,14 +144,18 @@ struct GroupRunner: Sendable {
         var members: [String: CutoverBaseline.Member] = [:]
         for name in group.instances {
             guard let state = observed[name] else { continue }
-            members[name] = CutoverBaseline.Member(path: state.path, sendingIPs: Array(Set(state.sendingIPs)).sorted(), build: state.build)
+            members[name] = CutoverBaseline.Member(path: state.path, sendingIPs: Array(Set(state.sendingIPs)).sorted(), build: state.build,
+                                                   declaredIPs: fleet.instance(named: name)?.declaredIPs)
         }
         let source = members.values.first?.path ?? group.target
         var prefixes: [AddressBlock: SendingPath] = [:]
         for block in group.blocks { prefixes[block] = observedPrefixes[block]?.advertisedFrom.first ?? source }
+        // Pinned: everything the moves use, with the policy in force now and a nonce that keeps
+        // its idempotency keys unique across state stores.
+        let baseline = CutoverBaseline(members: members, prefixes: prefixes, target: group.target,
+                                       policy: CutoverPolicy(fleet.policy), nonce: Self.nonce())
         let record = CutoverRecord(id: "\(group.id)#\(number)", group: group.id, wave: group.wave, members: group.instances,
-                                   window: plan.wave.window, startedAt: clock.now(),
-                                   baseline: CutoverBaseline(members: members, prefixes: prefixes, target: group.target))
+                                   window: plan.wave.window, startedAt: clock.now(), baseline: baseline)
         try await store.beginCutover(record)
         logger.info("cut-over started", metadata: ["cutover.id": "\(record.id)", "cutover.instances": "\(group.instances.count)"])
         return record
@@ -145,8 +163,8 @@ struct GroupRunner: Sendable {
 
     private func cutover(record: CutoverRecord, resumed: Bool, into result: inout GroupResult) async throws {
         result.cutoverID = record.id
-        var machine = CutoverMachine.replay(record.entries, maxAttempts: options.retry.maxAttempts,
-                                            onVerificationFailure: fleet.policy.onVerificationFailure)
+        var machine = CutoverMachine.replay(record, maxAttempts: options.retry.maxAttempts, livePolicy: fleet.policy)
+        let policy = record.baseline.policy(orLive: fleet.policy)
         var snapshots = record.entries.last { $0.step == .snapshotQueue && !$0.rollback && $0.phase == .done }?.detail?.snapshots
         if resumed {
             let note = entry(record.id, machine.next ?? CutoverMachine.Move(.freeze), .resumed, 0, "", await token(), clock.now(),
@@ -154,27 +172,33 @@ struct GroupRunner: Sendable {
             try await store.append(note)
             machine.record(note)
         }
-        let executor = StepExecutor(provider: provider, fleet: fleet, group: group, members: record.members,
-                                    baseline: record.baseline, cutoverID: record.id)
-        // The window the cut-over was started in, even if the manifest has moved the wave since.
-        let turnBackAt = record.window.end - fleet.policy.rollbackReserve
+        let executor = StepExecutor(provider: provider, record: record)
         while case .run(let move, let attempt) = machine.action {
             if Task.isCancelled { throw CancellationError() }
-            if !machine.rollingBack && !machine.pastPointOfNoReturn && clock.now() >= turnBackAt {
-                let abort = entry(record.id, move, .aborted, attempt, "", await token(), clock.now(),
-                                  detail: StepDetail(message: "the window ends at \(plan.wave.window.end); turning back with the rollback reserve left"))
-                try await store.append(abort)
-                machine.record(abort)
+            // Past the turn-back time of the window it was started in (even if the manifest has
+            // moved the wave since), or with an instance left behind on a prefix it moves: turn
+            // back (or hold) before the next move, as the dry run showed.
+            let interruptions = Planner.interruptions(record, machine: machine, intruders: plan.intruders, now: clock.now(),
+                                                      livePolicy: fleet.policy)
+            if !interruptions.isEmpty {
+                for planned in interruptions {
+                    let journalled = entry(record.id, move, planned.phase, planned.attempt, "", await token(), planned.at,
+                                           detail: planned.detail)
+                    result.current = (move, attempt, "")
+                    try await store.append(journalled)
+                    machine.record(journalled)
+                }
                 continue
             }
-            let key = StepExecutor.key(cutover: record.id, move)
+            let key = record.key(move)
             let context = MutationContext(idempotencyKey: key, fencingToken: await token(), step: move.step)
             let started = clock.now()
             let intent = entry(record.id, move, .intent, attempt, key, context.fencingToken, started)
+            result.current = (move, attempt, key)
             try await store.append(intent)
             machine.record(intent)
             progress?.stepStarted(group: group.id, move: move, attempt: attempt, at: started)
-            let outcome = await executor.run(move, context: context, snapshots: snapshots, resendMaxAge: fleet.policy.resendMaxAge)
+            let outcome = await executor.run(move, context: context, snapshots: snapshots, resendMaxAge: policy.resendMaxAge)
             let duration = clock.now() - started
             // Cancelled mid-call (the lease was lost): leave the intent open for the next holder.
             if Task.isCancelled { throw CancellationError() }
@@ -201,8 +225,12 @@ struct GroupRunner: Sendable {
                 let message = Self.message(failure)
                 var isMismatch = false
                 if case .mismatch = failure { isMismatch = true }
+                // A failure for good journals what the machine decides now (turn back or hold):
+                // replay follows that, whatever the policy says later.
+                let decision = phase == .failed ? machine.decision(after: move, mismatch: isMismatch) : nil
                 let failed = entry(record.id, move, phase, attempt, key, context.fencingToken, clock.now(), duration: duration,
-                                   detail: StepDetail(message: message, errorCode: code, mismatch: isMismatch ? true : nil))
+                                   detail: StepDetail(message: message, errorCode: code, mismatch: isMismatch ? true : nil,
+                                                      decision: decision))
                 try await store.append(failed)
                 machine.record(failed)
                 progress?.stepFinished(group: group.id, move: move, phase: phase, duration: duration, detail: message)
@@ -229,7 +257,7 @@ struct GroupRunner: Sendable {
             result.reasons = [BlockReason(.held, reason ?? "rolled back")]
         case .held:
             result.status = .held
-            result.reasons = [BlockReason(.held, "\(reason ?? "held"); after fixing the cause, run 'sendpath reconcile --resume-held \(group.id)'")]
+            result.reasons = [BlockReason(.held, "\(reason ?? "held"); after fixing the cause, run 'sendpath reconcile --resume-held \(record.id)'")]
         }
         logger.notice("cut-over ended", metadata: ["cutover.id": "\(record.id)", "cutover.outcome": "\(outcome.rawValue)",
                                                    "cutover.reason": "\(reason ?? "")"])
@@ -238,6 +266,12 @@ struct GroupRunner: Sendable {
     struct FencedOut: Error, CustomStringConvertible {
         var message: String
         var description: String { "fenced out: another reconciler holds a newer lease (\(message))" }
+    }
+
+    /// A random value for a new cut-over's idempotency keys (128 bits, hex).
+    static func nonce() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in String(generator.next() as UInt64, radix: 16).leftPadded(to: 16) }.joined()
     }
 
     static func message(_ failure: CutoverMachine.Failure) -> String {
@@ -251,4 +285,8 @@ struct GroupRunner: Sendable {
         JournalEntry(cutoverID: cutover, group: group.id, step: move.step, rollback: move.rollback, phase: phase, attempt: attempt,
                      idempotencyKey: key, fencingToken: token, at: at, duration: duration, detail: detail, holder: holderID)
     }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

@@ -81,6 +81,8 @@ public struct Reconciler: Sendable {
             let (plan, observed) = try await plan()
             return ReportBuilder.plan(plan, observed: observed, dryRun: true, detailedExitCode: options.detailedExitCode)
         }
+        // Tokens never go below what the provider has accepted, whichever store granted them.
+        try await store.raiseTokenFloor(above: try await provider.highestFencingToken())
         if store.sharesWork { return try await applySharingWork() }
         guard let lease else { preconditionFailure("an apply needs a lease keeper") }
         try await lease.acquire()

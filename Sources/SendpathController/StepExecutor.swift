@@ -1,22 +1,35 @@
 import SendpathCore
 
 /// Runs one move of a cut-over against the provider and judges its result.
+///
+/// It reads only what the cut-over pinned at its start (members, prefixes by CIDR, target,
+/// declared IPs and baseline build), never the live manifest.
 struct StepExecutor: Sendable {
     let provider: any Provider
-    let fleet: Fleet
-    let group: CutoverGroup
-    /// The cut-over's members as recorded when it began (the manifest may have changed since).
+    let groupID: String
+    /// The cut-over's members as recorded when it began.
     let members: [String]
     let baseline: CutoverBaseline
-    let cutoverID: String
+    /// The key of the forward snapshot-queue: the snapshot a resend sends.
+    let snapshotKey: String
 
-    /// The key of a move: every attempt of it repeats the same key.
-    static func key(cutover: String, _ move: CutoverMachine.Move) -> String {
-        move.rollback ? "\(cutover)/rollback/\(move.step.rawValue)" : "\(cutover)/\(move.step.rawValue)"
+    init(provider: any Provider, record: CutoverRecord) {
+        self.provider = provider
+        groupID = record.group
+        members = record.members
+        baseline = record.baseline
+        snapshotKey = record.key(CutoverMachine.Move(.snapshotQueue))
     }
 
-    /// The snapshot a resend sends: the one the forward snapshot-queue took.
-    var snapshotKey: String { Self.key(cutover: cutoverID, CutoverMachine.Move(.snapshotQueue)) }
+    /// For prepare-target, which runs before any cut-over: the live group's target.
+    init(provider: any Provider, preparing group: CutoverGroup) {
+        self.provider = provider
+        groupID = group.id
+        members = group.instances
+        baseline = CutoverBaseline(members: [:], prefixes: Dictionary(uniqueKeysWithValues: group.blocks.map { ($0, group.target) }),
+                                   target: group.target)
+        snapshotKey = ""
+    }
 
     enum Outcome: Sendable {
         case done(StepDetail?)
@@ -73,27 +86,42 @@ struct StepExecutor: Sendable {
             let resent = results.reduce(0) { $0 + $1.resent }, expired = results.reduce(0) { $0 + $1.expired }
             return StepDetail(message: "\(resent) resent, \(expired) expired", resends: results)
         case .unfreeze:
-            try await refuseUndeclaredIPs()
+            try await refuseUndeclaredIPs(rollback: move.rollback)
             try await provider.unfreeze(members, context: context)
             return nil
         }
     }
 
     var forwardChange: PathChange {
-        PathChange(group: group.id,
-                   instances: Dictionary(uniqueKeysWithValues: members.map { ($0, group.target) }),
-                   prefixes: Dictionary(uniqueKeysWithValues: group.blocks.map { ($0, group.target) }))
+        PathChange(group: groupID,
+                   instances: Dictionary(uniqueKeysWithValues: members.map { ($0, baseline.target) }),
+                   prefixes: Dictionary(uniqueKeysWithValues: baseline.blocks.map { ($0, baseline.target) }))
     }
 
     var backwardChange: PathChange {
-        PathChange(group: group.id,
-                   instances: Dictionary(uniqueKeysWithValues: members.map { ($0, baseline.members[$0]?.path ?? sourcePath) }),
+        PathChange(group: groupID,
+                   instances: Dictionary(uniqueKeysWithValues: members.map { ($0, baseline.members[$0]?.path ?? baseline.sourcePath) }),
                    prefixes: baseline.prefixes)
     }
 
-    /// Where the group sent from before the cut-over (for a member missing from the baseline).
-    private var sourcePath: SendingPath {
-        baseline.members.values.first?.path ?? baseline.prefixes.values.first ?? group.target
+    private func expectedIPs(_ name: String) -> [IPAddress] { baseline.members[name]?.expectedIPs ?? [] }
+
+    private static func list(_ ips: [IPAddress]) -> String { ips.map(\.description).joined(separator: ", ") }
+
+    /// Every prefix of the cut-over is advertised from the target and from nowhere else (or,
+    /// on the way back, from where it was advertised before the cut-over).
+    private func routeProblems(rollback: Bool = false) async throws -> [String] {
+        let observed = try await provider.observePrefixes(baseline.blocks)
+        var problems: [String] = []
+        for block in baseline.blocks {
+            let expected = rollback ? baseline.prefixes[block] ?? baseline.sourcePath : baseline.target
+            let places = observed[block]?.advertisedFrom ?? []
+            if places != [expected] {
+                let from = places.isEmpty ? "nowhere" : places.map(\.description).sorted().joined(separator: " and ")
+                problems.append("prefix \(block) is advertised from \(from), not only from \(expected)")
+            }
+        }
+        return problems
     }
 
     private func verifyIPs() async throws -> StepDetail? {
@@ -104,55 +132,57 @@ struct StepExecutor: Sendable {
                 problems.append("\(name) is no longer known to the provider")
                 continue
             }
-            if state.path != group.target {
-                problems.append("\(name) sends from \(state.path), not \(group.target)")
+            if state.path != baseline.target {
+                problems.append("\(name) sends from \(state.path), not \(baseline.target)")
             }
-            let declared = fleet.instance(named: name)?.declaredIPs ?? []
             let actual = Array(Set(state.sendingIPs)).sorted()
-            if actual != declared {
-                problems.append("\(name) sends from \(actual.map(\.description).joined(separator: ", ")) instead of \(declared.map(\.description).joined(separator: ", "))")
+            if actual != expectedIPs(name) {
+                problems.append("\(name) sends from \(Self.list(actual)) instead of \(Self.list(expectedIPs(name)))")
             }
         }
+        problems += try await routeProblems()
         guard problems.isEmpty else { throw VerificationMismatch(message: problems.joined(separator: "; ")) }
-        return StepDetail(message: "sending IPs unchanged")
+        return StepDetail(message: "sending IPs unchanged; every prefix advertised from \(baseline.target) alone")
     }
 
     /// The build is unchanged; and, as the last look before the resend (the point of no
-    /// return), the sending IPs are still the declared ones.
+    /// return), the sending IPs and the routes are still as verified.
     private func verifyBuild() async throws -> StepDetail? {
         let observed = try await provider.observeInstances(members, step: .verifyBuild)
         var problems: [String] = []
         for name in members {
-            let expected = baseline.members[name]?.build ?? fleet.instance(named: name)?.build ?? ""
+            let expected = baseline.members[name]?.build ?? ""
             guard let state = observed[name] else {
                 problems.append("\(name) is no longer known to the provider")
                 continue
             }
             if state.build != expected { problems.append("\(name) runs build '\(state.build)' instead of '\(expected)'") }
-            let declared = fleet.instance(named: name)?.declaredIPs ?? []
             let actual = Array(Set(state.sendingIPs)).sorted()
-            if actual != declared {
-                problems.append("\(name) now sends from \(actual.map(\.description).joined(separator: ", ")) instead of \(declared.map(\.description).joined(separator: ", "))")
+            if actual != expectedIPs(name) {
+                problems.append("\(name) now sends from \(Self.list(actual)) instead of \(Self.list(expectedIPs(name)))")
             }
         }
+        problems += try await routeProblems()
         guard problems.isEmpty else { throw VerificationMismatch(message: problems.joined(separator: "; ")) }
         return StepDetail(message: "build unchanged")
     }
 
-    /// An instance is never let send from IPs other than its declared ones: unfreezing waits
-    /// for a human when they changed after the verification.
-    private func refuseUndeclaredIPs() async throws {
+    /// An instance is never let send from IPs other than its declared ones, nor from a path
+    /// its prefixes are not advertised from: unfreezing waits for a human when either changed
+    /// after the verification.
+    private func refuseUndeclaredIPs(rollback: Bool) async throws {
         let observed = try await provider.observeInstances(members, step: nil)
         var problems: [String] = []
         for name in members {
-            guard let state = observed[name], let instance = fleet.instance(named: name) else { continue }
+            guard let state = observed[name] else { continue }
             let actual = Array(Set(state.sendingIPs)).sorted()
-            if actual != instance.declaredIPs {
-                problems.append("\(name) would send from \(actual.map(\.description).joined(separator: ", "))")
+            if actual != expectedIPs(name) {
+                problems.append("\(name) would send from \(Self.list(actual))")
             }
         }
+        problems += try await routeProblems(rollback: rollback)
         guard problems.isEmpty else {
-            throw IncompleteResend(message: "not unfreezing: the sending IPs changed since verification: " + problems.joined(separator: "; "))
+            throw IncompleteResend(message: "not unfreezing: the sending IPs or routes changed since verification: " + problems.joined(separator: "; "))
         }
     }
 

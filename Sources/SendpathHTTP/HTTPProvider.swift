@@ -91,6 +91,11 @@ public final class HTTPProvider: Provider, CustomStringConvertible {
         return result
     }
 
+    public func highestFencingToken() async throws(ProviderError) -> FencingToken {
+        try await client.call(.observeFencing, body: ObserveFencingRequest(), context: nil, as: ObserveFencingResponse.self)
+            .highestFencingToken
+    }
+
     // MARK: - Mutations
 
     public func prepareTarget(_ change: PathChange, context: MutationContext) async throws(ProviderError) {

@@ -26,6 +26,7 @@ public enum ProviderAPI {
     public enum Operation: String, Sendable, CaseIterable {
         case observeInstances = "instances/observe"
         case observePrefixes = "prefixes/observe"
+        case observeFencing = "fencing/observe"
         case prepareTarget = "prepare-target"
         case freeze
         case snapshotQueue = "snapshot-queue"
@@ -38,7 +39,7 @@ public enum ProviderAPI {
         public var path: String { ProviderAPI.basePath + "/" + rawValue }
 
         /// Whether the operation changes the fleet (and so needs the mutation headers).
-        public var isMutating: Bool { self != .observeInstances && self != .observePrefixes }
+        public var isMutating: Bool { self != .observeInstances && self != .observePrefixes && self != .observeFencing }
     }
 
     /// Whether `key` is 1 to 256 printable ASCII characters (0x20 to 0x7E) with no space at
@@ -105,6 +106,14 @@ struct ObservePrefixesRequest: Codable, Sendable {
 /// `POST /v1/prefixes/observe` answer: unknown prefixes are absent.
 struct ObservePrefixesResponse: Codable, Sendable {
     var prefixes: [ObservedPrefix]
+}
+
+/// `POST /v1/fencing/observe` request: an empty object.
+struct ObserveFencingRequest: Codable, Sendable {}
+
+/// `POST /v1/fencing/observe` answer.
+struct ObserveFencingResponse: Codable, Sendable {
+    var highestFencingToken: FencingToken
 }
 
 /// The body of freeze, snapshot-queue and unfreeze.

@@ -64,6 +64,10 @@ struct ProviderRoutes: Sendable {
             let found = try await provider.observePrefixes(cidrs)
             return try Self.json(ObservePrefixesResponse(prefixes: found.values.sorted { $0.cidr < $1.cidr }))
         }
+        router.post(RouterPath(ProviderAPI.Operation.observeFencing.path)) { request, _ in
+            _ = try await decode(ObserveFencingRequest.self, from: request)
+            return try Self.json(ObserveFencingResponse(highestFencingToken: try await provider.highestFencingToken()))
+        }
         mutation(.prepareTarget, on: router, body: PathChange.self) { change, context in
             try await provider.prepareTarget(change, context: context)
             return EmptyResponse()

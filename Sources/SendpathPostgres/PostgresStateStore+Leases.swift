@@ -84,6 +84,27 @@ extension PostgresStateStore {
         try await delete(scope: lease.scope, token: lease.token, expiresAt: lease.expiresAt, action: "release the \(lease.scope) lease")
     }
 
+    /// The largest gap ``raiseTokenFloor(above:)`` closes by drawing tokens (about a second).
+    static let maxTokenGap: Int64 = 2_000_000
+
+    /// Draws tokens until the sequence is above `token`. `setval` could lower the sequence under
+    /// a grant or a raise running at the same moment; drawing only ever moves it up.
+    public func raiseTokenFloor(above token: FencingToken) async throws {
+        let current = try await access("read the fencing sequence", write: false) { connection in
+            try await connection.query("SELECT last_value FROM fencing_token", logger: self.logger).collect()
+        }
+        let last = try decoding("read the fencing sequence") { try current.first.map { try PostgresRowReader($0)("last_value", as: Int64.self) } ?? 0 }
+        let gap = token.value - last
+        guard gap > 0 else { return }
+        guard gap <= Self.maxTokenGap else {
+            throw StateStoreError.unavailable(
+                "\(location): the provider has seen fencing token \(token.value), \(gap) above this store's sequence; while no reconciler runs, raise it with: SELECT setval('fencing_token', \(token.value))")
+        }
+        try await access("raise the fencing sequence", write: true) { connection in
+            try await connection.query("SELECT max(nextval('fencing_token')) FROM generate_series(1, \(gap))", logger: self.logger).collect()
+        }
+    }
+
     public func breakLease(scope: String, token: FencingToken) async throws {
         try await delete(scope: scope, token: token, action: "break the \(scope) lease")
     }

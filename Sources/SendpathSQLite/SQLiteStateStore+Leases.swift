@@ -57,6 +57,12 @@ extension SQLiteStateStore {
         }
     }
 
+    public func raiseTokenFloor(above token: FencingToken) async throws {
+        try await write("raise the fencing sequence") { db in
+            try db.execute(sql: "UPDATE fencing SET last_token = max(last_token, ?) WHERE id = 1", arguments: [token.value])
+        }
+    }
+
     public func breakLease(scope: String, token: FencingToken) async throws {
         try await write("break the \(scope) lease") { db in
             try db.execute(sql: Self.vacate, arguments: [scope, token.value])

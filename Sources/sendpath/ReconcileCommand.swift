@@ -34,7 +34,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Evaluate windows and notices at this RFC 3339 time (dry runs, or applies against sim: providers).", valueName: "time"))
     var at: String?
 
-    @Option(name: .customLong("resume-held"), help: ArgumentHelp("Resume this held group (or the group of this instance) after fixing its cause (repeatable).", valueName: "name"))
+    @Option(name: .customLong("resume-held"), help: ArgumentHelp("Resume this held cut-over (GROUP#N), group, or the group of this instance, after fixing its cause (repeatable).", valueName: "name"))
     var resumeHeld: [String] = []
 
     @Option(help: ArgumentHelp("Attempts per step before it counts as failed.", valueName: "n"))
@@ -63,7 +63,10 @@ struct ReconcileCommand: AsyncParsableCommand {
         let resume = try Set(resumeHeld.map { name -> String in
             if let group = fleet.group(of: name) { return group.id }
             if let group = fleet.group(id: name) { return group.id }
-            throw ValidationError("--resume-held: no instance or group named '\(name)'")
+            // A cut-over id (GROUP#N, as a hold names it): it resumes that cut-over even when its
+            // group is called otherwise in today's manifests.
+            if name.contains("#") { return name }
+            throw ValidationError("--resume-held: no instance, group or cut-over (GROUP#N) named '\(name)'")
         })
         try await withCommandErrors(json: stopped) {
             let logger = runtime.logger("sendpath.reconcile")

@@ -64,11 +64,13 @@ struct ReconcilerTests {
     }
 
     @Test func theWindowEndingTurnsACutoverBack() async throws {
-        // Every provider call takes 5 minutes. Planning (two observations) leaves 30 minutes: the
-        // cut-over fits (about 9.5 minutes plus the 15-minute reserve), but after prepare-target,
-        // freeze and snapshot-queue only the reserve is left, so it turns back before the switch.
+        // Every provider call takes 5 minutes. Reading the provider's highest fencing token and
+        // planning (two observations) leave 35 minutes: the cut-over fits (about 9.5 minutes plus
+        // a 20-minute reserve), but after prepare-target, freeze and snapshot-queue only the
+        // reserve is left, so it turns back before the switch. The way back (resend, then the
+        // checks of IPs and routes and the unfreeze) fits in the reserve.
         let end = Timestamp(rfc3339: "2024-01-17T04:00:00Z")!
-        let fixture = try await EngineFixture(latency: .seconds(300), at: end - .seconds(40 * 60))
+        let fixture = try await EngineFixture(latency: .seconds(300), policy: "rollbackReserve: 20m", at: end - .seconds(50 * 60))
         defer { fixture.remove() }
         let report = try await fixture.reconciler(scope: ["pfx-b"]).run()
         #expect(report.status(of: "b1") == .rolledBack)

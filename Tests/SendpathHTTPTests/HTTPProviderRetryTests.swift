@@ -158,6 +158,7 @@ struct SlowProvider: Provider {
         return [:]
     }
     func observePrefixes(_ cidrs: [AddressBlock]) async throws(ProviderError) -> [AddressBlock: ObservedPrefix] { [:] }
+    func highestFencingToken() async throws(ProviderError) -> FencingToken { FencingToken(0) }
     func prepareTarget(_ change: PathChange, context: MutationContext) async throws(ProviderError) {}
     func freeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {}
     func snapshotQueue(_ instances: [String], context: MutationContext) async throws(ProviderError) -> [QueueSnapshot] { [] }

@@ -12,6 +12,11 @@ public protocol Provider: Sendable {
     /// Where each prefix is advertised; unknown prefixes are absent.
     func observePrefixes(_ cidrs: [AddressBlock]) async throws(ProviderError) -> [AddressBlock: ObservedPrefix]
 
+    /// The highest fencing token of any call this provider has accepted (0 when none). Before
+    /// an apply takes its lease, the state store is raised above it, so that tokens never go
+    /// below what the provider has seen: a fresh or another state store is not fenced out.
+    func highestFencingToken() async throws(ProviderError) -> FencingToken
+
     /// Provisions the target path for a group ahead of its window. Changes nothing that sends.
     func prepareTarget(_ change: PathChange, context: MutationContext) async throws(ProviderError)
 

@@ -88,6 +88,13 @@ public struct CutoverMachine: Sendable, Hashable {
     /// Each new lease holder has a greater fencing token, so in a sound journal tokens never
     /// decrease. An entry with a token lower than one already seen was written late by a
     /// holder that had lost its lease (and was refused by the provider): it is skipped.
+    /// Rebuilds the machine of a cut-over from its journal, under the policy it was pinned
+    /// with (the live one only for a record from before pinning).
+    public static func replay(_ record: CutoverRecord, maxAttempts: Int = 4, livePolicy: Policy) -> CutoverMachine {
+        replay(record.entries, maxAttempts: maxAttempts,
+               onVerificationFailure: record.baseline.policy(orLive: livePolicy).onVerificationFailure)
+    }
+
     public static func replay(_ entries: [JournalEntry], maxAttempts: Int = 4,
                               onVerificationFailure: VerificationFailurePolicy = .rollback) -> CutoverMachine {
         var machine = CutoverMachine(maxAttempts: maxAttempts, onVerificationFailure: onVerificationFailure)
@@ -188,21 +195,37 @@ public struct CutoverMachine: Sendable, Hashable {
         }
     }
 
+    /// What a failure of `move` that ends it for good makes the cut-over do now: journalled
+    /// with the failure (``StepDetail/decision``), so replay never asks the policy again.
+    public func decision(after move: Move, mismatch: Bool) -> FailureDecision {
+        if move.rollback || rollingBack { return .hold }
+        if mismatch { return onVerificationFailure == .hold ? .hold : .turnBack }
+        return pastPointOfNoReturn ? .hold : .turnBack
+    }
+
     private mutating func fail(_ move: Move, _ entry: JournalEntry) {
+        guard status == .running else { return }
         let message = entry.detail?.message ?? "\(move) failed"
-        if move.rollback {
-            hold("rollback could not complete: \(message)")
-        } else if entry.detail?.mismatch == true {
-            if onVerificationFailure == .hold {
+        let mismatch = entry.detail?.mismatch == true
+        // The decision journalled with the failure wins; entries from before decisions were
+        // journalled are read with the policy the machine was built with (the pinned one).
+        var decision = entry.detail?.decision ?? decision(after: move, mismatch: mismatch)
+        // Nothing turns back once resend-queue has begun, whatever an entry says.
+        if decision == .turnBack && (move.rollback || rollingBack || pastPointOfNoReturn) { decision = .hold }
+        switch decision {
+        case .hold:
+            if move.rollback || rollingBack {
+                hold("rollback could not complete: \(message)")
+            } else if mismatch {
                 heldOnVerification = true
                 hold("verification failed: \(message)")
+            } else if pastPointOfNoReturn {
+                hold("\(move) failed after the point of no return: \(message)")
             } else {
-                turnBack("verification failed: \(message)")
+                hold("\(move) failed: \(message)")
             }
-        } else if pastPointOfNoReturn {
-            hold("\(move) failed after the point of no return: \(message)")
-        } else {
-            turnBack("\(move) failed: \(message)")
+        case .turnBack:
+            turnBack(mismatch ? "verification failed: \(message)" : "\(move) failed: \(message)")
         }
     }
 

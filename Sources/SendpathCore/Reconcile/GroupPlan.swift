@@ -34,6 +34,9 @@ public struct GroupPlan: Sendable {
     public var note: String?
     /// For a resumed cut-over whose journal already shows its end (only the record is missing).
     public var finishing: CutoverOutcome?
+    /// For a resumed cut-over: instances outside it that now send from one of its prefixes
+    /// (it turns back, or holds past the point of no return, before its next move).
+    public var intruders: [String] = []
 
     /// The status its instances report.
     public var status: InstanceStatus {

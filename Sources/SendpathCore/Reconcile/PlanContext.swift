@@ -14,6 +14,10 @@ struct PlanContext {
     private(set) var noticeByWave: [String: NoticeRecord] = [:]
     private(set) var staleByWave: [String: [BlockReason]] = [:]
     private(set) var toRecordByWave: [String: NoticeRecord] = [:]
+    /// Instances of cut-overs that are open now, whatever their group is called today.
+    let openMembers: Set<String>
+    /// Per instance, when the last completed cut-over that moved it finished.
+    let lastCompletedByInstance: [String: Timestamp]
 
     init(_ input: PlanInput) {
         self.input = input
@@ -23,6 +27,16 @@ struct PlanContext {
             byGroup[record.group, default: []].append(record)
         }
         cutoversByGroup = byGroup
+        var open = Set<String>()
+        var completed: [String: Timestamp] = [:]
+        for records in byGroup.values {
+            if let latest = records.last, latest.outcome == nil { open.formUnion(latest.members) }
+            if let last = records.last(where: { $0.outcome == .completed }), let finished = last.finishedAt {
+                for member in last.members where completed[member].map({ $0 < finished }) ?? true { completed[member] = finished }
+            }
+        }
+        openMembers = open
+        lastCompletedByInstance = completed
         estimator = DurationEstimator(journal: input.cutovers)
         groupIndex = Dictionary(uniqueKeysWithValues: input.fleet.groups.map { ($0.id, $0) })
         var byTenant: [String: [(name: String, group: String)]] = [:]
@@ -50,6 +64,15 @@ struct PlanContext {
         }
     }
 
+    /// The latest cut-over of each group in the journal when it is open or held: the ones
+    /// that are pinned, sorted by group.
+    var activeCutovers: [CutoverRecord] {
+        cutoversByGroup.keys.sorted().compactMap { group in
+            guard let latest = cutoversByGroup[group]?.last, latest.outcome == nil || latest.outcome == .held else { return nil }
+            return latest
+        }
+    }
+
     // MARK: Observed state
 
     /// Every member and prefix is on the target, nothing frozen, no cut-over open.
@@ -59,7 +82,7 @@ struct PlanContext {
             return observed.path == group.target && !observed.frozen
         }
         let prefixesOK = group.blocks.allSatisfy { input.observedPrefixes[$0]?.advertisedFrom == [group.target] }
-        let open = cutoversByGroup[group.id]?.last.map { $0.outcome == nil } ?? false
+        let open = group.instances.contains(where: openMembers.contains)
         return observedOK && prefixesOK && !open
     }
 
@@ -195,9 +218,8 @@ struct PlanContext {
                 reasons.append(BlockReason(.order, "tenant '\(tenant)' must migrate its non-production first: \(Self.list(waiting.map(\.name))) not yet moved"))
                 continue
             }
-            let finished = Set(nonProduction.map(\.group)).compactMap { group -> Timestamp? in
-                cutoversByGroup[group]?.last { $0.outcome == .completed }?.finishedAt
-            }
+            // By instance, not group id: a group renamed since its cut-over keeps its bake.
+            let finished = nonProduction.compactMap { lastCompletedByInstance[$0.name] }
             if let last = finished.max() {
                 let baked = last + input.fleet.policy.bakeTime
                 if input.now < baked {

@@ -11,14 +11,50 @@ public enum Planner {
         let context = PlanContext(input)
         var plans: [GroupPlan] = []
         var notices: [String: NoticeRecord] = [:]
-        // Open cut-overs are always in scope: filters never leave a freeze behind.
-        let open = Set(input.cutovers.filter { $0.outcome == nil }.map(\.group))
-        for group in input.fleet.groups where input.scope?.contains(group.id) ?? true || open.contains(group.id) {
+        // Open and held cut-overs are pinned: planned from their records, found by what they
+        // hold (members and prefixes), never redefined by the live manifest. Open ones are
+        // always in scope: filters never leave a freeze behind.
+        let pinned = PinnedCutovers(context.activeCutovers, fleet: input.fleet)
+        var notes: [String: [String]] = [:]
+        // Plans in the fleet's group order (wave, id); a pinned cut-over takes the place of the
+        // first live group it overlaps, and one that overlaps none comes last.
+        var slots: [Slot] = []
+        var placed = Set<String>()
+        for group in input.fleet.groups {
+            let overlapping = pinned.overlapping(group)
+            let inScope = input.scope?.contains(group.id) ?? true
+            guard inScope || !overlapping.isEmpty else { continue }
             let wave = input.fleet.wave(named: group.wave)!
-            if let pending = context.noticeToRecord(wave) { notices[wave.name] = pending }
-            plans.append(planGroup(group, wave: wave, context: context))
+            if inScope, let pending = context.noticeToRecord(wave) { notices[wave.name] = pending }
+            for record in overlapping where placed.insert(record.id).inserted { slots.append(.pinned(record)) }
+            if overlapping.isEmpty {
+                slots.append(.live(group, wave))
+            } else if let blocked = changedDuringCutover(group, wave: wave, records: overlapping, context: context) {
+                slots.append(.plan(blocked))
+            } else if !(overlapping.count == 1 && overlapping[0].matches(group)) {
+                for record in overlapping { notes[record.id, default: []].append(Self.difference(group, from: record)) }
+            }
+        }
+        for record in pinned.records where placed.insert(record.id).inserted { slots.append(.pinned(record)) }
+        for slot in slots {
+            switch slot {
+            case .live(let group, let wave):
+                plans.append(planGroup(group, wave: wave, context: context))
+            case .plan(let plan):
+                plans.append(plan)
+            case .pinned(let record):
+                let inScope = record.outcome == nil || input.scope == nil || input.scope!.contains(record.group)
+                    || pinned.liveGroups(of: record).contains { input.scope!.contains($0.id) }
+                if inScope { plans.append(planPinned(record, note: notes[record.id], pinned: pinned, context: context)) }
+            }
         }
         return Plan(at: input.now, groups: plans, noticesToRecord: notices.keys.sorted().map { notices[$0]! })
+    }
+
+    private enum Slot {
+        case live(CutoverGroup, Wave)
+        case pinned(CutoverRecord)
+        case plan(GroupPlan)
     }
 
     static func planGroup(_ group: CutoverGroup, wave: Wave, context: PlanContext) -> GroupPlan {
@@ -29,40 +65,6 @@ public enum Planner {
         let expected = context.estimator.cutover(group, queuedMessages: queued)
         var plan = GroupPlan(group: group, wave: wave, decision: .blocked, reasons: [], needsPrepare: false, steps: [],
                              resuming: nil, latest: latest, expectedDuration: expected, note: nil, finishing: nil)
-
-        // An unfinished cut-over, or a held one an operator asked to resume (or resumed before
-        // a crash): continue it.
-        if let latest, latest.outcome == nil || latest.outcome == .held {
-            var machine = CutoverMachine.replay(latest.entries, maxAttempts: input.maxAttempts,
-                                                onVerificationFailure: input.fleet.policy.onVerificationFailure)
-            let stillHeld = latest.outcome == .held && machine.status == .held
-            if !stillHeld || input.resumeHeld.contains(group.id) {
-                if machine.status == .held {
-                    machine.record(JournalEntry(cutoverID: latest.id, group: group.id, step: machine.next?.step ?? .freeze,
-                                                phase: .resumed, attempt: 0, idempotencyKey: "", fencingToken: FencingToken(0),
-                                                at: input.now, holder: ""))
-                    plan.note = "resuming a held cut-over: \(latest.reason ?? "held")"
-                }
-                // Past the turn-back time an apply rolls back instead of going on: show that.
-                let turnBack = latest.window.end - input.fleet.policy.rollbackReserve
-                if machine.status == .running && !machine.rollingBack && !machine.pastPointOfNoReturn && input.now >= turnBack {
-                    machine.record(JournalEntry(cutoverID: latest.id, group: group.id, step: machine.next?.step ?? .freeze,
-                                                phase: .aborted, attempt: 0, idempotencyKey: "", fencingToken: FencingToken(0),
-                                                at: input.now, detail: StepDetail(message: "the window ends at \(latest.window.end)"), holder: ""))
-                }
-                plan.decision = .resume
-                plan.resuming = latest
-                plan.steps = machine.remaining
-                plan.finishing = machine.status == .running ? nil : machine.action.outcome
-                plan.expectedDuration = context.estimator.remaining(machine.remaining, group: group, queuedMessages: queued)
-                return plan
-            }
-        }
-        if let latest, latest.outcome == .held {
-            plan.decision = .held
-            plan.reasons = [BlockReason(.held, "\(latest.reason ?? "held by an earlier run") (cut-over \(latest.id)); after fixing the cause, run 'sendpath reconcile --resume-held \(group.id)'")]
-            return plan
-        }
 
         let observed = group.instances.map { input.observedInstances[$0] }
         let drift = context.driftReasons(group, observed: observed)
@@ -113,7 +115,7 @@ public enum Planner {
 
     /// Which reason is shown first when several gates fail.
     static func order(of code: ReasonCode) -> Int {
-        [ReasonCode.drift, .held, .noticeMissing, .noticeTooLate, .noticeStale, .order, .windowClosed, .windowNotOpen, .windowTooShort]
+        [ReasonCode.drift, .held, .changedDuringCutover, .noticeMissing, .noticeTooLate, .noticeStale, .order, .windowClosed, .windowNotOpen, .windowTooShort]
             .firstIndex(of: code)!
     }
 

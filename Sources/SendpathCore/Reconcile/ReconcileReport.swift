@@ -42,6 +42,8 @@ public enum ReasonCode: String, Sendable, Hashable, Codable, CaseIterable {
     case order
     case drift
     case held
+    /// The manifests changed under an open cut-over, which goes on as pinned at its start.
+    case changedDuringCutover = "changed-during-cutover"
 }
 
 /// One gate that failed, with the sentence an operator reads.

@@ -33,6 +33,10 @@ public actor InMemoryStateStore: StateStore {
         return lease
     }
 
+    public func raiseTokenFloor(above token: FencingToken) {
+        lastToken = max(lastToken, token.value)
+    }
+
     public func renewLease(_ lease: Lease, ttl: Duration, now: Timestamp) throws -> Lease {
         guard var current = leases[lease.scope], current.token == lease.token, current.holder.id == lease.holder.id else {
             throw StateStoreError.leaseLost(scope: lease.scope)

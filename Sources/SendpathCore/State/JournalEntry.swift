@@ -62,15 +62,27 @@ public struct StepDetail: Sendable, Hashable, Codable {
     public var errorCode: ProviderError.Code?
     /// For a verification step that failed: the observed state differed from the expected one.
     public var mismatch: Bool?
+    /// For a `failed` entry: what the machine decided when it was written (turn back or
+    /// hold). Replay follows it whatever the policy says later.
+    public var decision: FailureDecision?
 
     public init(message: String? = nil, snapshots: [QueueSnapshot]? = nil, resends: [ResendResult]? = nil,
-                errorCode: ProviderError.Code? = nil, mismatch: Bool? = nil) {
+                errorCode: ProviderError.Code? = nil, mismatch: Bool? = nil, decision: FailureDecision? = nil) {
         self.message = message
         self.snapshots = snapshots
         self.resends = resends
         self.errorCode = errorCode
         self.mismatch = mismatch
+        self.decision = decision
     }
+}
+
+/// What a cut-over does after a step failed for good, as journalled with the failure.
+public enum FailureDecision: String, Sendable, Hashable, Codable {
+    /// Undo what may have happened and return to the source path.
+    case turnBack = "turn-back"
+    /// Stay as it is (frozen) until an operator resumes it.
+    case hold
 }
 
 /// How a cut-over ended.
@@ -78,32 +90,6 @@ public enum CutoverOutcome: String, Sendable, Hashable, Codable {
     case completed
     case rolledBack = "rolled-back"
     case held
-}
-
-/// What the group looked like before it was touched: where to roll back to, and what
-/// must be unchanged after the move.
-public struct CutoverBaseline: Sendable, Hashable, Codable {
-    public struct Member: Sendable, Hashable, Codable {
-        public var path: SendingPath
-        public var sendingIPs: [IPAddress]
-        public var build: String
-
-        public init(path: SendingPath, sendingIPs: [IPAddress], build: String) {
-            self.path = path
-            self.sendingIPs = sendingIPs
-            self.build = build
-        }
-    }
-
-    public var members: [String: Member]
-    public var prefixes: [AddressBlock: SendingPath]
-    public var target: SendingPath
-
-    public init(members: [String: Member], prefixes: [AddressBlock: SendingPath], target: SendingPath) {
-        self.members = members
-        self.prefixes = prefixes
-        self.target = target
-    }
 }
 
 /// One cut-over of one group, with its journal.

@@ -14,6 +14,10 @@ public protocol StateStore: Sendable {
     /// Used for a wave's slots: any one will do.
     func acquireAnyLease(of scopes: [String], holder: LeaseHolder, ttl: Duration, now: Timestamp) async throws -> Lease?
 
+    /// Makes every later grant carry a token greater than `token` (a provider has seen it from
+    /// another store); never lowers the sequence.
+    func raiseTokenFloor(above token: FencingToken) async throws
+
     /// Extends a lease that is still the current grant; throws ``StateStoreError/leaseLost`` otherwise.
     func renewLease(_ lease: Lease, ttl: Duration, now: Timestamp) async throws -> Lease
 

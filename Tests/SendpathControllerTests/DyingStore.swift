@@ -1,0 +1,101 @@
+import SendpathCore
+
+/// A state store whose process "dies" at a chosen write: from the first write that
+/// `diesAt` picks on, every write fails (the write itself included, unless `afterWrite`),
+/// as if the reconciler had been killed there. Reads go on working, so the run winds down;
+/// what is in the journal is exactly what a killed process would have left.
+actor DyingStore: StateStore {
+    enum Write: Sendable {
+        case append(JournalEntry)
+        case finish(id: String, outcome: CutoverOutcome)
+    }
+
+    struct Killed: Error, CustomStringConvertible {
+        var description: String { "killed (test)" }
+    }
+
+    let inner: any StateStore
+    private let diesAt: @Sendable (Write) -> Bool
+    /// Whether the picked write still lands before the process dies.
+    private let afterWrite: Bool
+    private(set) var dead = false
+
+    init(_ inner: any StateStore, afterWrite: Bool = true, diesAt: @escaping @Sendable (Write) -> Bool) {
+        self.inner = inner
+        self.afterWrite = afterWrite
+        self.diesAt = diesAt
+    }
+
+    nonisolated var sharesWork: Bool { inner.sharesWork }
+
+    private func write(_ write: Write, _ body: () async throws -> Void) async throws {
+        if dead { throw Killed() }
+        if diesAt(write) {
+            dead = true
+            if afterWrite { try await body() }
+            throw Killed()
+        }
+        try await body()
+    }
+
+    func append(_ entry: JournalEntry) async throws {
+        try await write(.append(entry)) { try await inner.append(entry) }
+    }
+
+    func finishCutover(id: String, outcome: CutoverOutcome, reason: String?, at: Timestamp) async throws {
+        try await write(.finish(id: id, outcome: outcome)) {
+            try await inner.finishCutover(id: id, outcome: outcome, reason: reason, at: at)
+        }
+    }
+
+    func beginCutover(_ record: CutoverRecord) async throws {
+        if dead { throw Killed() }
+        try await inner.beginCutover(record)
+    }
+
+    func acquireLease(scope: String, holder: LeaseHolder, ttl: Duration, now: Timestamp) async throws -> Lease {
+        try await inner.acquireLease(scope: scope, holder: holder, ttl: ttl, now: now)
+    }
+
+    func renewLease(_ lease: Lease, ttl: Duration, now: Timestamp) async throws -> Lease {
+        try await inner.renewLease(lease, ttl: ttl, now: now)
+    }
+
+    func raiseTokenFloor(above token: FencingToken) async throws { try await inner.raiseTokenFloor(above: token) }
+    func releaseLease(_ lease: Lease) async throws { try await inner.releaseLease(lease) }
+    func breakLease(scope: String, token: FencingToken) async throws { try await inner.breakLease(scope: scope, token: token) }
+    func currentLease(scope: String) async throws -> Lease? { try await inner.currentLease(scope: scope) }
+    func cutovers(groups: Set<String>?) async throws -> [CutoverRecord] { try await inner.cutovers(groups: groups) }
+    func preparations(groups: Set<String>?) async throws -> [JournalEntry] { try await inner.preparations(groups: groups) }
+    func recordNotice(_ notice: NoticeRecord) async throws { try await inner.recordNotice(notice) }
+    func notices() async throws -> [String: NoticeRecord] { try await inner.notices() }
+    func recordRun(_ run: RunRecord) async throws {
+        if dead { throw Killed() }
+        try await inner.recordRun(run)
+    }
+    func recentRuns(limit: Int) async throws -> [RunRecord] { try await inner.recentRuns(limit: limit) }
+}
+
+extension DyingStore.Write {
+    /// The `done` entry of a forward (or, with `rollback`, a backward) step.
+    static func done(_ step: StepName, rollback: Bool = false) -> @Sendable (DyingStore.Write) -> Bool {
+        { write in
+            guard case .append(let entry) = write else { return false }
+            return entry.step == step && entry.rollback == rollback && entry.phase == .done
+        }
+    }
+
+    /// The entry of `phase` for `step`.
+    static func entry(_ step: StepName, _ phase: JournalEntry.Phase) -> @Sendable (DyingStore.Write) -> Bool {
+        { write in
+            guard case .append(let entry) = write else { return false }
+            return entry.step == step && !entry.rollback && entry.phase == phase
+        }
+    }
+
+    /// Recording the end of a cut-over.
+    static let finish: @Sendable (DyingStore.Write) -> Bool = { write in
+        if case .finish = write { return true }
+        return false
+    }
+}
