@@ -11,6 +11,33 @@ public enum FaultEffect: String, Sendable, Hashable, Codable, CaseIterable {
     case changeIPs = "change-ips"
     /// Does the call, and the instance now runs a different build wherever it ends up.
     case changeBuild = "change-build"
+    /// switch-path and rollback-path only: moves part of the change (the first half of its
+    /// prefixes, rounded up, and of its instances, rounded down, by name), then fails with a
+    /// transient error. Nothing is stored under the key: a retry with it does the whole move.
+    case partial
+    /// Answers `timeout` before doing anything; the effect lands later, at the start of the
+    /// next call (any call, observations included), checked against the fencing tokens seen
+    /// by then. A retry with the same key while the fault still fires answers `timeout` again;
+    /// once it no longer fires, the retry lands the effect and gets its answer.
+    case late
+    /// The request arrives twice at once (a duplicate with the same key, as a network may
+    /// deliver it): both copies run concurrently; the work is done at most once, the other
+    /// copy gets the stored answer.
+    case duplicate
+    /// Mail keeps arriving: after the call, three new messages reach the
+    /// instance. While it is frozen they are held in its queue (a snapshot taken later takes
+    /// them) and sent once, from where it is then, when it is unfrozen; an instance that is
+    /// not frozen sends them at once from where it is.
+    case arrivals
+
+    /// The steps this effect can fire on (nil: every step).
+    var steps: Set<StepName>? {
+        switch self {
+        case .error, .timeout, .changeIPs, .changeBuild, .arrivals: nil
+        case .partial: [.switchPath, .rollbackPath]
+        case .late, .duplicate: Set(StepName.allCases.filter(\.isMutating))
+        }
+    }
 }
 
 /// One injected fault: fires on the next `count` calls of `operation` that touch `instance`.
@@ -131,6 +158,12 @@ public struct FaultRule: Sendable, Hashable, Codable {
             problems.append(Diagnostic(.missingField, at: location, "fault is missing the required field '\(field)'"))
         }
         guard valid, let instance, let operation, let effect else { return nil }
+        if let steps = effect.steps, !steps.contains(operation) {
+            let where_ = entries.first { $0.key.value == "operation" }?.value.location ?? location
+            problems.append(Diagnostic(.badValue, at: where_, "effect '\(effect.rawValue)' cannot fire on '\(operation.rawValue)'",
+                                       hint: "it fires on " + steps.sorted().map(\.rawValue).joined(separator: ", ")))
+            return nil
+        }
         return FaultRule(instance: instance, operation: operation, effect: effect, count: count)
     }
 

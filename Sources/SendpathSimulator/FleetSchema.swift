@@ -112,6 +112,69 @@ enum FleetSchema {
                 UPDATE instance SET queued = (SELECT count(*) FROM message WHERE message.instance = instance.name AND state = 'queued');
                 """)
         }
+        // The evidence a broken invariant leaves: an append-only log of what happened to
+        // messages (enqueued, delivered from which place and IPs, reported expired), to routes
+        // (each announcement and withdrawal on its own) and to instances (frozen, unfrozen,
+        // placed, moved). `simulator check` reads its invariants from this log. Messages
+        // that arrive while their instance is frozen are `held` until it is unfrozen.
+        // Late effects wait in `pendingEffect` until the next call lands them.
+        migrator.registerMigration("v4-evidence") { db in
+            try db.execute(sql: """
+                CREATE TABLE event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at INTEGER NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('enqueue', 'deliver', 'expire', 'announce', 'withdraw', 'freeze', 'unfreeze', 'place', 'move')),
+                    instance TEXT,
+                    message TEXT,
+                    cidr TEXT,
+                    infrastructure TEXT,
+                    location TEXT,
+                    ips TEXT,
+                    cause TEXT
+                ) STRICT;
+                CREATE INDEX event_by_message ON event(message, kind) WHERE message IS NOT NULL;
+                CREATE INDEX event_by_kind ON event(kind);
+                ALTER TABLE message ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE pendingEffect (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    key TEXT NOT NULL UNIQUE,
+                    request BLOB NOT NULL,
+                    recordedAt INTEGER NOT NULL
+                ) STRICT;
+                -- Each message's deliveries, read from the log.
+                CREATE VIEW delivery AS
+                    SELECT id, at, message, instance, infrastructure, location, ips, cause FROM event WHERE kind = 'deliver';
+                -- Each advertisement of a prefix at one place: from its announcement to the next
+                -- withdrawal there (open while none).
+                CREATE VIEW advertisementInterval AS
+                    SELECT a.cidr, a.infrastructure, a.location, a.at AS announcedAt,
+                        (SELECT w.at FROM event w WHERE w.kind = 'withdraw' AND w.cidr = a.cidr
+                            AND w.infrastructure = a.infrastructure AND w.location = a.location AND w.id > a.id
+                            ORDER BY w.id LIMIT 1) AS withdrawnAt
+                    FROM event a WHERE a.kind = 'announce';
+                """)
+            // Fleets created before the log: what is known now becomes its first entries, at
+            // time 0. Past deliveries are known by count only: their place and IPs are unknown
+            // (NULL), so no route or IP check reads them.
+            try db.execute(sql: """
+                INSERT INTO event (at, kind, instance, infrastructure, location)
+                    SELECT 0, 'place', name, infrastructure, location FROM instance ORDER BY name;
+                INSERT INTO event (at, kind, cidr, infrastructure, location)
+                    SELECT 0, 'announce', cidr, infrastructure, location FROM advertisement ORDER BY cidr, infrastructure, location;
+                INSERT INTO event (at, kind, instance) SELECT 0, 'freeze', name FROM instance WHERE frozen = 1 ORDER BY name;
+                INSERT INTO event (at, kind, instance, message, cause)
+                    SELECT coalesce(enqueuedAt, 0), 'enqueue', instance, id, 'seed' FROM message ORDER BY id;
+                INSERT INTO event (at, kind, instance, message, cause)
+                    SELECT 0, 'expire', instance, id, 'migrated' FROM message WHERE state = 'expired' AND deliveries = 0 ORDER BY id;
+                """)
+            let delivered = try Row.fetchAll(db, sql: "SELECT id, instance, deliveries FROM message WHERE deliveries > 0 ORDER BY id")
+            for row in delivered {
+                for _ in 0..<(row["deliveries"] as Int) {
+                    try db.execute(sql: "INSERT INTO event (at, kind, instance, message, cause) VALUES (0, 'deliver', ?, ?, 'migrated')",
+                                   arguments: [row["instance"] as String, row["id"] as String])
+                }
+            }
+        }
         return migrator
     }
 }

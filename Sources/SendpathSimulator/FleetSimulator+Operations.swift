@@ -26,7 +26,7 @@ extension FleetSimulator {
         for name in call.instances {
             // A message's age is how long it had waited when the snapshot was taken.
             try tx.execute("""
-                UPDATE message SET state = 'snapshot', snapshotKey = ?, enqueuedAt = ? - ageSeconds * 1000000000
+                UPDATE message SET state = 'snapshot', snapshotKey = ?, enqueuedAt = coalesce(enqueuedAt, ? - ageSeconds * 1000000000)
                 WHERE instance = ? AND state = 'queued'
                 """, [key, tx.now.nanosecondsSinceEpoch, name])
             try tx.execute("UPDATE instance SET queued = 0 WHERE name = ?", [name])
@@ -45,8 +45,11 @@ extension FleetSimulator {
     }
 
     /// switch-path and rollback-path: the same move, atomically; a switch also needs each
-    /// instance prepared for where it goes.
-    func move(_ change: PathChange, call: MutationCall, requirePrepared: Bool, in tx: FleetTransaction) throws -> OperationOutcome {
+    /// instance prepared for where it goes. Each prefix is withdrawn, then announced (two
+    /// logged events). `partial` (a fault) moves only the first half of the prefixes, rounded
+    /// up, and of the instances, rounded down, by name.
+    func move(_ change: PathChange, call: MutationCall, requirePrepared: Bool, partial: Bool = false,
+              in tx: FleetTransaction) throws -> OperationOutcome {
         let operation = call.operation.rawValue
         let rows = try tx.instances(call.instances)
         var problems: [String] = []
@@ -72,11 +75,12 @@ extension FleetSimulator {
                 return .refused(ProviderError(.rejected, "target not prepared for \(unprepared.joined(separator: ", ")); run prepare-target for the same target first"))
             }
         }
-        for (cidr, place) in change.prefixes {
-            try tx.advertise(cidr, from: place)
+        let prefixes = change.prefixes.keys.sorted(), instances = change.instances.keys.sorted()
+        for cidr in partial ? Array(prefixes.prefix((prefixes.count + 1) / 2)) : prefixes {
+            try tx.advertise(cidr, from: change.prefixes[cidr]!)
         }
-        for (name, path) in change.instances {
-            try tx.setPath(name, path)
+        for name in partial ? Array(instances.prefix(instances.count / 2)) : instances {
+            try tx.setPath(name, change.instances[name]!)
         }
         logger.info("fleet simulator: path moved", metadata: [
             "cutover.id": "\(change.group)", "step.name": "\(operation)", "instances.count": "\(call.instances.count)",
@@ -102,14 +106,15 @@ extension FleetSimulator {
                                             arguments: [snapshotKey, name])
             // Older than maxAge means now − enqueuedAt > maxAge, that is enqueuedAt < now − maxAge.
             let expired = messages.filter { ($0["enqueuedAt"] as Int64) < cutoff }.map { $0["id"] as String }
+            let cause = "resend:" + call.context.idempotencyKey
+            try tx.recordExpired(of: name, where: "snapshotKey = ? AND enqueuedAt < ?", [snapshotKey, cutoff], cause: cause)
             try tx.execute("""
                 UPDATE message SET state = 'expired'
                 WHERE snapshotKey = ? AND instance = ? AND enqueuedAt < ? AND deliveries = 0
                 """, [snapshotKey, name, cutoff])
-            try tx.execute("""
-                UPDATE message SET state = 'delivered', deliveries = deliveries + 1
-                WHERE snapshotKey = ? AND instance = ? AND enqueuedAt >= ?
-                """, [snapshotKey, name, cutoff])
+            if let row = rows[name] {
+                try tx.deliver(from: row, where: "snapshotKey = ? AND enqueuedAt >= ?", [snapshotKey, cutoff], cause: cause)
+            }
             results.append(ResendResult(instance: name, resent: messages.count - expired.count, expired: expired.count,
                                         expiredMessageIDs: expired.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
                                         digest: FNV1a.digest(ofMessageIDs: messages.map { $0["id"] as String })))
@@ -119,6 +124,7 @@ extension FleetSimulator {
 
     /// Lets the instances send again. The real platform would not stop an operator here, so
     /// neither does the simulator: sending from other IPs or without a route is recorded.
+    /// Mail held while an instance was frozen is sent now, once, from where it is.
     func unfreeze(_ call: MutationCall, in tx: FleetTransaction) throws -> OperationOutcome {
         let rows = try tx.instances(call.instances)
         for name in call.instances {
@@ -126,6 +132,11 @@ extension FleetSimulator {
             _ = try sendingProblems(row, doing: "unfreeze", in: tx)
         }
         try tx.setFrozen(call.instances, false)
+        for name in call.instances {
+            guard let row = rows[name], row.frozen else { continue }
+            let sent = try tx.deliver(from: row, where: "state = 'queued' AND held = 1", [], cause: "unfreeze:" + call.context.idempotencyKey)
+            if sent > 0 { try tx.execute("UPDATE instance SET queued = max(queued - ?, 0) WHERE name = ?", [sent, name]) }
+        }
         return .empty
     }
 

@@ -58,6 +58,7 @@ extension FleetSimulator {
             let known = Set(try String.fetchAll(db, sql: "SELECT name FROM instance"))
             let insertMessage = try db.makeStatement(sql: "INSERT INTO message (id, instance, ageSeconds, state) VALUES (?, ?, ?, 'queued')")
             var added = 0
+            var addedNames: [SeedInstance] = []
             for instance in instances where !known.contains(instance.name) {
                 try tx.insertInstance(name: instance.name, path: instance.start, declaredIPs: instance.ips, build: instance.build)
                 let queue = Self.seedQueue(for: instance.name)
@@ -65,6 +66,8 @@ extension FleetSimulator {
                     try insertMessage.execute(arguments: [message.id, instance.name, message.ageSeconds])
                 }
                 try db.execute(sql: "UPDATE instance SET queued = ? WHERE name = ?", arguments: [queue.count, instance.name])
+                try tx.recordSeededQueue(of: instance.name)
+                addedNames.append(instance)
                 added += 1
             }
             let knownPrefixes = Set(try String.fetchAll(db, sql: "SELECT cidr FROM prefix"))
@@ -75,7 +78,22 @@ extension FleetSimulator {
                 let place = try prefix.members.first.flatMap { try tx.instances([$0])[$0]?.path } ?? Self.defaultSite
                 try tx.advertise(prefix.cidr, from: place)
             }
+            // A new instance whose IPs lie in a prefix known before moves with it (or is seen not to).
+            try self.addMemberships(addedNames.map { ($0.name, $0.ips) }, in: tx)
             return added
+        }
+    }
+
+    /// Adds the membership rows of these instances in every known prefix holding one of their IPs.
+    private func addMemberships(_ instances: [(name: String, ips: [IPAddress])], in tx: FleetTransaction) throws {
+        guard !instances.isEmpty else { return }
+        let known = Set(try String.fetchAll(tx.db, sql: "SELECT cidr FROM prefix").map(FleetTransaction.block))
+        let lengths = Set(known.map(\.length))
+        for instance in instances {
+            let blocks = Set(instance.ips.flatMap { ip in lengths.filter { $0 <= ip.bitWidth }.map { AddressBlock(network: ip, length: $0) } })
+            for block in blocks.intersection(known).sorted() {
+                try tx.execute("INSERT OR IGNORE INTO membership (instance, cidr) VALUES (?, ?)", [instance.name, block.description])
+            }
         }
     }
 

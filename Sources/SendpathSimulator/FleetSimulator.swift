@@ -83,10 +83,13 @@ public final class FleetSimulator: Provider {
         let armed = step.map { step in faults.contains { $0.rule.operation == step && names.contains($0.rule.instance) } } ?? false
         let result: Result<[String: ObservedInstance], ProviderError>
         do {
-            if let step, armed {
-                // A verification fault may fire: its use is recorded, so this observation writes.
+            if armed || holdsLateFaults {
+                // A verification fault may fire, or a late effect land: this observation writes.
                 result = try await pool.write { db in
-                    try self.observe(names, step: step, in: FleetTransaction(db: db, now: self.clock.now()))
+                    let tx = FleetTransaction(db: db, now: self.clock.now())
+                    try self.landPendingEffects(except: nil, in: tx)
+                    guard let step, armed else { return .success(try tx.observations(names)) }
+                    return try self.observe(names, step: step, in: tx)
                 }
             } else {
                 result = try await pool.read { db in
@@ -110,16 +113,21 @@ public final class FleetSimulator: Provider {
                 ? ProviderError(.transient, "injected fault: observing \(instances) for \(step.rawValue) failed; retry")
                 : ProviderError(.timeout, "injected fault: observing \(instances) for \(step.rawValue) timed out; retry"))
         }
-        for fault in firing {
+        for fault in firing where fault.rule.effect == .changeIPs || fault.rule.effect == .changeBuild {
             try tx.consumeFault(fault.key)
             try applyOverride(fault, in: tx)
         }
-        return .success(try tx.observations(names))
+        let observations = try tx.observations(names)
+        try applyArrivals(firing, cause: "observe:\(step.rawValue)", in: tx)
+        return .success(observations)
     }
 
     public func observePrefixes(_ cidrs: [AddressBlock]) async throws(ProviderError) -> [AddressBlock: ObservedPrefix] {
         try await pause()
         do {
+            if holdsLateFaults {
+                try await pool.write { db in try self.landPendingEffects(except: nil, in: FleetTransaction(db: db, now: self.clock.now())) }
+            }
             return try await pool.read { db in
                 let known = try FleetTransaction(db: db, now: self.clock.now()).prefixes()
                 var result: [AddressBlock: ObservedPrefix] = [:]
@@ -136,47 +144,33 @@ public final class FleetSimulator: Provider {
     // MARK: - Provider: mutations
 
     public func prepareTarget(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        let call = MutationCall(.prepareTarget, instances: Array(change.instances.keys), prefixes: Array(change.prefixes.keys),
-                                context: context, group: change.group, paths: change.instances, prefixPaths: change.prefixes)
-        _ = try await perform(call) { tx in try self.prepare(change, in: tx) }
+        _ = try await perform(.prepareTarget(change), context: context)
     }
 
     public func freeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
-        let call = MutationCall(.freeze, instances: instances, context: context)
-        _ = try await perform(call) { tx in
-            try tx.setFrozen(call.instances, true)
-            return .empty
-        }
+        _ = try await perform(.freeze(instances), context: context)
     }
 
     public func snapshotQueue(_ instances: [String], context: MutationContext) async throws(ProviderError) -> [QueueSnapshot] {
-        let call = MutationCall(.snapshotQueue, instances: instances, context: context)
-        return try Self.decode(try await perform(call) { tx in try self.snapshot(call, in: tx) })
+        try Self.decode(try await perform(.snapshotQueue(instances), context: context))
     }
 
     public func switchPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        let call = MutationCall(.switchPath, instances: Array(change.instances.keys), prefixes: Array(change.prefixes.keys),
-                                context: context, group: change.group, paths: change.instances, prefixPaths: change.prefixes)
-        _ = try await perform(call) { tx in try self.move(change, call: call, requirePrepared: true, in: tx) }
+        _ = try await perform(.switchPath(change), context: context)
     }
 
     public func resend(_ instances: [String], snapshotKey: String, maxAge: Duration,
                        context: MutationContext) async throws(ProviderError) -> [ResendResult] {
-        let call = MutationCall(.resendQueue, instances: instances, context: context, snapshotKey: snapshotKey, maxAge: maxAge)
-        return try Self.decode(try await perform(call) { tx in
-            try self.resend(call, snapshotKey: snapshotKey, maxAge: maxAge, in: tx)
-        })
+        try Self.decode(try await perform(.resend(instances, snapshotKey: snapshotKey, maxAgeNanoseconds: maxAge.nanoseconds),
+                                          context: context))
     }
 
     public func unfreeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
-        let call = MutationCall(.unfreeze, instances: instances, context: context)
-        _ = try await perform(call) { tx in try self.unfreeze(call, in: tx) }
+        _ = try await perform(.unfreeze(instances), context: context)
     }
 
     public func rollbackPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        let call = MutationCall(.rollbackPath, instances: Array(change.instances.keys), prefixes: Array(change.prefixes.keys),
-                                context: context, group: change.group, paths: change.instances, prefixPaths: change.prefixes)
-        _ = try await perform(call) { tx in try self.move(change, call: call, requirePrepared: false, in: tx) }
+        _ = try await perform(.rollbackPath(change), context: context)
     }
 
     // MARK: - Plumbing
@@ -190,14 +184,23 @@ public final class FleetSimulator: Provider {
         }
     }
 
-    /// Runs one mutating call in one write transaction; see ``run(_:in:body:)``.
-    private func perform(_ call: MutationCall,
-                         body: @escaping @Sendable (FleetTransaction) throws -> OperationOutcome) async throws(ProviderError) -> Data {
+    /// Runs one mutating call in one write transaction (see ``run(_:_:in:)``); a `duplicate`
+    /// fault runs it twice at once.
+    private func perform(_ request: MutationRequest, context: MutationContext) async throws(ProviderError) -> Data {
         try await pause()
+        let call = request.call(context)
+        if try await duplicateFires(call) {
+            return try await performTwice(request, call)
+        }
+        return try await performOnce(request, call)
+    }
+
+    /// One mutating call in its own write transaction.
+    func performOnce(_ request: MutationRequest, _ call: MutationCall) async throws(ProviderError) -> Data {
         let result: Result<Data, ProviderError>
         do {
             result = try await pool.write { db in
-                try self.run(call, in: FleetTransaction(db: db, now: self.clock.now()), body: body)
+                try self.run(request, call, in: FleetTransaction(db: db, now: self.clock.now()))
             }
         } catch {
             throw Self.storeError(error)

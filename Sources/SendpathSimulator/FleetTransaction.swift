@@ -139,16 +139,7 @@ struct FleetTransaction {
         try execute("""
             INSERT INTO instance (name, infrastructure, location, declaredIPs, build) VALUES (?, ?, ?, ?, ?)
             """, [name, path.infrastructure.rawValue, path.location, Self.text(declaredIPs), build])
-    }
-
-    func setPath(_ name: String, _ path: SendingPath) throws {
-        try execute("UPDATE instance SET infrastructure = ?, location = ? WHERE name = ?",
-                    [path.infrastructure.rawValue, path.location, name])
-    }
-
-    func setFrozen(_ names: [String], _ frozen: Bool) throws {
-        try execute("UPDATE instance SET frozen = ? WHERE name IN (\(databaseQuestionMarks(count: names.count)))",
-                    StatementArguments([frozen]) + StatementArguments(names))
+        try recordEvent(.place, instance: name, at: path)
     }
 
     func setPrepared(_ name: String, _ path: SendingPath) throws {
@@ -227,13 +218,6 @@ struct FleetTransaction {
 
     func insertPrefix(_ cidr: AddressBlock) throws {
         try execute("INSERT INTO prefix (cidr) VALUES (?)", [cidr.description])
-    }
-
-    /// Advertises the prefix from exactly `path` (withdrawn from everywhere else).
-    func advertise(_ cidr: AddressBlock, from path: SendingPath) throws {
-        try execute("DELETE FROM advertisement WHERE cidr = ?", [cidr.description])
-        try execute("INSERT INTO advertisement (cidr, infrastructure, location) VALUES (?, ?, ?)",
-                    [cidr.description, path.infrastructure.rawValue, path.location])
     }
 
     // MARK: Records

@@ -93,7 +93,7 @@ extension FleetSimulator {
             try tx.setOverride(of: instance.name, at: instance.path, ips: ips)
         case .changeBuild:
             try tx.setOverride(of: instance.name, at: instance.path, build: instance.build + "-hotfix")
-        case .error, .timeout:
+        case .error, .timeout, .partial, .late, .duplicate, .arrivals:
             break
         }
     }
@@ -114,30 +114,32 @@ extension FleetSimulator {
         }
     }
 
-    /// Runs one mutating call inside its write transaction: checks the instances and prefixes
-    /// exist, checks and raises fencing tokens, fires faults, replays or runs the operation and
-    /// stores its answer, and logs the call. Refusals are returned (not thrown) so that what
-    /// they record commits; only a storage failure rolls the transaction back.
-    func run(_ call: MutationCall, in tx: FleetTransaction,
-             body: (FleetTransaction) throws -> OperationOutcome) throws -> Result<Data, ProviderError> {
+    /// Runs one mutating call inside its write transaction: lands held-back effects, checks
+    /// the instances and prefixes exist, checks and raises fencing tokens, fires faults,
+    /// replays or runs the operation and stores its answer, and logs the call. Refusals are
+    /// returned (not thrown) so that what they record commits; only a storage failure rolls
+    /// the transaction back.
+    func run(_ request: MutationRequest, _ call: MutationCall, in tx: FleetTransaction) throws -> Result<Data, ProviderError> {
         func refuse(_ error: ProviderError) throws -> Result<Data, ProviderError> {
             try tx.logCall(call, outcome: error.code.rawValue, detail: error.message)
             return .failure(error)
         }
+        let key = call.context.idempotencyKey
+        let firing = try firingFaults(step: call.context.step, instances: call.instances, in: tx)
+        let late = firing.filter { $0.rule.effect == .late }
+
         let rows = try tx.instances(call.instances)
         let prefixTokens = try tx.prefixTokens(call.prefixes)
         let unknown = call.instances.filter { rows[$0] == nil } + call.prefixes.filter { prefixTokens[$0] == nil }.map(\.description)
         if !unknown.isEmpty {
             return try refuse(ProviderError(.notFound, "the fleet simulator knows no instance or prefix named \(unknown.joined(separator: ", ")); seed it from the manifests first"))
         }
-        let token = call.context.fencingToken.value
-        let seen = rows.values.map { ($0.name, $0.fencingToken) } + prefixTokens.map { ($0.key.description, $0.value) }
-        if let newer = seen.filter({ $0.1 > token }).max(by: { $0.1 < $1.1 }) {
-            return try refuse(ProviderError(.staleFencingToken, "fencing token \(token) is older than token \(newer.1) already seen for \(newer.0): another reconciler has taken over"))
-        }
-        try tx.raiseTokens(instances: call.instances, prefixes: call.prefixes, to: token)
+        if let stale = try staleToken(call, in: tx) { return try refuse(stale) }
+        try tx.raiseTokens(instances: call.instances, prefixes: call.prefixes, to: call.context.fencingToken.value)
+        // What a late fault held back lands now (after this call's token: a newer reconciler's
+        // call fences it out), except under this very key while the fault still fires.
+        try landPendingEffects(except: late.isEmpty ? nil : key, in: tx)
 
-        let firing = try firingFaults(step: call.context.step, instances: call.instances, in: tx)
         let errors = firing.filter { $0.rule.effect == .error }
         if !errors.isEmpty {
             for fault in errors { try tx.consumeFault(fault.key) }
@@ -147,17 +149,28 @@ extension FleetSimulator {
 
         let response: Data
         var outcome = "applied"
-        if let stored = try tx.idempotencyRecord(call.context.idempotencyKey) {
+        if let stored = try tx.idempotencyRecord(key) {
             guard stored.operation == call.operation.rawValue, stored.request == call.request else {
-                return try refuse(ProviderError(.idempotencyConflict, "idempotency key '\(call.context.idempotencyKey)' was used before for another request (\(stored.operation)); use a new key for a new request"))
+                return try refuse(ProviderError(.idempotencyConflict, "idempotency key '\(key)' was used before for another request (\(stored.operation)); use a new key for a new request"))
             }
             response = stored.response
             outcome = "replayed"
+        } else if !late.isEmpty {
+            for fault in late { try tx.consumeFault(fault.key) }
+            try holdBack(PendingEffect(request: request, context: call.context), in: tx)
+            try applyArrivals(firing, cause: key, in: tx)
+            return try refuse(ProviderError(.timeout, "injected fault: \(call.operation.rawValue) got no answer in time; its effect lands later"))
         } else {
-            switch try body(tx) {
+            let partial = firing.filter { $0.rule.effect == .partial }
+            switch try body(for: request, call, partial: !partial.isEmpty)(tx) {
             case .refused(let error):
                 return try refuse(error)
             case .done(let data):
+                if !partial.isEmpty {
+                    for fault in partial { try tx.consumeFault(fault.key) }
+                    try applyArrivals(firing, cause: key, in: tx)
+                    return try refuse(ProviderError(.transient, "injected fault: \(call.operation.rawValue) moved part of group \(request.group ?? "?") and failed; retry with the same idempotency key"))
+                }
                 try tx.storeIdempotencyRecord(call, response: data)
                 response = data
             }
@@ -171,6 +184,7 @@ extension FleetSimulator {
                 "step.name": "\(call.context.step.rawValue)",
             ])
         }
+        try applyArrivals(firing, cause: key, in: tx)
         let timeouts = firing.filter { $0.rule.effect == .timeout }
         if !timeouts.isEmpty {
             for fault in timeouts { try tx.consumeFault(fault.key) }
@@ -178,5 +192,14 @@ extension FleetSimulator {
         }
         try tx.logCall(call, outcome: outcome)
         return .success(response)
+    }
+
+    /// A stale-token refusal when a newer token was seen for any instance or prefix of the call.
+    func staleToken(_ call: MutationCall, in tx: FleetTransaction) throws -> ProviderError? {
+        let token = call.context.fencingToken.value
+        let seen = try tx.instances(call.instances).values.map { ($0.name, $0.fencingToken) }
+            + tx.prefixTokens(call.prefixes).map { ($0.key.description, $0.value) }
+        guard let newer = seen.filter({ $0.1 > token }).max(by: { $0.1 < $1.1 }) else { return nil }
+        return ProviderError(.staleFencingToken, "fencing token \(token) is older than token \(newer.1) already seen for \(newer.0): another reconciler has taken over")
     }
 }

@@ -19,6 +19,21 @@ struct FaultFileTests {
         }
     }
 
+    @Test func effectsThatCannotFireOnTheirStepAreRefused() throws {
+        let (rules, problems, _) = try load("""
+            - {instance: a, operation: freeze, effect: partial}
+            - {instance: a, operation: verify-ips, effect: late}
+            - {instance: a, operation: rollback-path, effect: partial}
+            - {instance: a, operation: verify-build, effect: arrivals}
+            - {instance: a, operation: resend-queue, effect: duplicate}
+            """)
+        #expect(rules == nil)
+        #expect(problems == [
+            "faults.yaml:1:28: error: [bad-value] effect 'partial' cannot fire on 'freeze' (it fires on switch-path, rollback-path)",
+            "faults.yaml:2:28: error: [bad-value] effect 'late' cannot fire on 'verify-ips' (it fires on prepare-target, freeze, snapshot-queue, switch-path, resend-queue, unfreeze, rollback-path)",
+        ])
+    }
+
     @Test func readsAListOfFaultsWithCountDefaultingToOne() throws {
         let (rules, problems, _) = try load("""
             - {instance: acme-prod1, operation: switch-path, effect: change-ips}
@@ -50,7 +65,7 @@ struct FaultFileTests {
         #expect(rules == nil)
         #expect(problems == [
             "faults.yaml:1:28: error: [bad-enum] 'operation' of a fault must be a step name, found 'swich-path' (one of prepare-target, freeze, snapshot-queue, switch-path, verify-ips, verify-build, resend-queue, unfreeze, rollback-path)",
-            "faults.yaml:2:44: error: [bad-enum] 'effect' of a fault must be an effect name, found 'explode' (one of error, timeout, change-ips, change-build)",
+            "faults.yaml:2:44: error: [bad-enum] 'effect' of a fault must be an effect name, found 'explode' (one of error, timeout, change-ips, change-build, partial, late, duplicate, arrivals)",
             "faults.yaml:3:58: error: [bad-value] 'count' of a fault must be at least 1, found 0 (remove the fault instead of giving it no use)",
             "faults.yaml:4:36: error: [unknown-field] unknown field 'efect' in fault (did you mean 'effect'?)",
             "faults.yaml:4:3: error: [missing-field] fault is missing the required field 'effect'",

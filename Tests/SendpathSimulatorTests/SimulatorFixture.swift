@@ -68,8 +68,9 @@ struct SimulatorFixture {
         return snapshots
     }
 
-    /// Writes the manifests to a temporary folder and loads them with the real loader.
-    static func loadFleet() throws -> Fleet {
+    /// Writes the manifests to a temporary folder and loads them with the real loader;
+    /// `adding` instances (name, IP) that move to aws/eu-west-1 with the others.
+    static func loadFleet(adding extra: [(name: String, ip: String)] = []) throws -> Fleet {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sendpath-manifests-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -93,11 +94,11 @@ struct SimulatorFixture {
               window: {start: 2024-01-16T20:00:00Z, end: 2024-01-17T00:00:00Z}
               notice: {sentAt: 2023-12-01T09:00:00Z}
             """,
-            "instances.yaml": [
+            "instances.yaml": ([
                 instance("acme-prod1", ip: "198.51.100.10", path: "{infrastructure: aws, location: eu-west-1}"),
                 instance("acme-prod2", ip: "198.51.100.11", path: "{infrastructure: aws, location: eu-west-1}"),
                 instance("beta-dc", ip: "\"2001:db8:100::10\"", path: "{infrastructure: adobe-dc, location: lon5}"),
-            ].joined(separator: "\n---\n"),
+            ] + extra.map { instance($0.name, ip: $0.ip, path: "{infrastructure: aws, location: eu-west-1}") }).joined(separator: "\n---\n"),
         ]
         for (name, text) in files {
             try (text + "\n").write(toFile: folder + "/" + name, atomically: true, encoding: .utf8)
