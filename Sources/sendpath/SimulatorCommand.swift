@@ -95,7 +95,7 @@ struct SimulatorCommand: AsyncParsableCommand {
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the invariant report; exit 0 only if every invariant held.",
-            discussion: "Invariants: no message lost, duplicated or stranded in a snapshot, no prefix advertised from two places, nothing frozen, no violation recorded (sending during a switch, from undeclared IPs, or without a route)."
+            discussion: "Every invariant is read from the evidence in the fleet file (the delivery log, the advertisement history, the freeze and move log): no message lost, duplicated or stranded in a snapshot; no prefix advertised from two places or from nowhere; no mail sent without a route, from undeclared IPs, while frozen or while its prefix was changing place; no instance moved while sending or left sending without a route; nothing frozen; no violation recorded. The last line names each broken invariant by its JSON key."
         )
 
         enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
@@ -123,14 +123,18 @@ struct SimulatorCommand: AsyncParsableCommand {
 
         static func text(_ report: InvariantReport) -> String {
             let m = report.messages
-            var out = "Messages: \(m.enqueued) enqueued, \(m.delivered) delivered, \(m.expired) expired, \(m.queued) queued, \(m.inSnapshot) in snapshots; \(m.duplicated) duplicated, \(m.lost) lost, \(m.stranded) stranded\n"
-            out += "Prefixes advertised from two places: \(report.doubleAdvertisements)\n"
+            var out = "Messages: \(m.enqueued) enqueued, \(m.delivered) delivered, \(m.expired) expired, \(m.queued) queued (\(m.held) held), \(m.inSnapshot) in snapshots; \(m.duplicated) duplicated, \(m.lost) lost, \(m.stranded) stranded\n"
+            out += "Prefixes advertised from two places: \(report.doubleAdvertisements); from nowhere for a while: \(report.advertisementGaps)\n"
+            let paths = report.sendsByPath.sorted { $0.key < $1.key }.map { "\($0.value) from \($0.key)" }
+            out += "Sends: \(paths.isEmpty ? "none" : paths.joined(separator: ", ")); without a route: \(report.sendsWithoutRoute), from undeclared IPs: \(report.sendsFromUndeclaredIPs), while frozen: \(report.sendsWhileFrozen), while a path was changing: \(report.sendsDuringPathChange)\n"
+            out += "Moves while sending: \(report.movesWhileSending); sending without a route now: \(report.unroutedInstances.isEmpty ? "none" : report.unroutedInstances.joined(separator: ", "))\n"
             out += "Frozen now: \(report.frozen.isEmpty ? "none" : report.frozen.joined(separator: ", "))\n"
+            if report.pendingEffects > 0 { out += "Late effects not landed yet: \(report.pendingEffects)\n" }
             out += "Mutating operations: \(report.mutatingOperations) (stale fencing tokens refused: \(report.refusedStaleTokens))\n"
             for violation in report.violations {
                 out += "Violation: \(violation.kind) on \(violation.instance): \(violation.detail)\n"
             }
-            out += report.ok ? "All invariants held.\n" : "INVARIANTS BROKEN.\n"
+            out += report.ok ? "All invariants held.\n" : "INVARIANTS BROKEN: \(report.broken.joined(separator: ", ")).\n"
             return out
         }
     }
