@@ -10,16 +10,24 @@ import SendpathSimulator
 enum FleetFile {
     /// Runs SQL on the fleet file with the sqlite3 shell; fails the test with its message.
     static func execute(_ path: String, _ sql: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+        _ = try query(path, sql, sourceLocation: sourceLocation)
+    }
+
+    /// Runs SQL with the sqlite3 shell and returns what it prints: one line per row, columns
+    /// separated by `|`.
+    static func query(_ path: String, _ sql: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> [String] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
         process.arguments = ["-bail", path, sql]
-        let errors = Pipe()
+        let output = Pipe(), errors = Pipe()
         process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
+        process.standardOutput = output
         try process.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "sqlite3 failed: \(message)", sourceLocation: sourceLocation)
+        return printed.split(separator: "\n").map(String.init)
     }
 
     /// The report as its JSON object.
