@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SendpathCore
 import Synchronization
 
 /// Bootstraps swift-log once per process: human lines on stderr, or one JSON object per
@@ -16,8 +17,51 @@ enum LogSetup {
         }
         guard first else { return }
         switch format {
-        case .human: LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        case .human: LoggingSystem.bootstrap { EscapingLogHandler(inner: StreamLogHandler.standardError(label: $0)) }
         case .json: LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        }
+    }
+}
+
+/// Escapes control characters in a record's message and metadata before the human handler
+/// prints it: a provider's error text or a manifest value cannot break a log line in two or
+/// reach the terminal raw. (The JSON handler's encoder escapes them already.)
+struct EscapingLogHandler: LogHandler {
+    var inner: any LogHandler
+
+    var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var event = event
+        event.message = Logger.Message(stringLiteral: Escaped.line(event.message.description))
+        event.metadata = event.metadata?.mapValues(Self.escaped)
+        inner.log(event: event)
+    }
+
+    static func escaped(_ value: Logger.MetadataValue) -> Logger.MetadataValue {
+        switch value {
+        case .string(let text): .string(Escaped.line(text))
+        case .stringConvertible(let convertible): .string(Escaped.line(convertible.description))
+        case .array(let values): .array(values.map(escaped))
+        case .dictionary(let values): .dictionary(values.mapValues(escaped))
         }
     }
 }
