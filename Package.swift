@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -114,6 +115,7 @@ let package = Package(
         .testTarget(name: "SendpathControllerTests", dependencies: [
             "SendpathController", "SendpathSimulator", "SendpathYAML", "SendpathCore", "SendpathHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "PropertyBased", package: "swift-property-based"),
         ], swiftSettings: strict),
         .testTarget(name: "SendpathHTTPTests", dependencies: ["SendpathHTTP", "SendpathSimulator", "SendpathYAML", "SendpathCore"], swiftSettings: strict),
         .testTarget(name: "SendpathPostgresTests", dependencies: ["SendpathPostgres", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
