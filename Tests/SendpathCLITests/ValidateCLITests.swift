@@ -126,6 +126,10 @@ struct ValidateCLITests {
             "apiVersion: sendpath/v1\nkind: AddressPrefix\nmetadata: {name: p}\nspec: {cidr: 0.0.0.0/0}\n",
             "apiVersion: sendpath/v1\nkind: AddressPrefix\nmetadata: {name: p}\nspec: {cidr: \"::/0\"}\n",
             "apiVersion: sendpath/v1\nkind: Wave\nmetadata: {name: w}\nspec: {window: {start: 2024-01-01T00:00:00Z, end: 2024-01-01T04:00:00Z}, maxParallel: 10001}\n",
+            "apiVersion: sendpath/v1\nkind: Wave\nmetadata: {name: w}\nspec: {window: {start: 2024-01-01T00:00:00Z, end: 2300-01-01T04:00:00Z}}\n",
+            Self.broken.replacingOccurrences(of: "sendingIp:", with: "sendingIPs:").replacingOccurrences(of: "production", with: "prod")
+                .replacingOccurrences(of: "7.3.5 build 9368", with: "7.3.5\\0 build"),
+            "apiVersion: sendpath/v1\nkind: Policy\nmetadata: {name: p, labels: {team: \"a\\nb\"}}\nspec: {}\n",
         ]
         for (index, text) in invalid.enumerated() {
             try folder.write("invalid/\(index).yaml", text)

@@ -11,8 +11,10 @@ public enum ManifestJSONSchema {
             .init("duration", ["type": "string", "pattern": "^(?=[0-9])([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$",
                                "description": "Like 90s, 15m, 4h, 7d or 1h30m."]),
             .init("time", ["type": "string", "format": "date-time",
-                           "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
-                           "description": "RFC 3339 with an offset, like 2023-10-10T20:00:00Z."]),
+                           "pattern": "^(19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
+                           "description": "RFC 3339 with an offset, like 2023-10-10T20:00:00Z; years 1970 to 2199."]),
+            .init("text", ["type": "string", "pattern": .string(textPattern),
+                           "description": "One line of printable text: no control characters."]),
             .init("ipAddress", ["type": "string", "anyOf": [["format": "ipv4"], ["format": "ipv6"]],
                                 "description": "An IPv4 or IPv6 address."]),
             .init("cidr", ["type": "string",
@@ -52,6 +54,9 @@ public enum ManifestJSONSchema {
         ])
     }
 
+    /// No character the validator refuses as a control character (see ``Escaped/isControl(_:)``).
+    static let textPattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]*$"
+
     static func object(_ schema: ObjectSchema) -> JSONValue {
         var members: [JSONValue.Member] = [.init("type", "object")]
         if !schema.summary.isEmpty { members.append(.init("description", .string(schema.summary))) }
@@ -79,7 +84,7 @@ public enum ManifestJSONSchema {
 
     static func type(_ type: FieldType) -> JSONValue {
         switch type {
-        case .string: ["type": "string", "minLength": 1]
+        case .string: ["type": "string", "minLength": 1, "pattern": .string(textPattern)]
         case .constant(let value): ["const": .string(value)]
         case .name: ["$ref": "#/$defs/name"]
         case .enumeration(let values): ["enum": .array(values.map(JSONValue.string))]
@@ -92,7 +97,7 @@ public enum ManifestJSONSchema {
         case .list(let element, let nonEmpty):
             nonEmpty ? ["type": "array", "minItems": 1, "items": self.type(element)]
                 : ["type": "array", "items": self.type(element)]
-        case .stringMap: ["type": "object", "additionalProperties": ["type": "string"]]
+        case .stringMap: ["type": "object", "propertyNames": ["$ref": "#/$defs/text"], "additionalProperties": ["$ref": "#/$defs/text"]]
         case .object(let schema): object(schema)
         }
     }
