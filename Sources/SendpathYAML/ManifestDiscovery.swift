@@ -63,6 +63,8 @@ struct ManifestDiscovery {
                 if seenFiles.insert(real).inserted { files.append(ManifestFile(display: path, real: real)) }
                 continue
             }
+            // A folder named twice, or inside another root given: its files are already found.
+            guard !visitedFolders.contains(real) else { continue }
             var found: [ManifestFile] = []
             walk(path, real: real, root: real, rootDisplay: path, depth: 0, ancestors: [real], into: &found)
             if found.isEmpty && !refusedAny {

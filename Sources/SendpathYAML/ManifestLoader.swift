@@ -16,7 +16,9 @@ public struct ManifestLoadResult: Sendable {
 /// every document straight from libyaml's events and validates the whole set.
 ///
 /// Files are decoded concurrently; results are merged in sorted file order, so output
-/// does not depend on scheduling. Hidden files and folders (`.git`) are skipped.
+/// does not depend on scheduling. Hidden files and folders (`.git`) are skipped. Discovery
+/// never leaves the roots given (``ManifestDiscovery``): links out of a root are refused
+/// unread, loops are reported, and the walk is bounded.
 public struct ManifestLoader: Sendable {
     public var limits: YAMLLimits
     /// Files larger than this are refused unread, with a diagnostic.

@@ -115,6 +115,16 @@ struct PathConfinementTests {
         #expect(Self.relevant(named).isEmpty, "\(Self.everything(named))")
     }
 
+    @Test func aRootNamedTwiceOrInsideAnotherIsReadOnceWithoutComplaint() throws {
+        let layout = try Layout()
+        defer { layout.remove() }
+        try FileManager.default.createDirectory(atPath: layout.root + "/sub", withIntermediateDirectories: true)
+        try FixtureFleet.wave.replacingOccurrences(of: "name: w1", with: "name: w2").write(toFile: layout.root + "/sub/w2.yaml", atomically: true, encoding: .utf8)
+        let result = ManifestLoader().load(paths: [layout.root, layout.root + "/", layout.root + "/sub"])
+        #expect(Self.relevant(result).isEmpty, "\(Self.everything(result))")
+        #expect(result.files == [layout.root + "/fleet.yaml", layout.root + "/sub/w2.yaml"])
+    }
+
     @Test func aLinkThatLoopsHasItsOwnDiagnostic() throws {
         let layout = try Layout()
         defer { layout.remove() }
