@@ -238,15 +238,29 @@ struct CommandFailure: Error, CustomStringConvertible {
 /// This process, as lease holder.
 enum ThisProcess {
     static func holder(command: String) -> LeaseHolder {
-        // The id names the process, so journal entries say who wrote them.
-        LeaseHolder(id: "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8).lowercased())",
+        // The id names the process, so journal entries say who wrote them, and the PID namespace
+        // and boot it runs in, so that a pid is only ever looked up where it means that process.
+        LeaseHolder(id: "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8).lowercased())/\(pidSpace)",
                     host: ProcessInfo.processInfo.hostName,
                     pid: ProcessInfo.processInfo.processIdentifier, command: command)
     }
 
-    /// Whether a holder's process still runs (asked only for holders on this host).
+    /// This process's PID namespace and boot, as `ns<inode>-<boot id prefix>`: two pods with host
+    /// networking share a host name, and their pids collide; their PID namespaces differ.
+    static let pidSpace: String = {
+        let namespace = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid"))
+            .map { $0.filter(\.isNumber) } ?? "unknown"
+        let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))
+            .map { String($0.prefix(8)) } ?? "unknown"
+        return "ns\(namespace)-\(boot)"
+    }()
+
+    /// Whether a holder's process still runs. Only a holder of this host, PID namespace and boot
+    /// can be looked up by pid; any other is taken to be alive (its lease then runs out on time):
+    /// a live holder is never taken for dead.
     @Sendable static func isAlive(_ holder: LeaseHolder) -> Bool {
-        guard holder.host == ProcessInfo.processInfo.hostName else { return true }
+        guard holder.host == ProcessInfo.processInfo.hostName, holder.id.hasSuffix("/" + pidSpace),
+              !pidSpace.contains("unknown") else { return true }
         return kill(holder.pid, 0) == 0 || errno == EPERM
     }
 }

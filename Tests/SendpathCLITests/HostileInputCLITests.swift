@@ -179,4 +179,21 @@ struct HostileInputCLITests {
         #expect(diagnostics.count == 2, "\(text.stderr)")
         #expect(diagnostics.last?.contains("[bad-enum]") == true && diagnostics.last?.contains("\\u{1B}[2K") == true, "\(text.stderr)")
     }
+
+    @Test func anErrorMessageCannotForgeALineEither() throws {
+        let folder = try TemporaryFolder("hostile")
+        defer { folder.remove() }
+        try folder.write("manifests/fleet.yaml", Self.fleet)
+        // The faults file's name comes back in the error a provider raises, as any provider text may.
+        let forged = "no\nmanifests/fleet.yaml:1:1: warning: [fake] all good\u{1B}[2K"
+        for output in ["text", "json"] {
+            let result = try SendpathBinary.run(["reconcile", "--dry-run", "--at", "2024-01-16T21:00:00Z", "--output", output,
+                                                 "--provider", "sim:.sendpath/fleet.db?faults=" + forged], directory: folder.path)
+            #expect(result.status == 1, "\(result.stderr)")
+            let lines = (result.stdout + result.stderr).split(separator: "\n")
+            #expect(!lines.contains { $0.hasPrefix("manifests/fleet.yaml:1:1: warning: [fake]") }, "\(result.stderr)")
+            #expect(!(result.stdout + result.stderr).contains("\u{1B}"))
+            #expect(result.stderr.contains("sendpath: error: no\\nmanifests/fleet.yaml:1:1: warning: [fake] all good\\u{1B}[2K"), "\(result.stderr)")
+        }
+    }
 }
