@@ -11,7 +11,9 @@ extension FleetSimulator {
     /// deterministic (the same fleet gives the same queue on every machine): 5 to 24 messages
     /// `<instance>/m<k>` with ages spread evenly from 1 minute to 120 hours, so that some are
     /// older than the default 84h resend limit. A new prefix is advertised from where the first
-    /// (by name) of its instances runs.
+    /// (by name) of its instances runs. A new instance whose IPs lie in a prefix known before
+    /// becomes one of its instances: a move of the prefix without it is refused, and if the
+    /// prefix was moved away before, ``InvariantReport/unroutedInstances`` names it.
     public func seed(from fleet: Fleet) async throws(ProviderError) -> Int {
         // Usually everything is known already (every run seeds): find out with one read, before
         // working out queues and prefix memberships for the whole fleet.

@@ -10,8 +10,9 @@ import SendpathSQLiteOpening
 /// Every mutating call is one write transaction: a process killed mid-call leaves the file as
 /// before or after the call, never between. The simulator enforces the provider contract
 /// (idempotency keys, fencing tokens), models instances, prefixes and queued messages, injects
-/// the faults it is given, and records every invariant breach it is asked to commit; ``check()``
-/// reports them. Time comes from the injected ``WallClock``; `latency` is awaited on that clock
+/// the faults it is given, and records every invariant breach it is asked to commit. It also
+/// logs what happens (deliveries with their place and IPs, announcements and withdrawals,
+/// freezes and moves); ``check()`` computes every invariant from that log. Time comes from the injected ``WallClock``; `latency` is awaited on that clock
 /// before every operation.
 ///
 /// The file is created with mode 0600 (its parent folders too when missing), in WAL mode with a
