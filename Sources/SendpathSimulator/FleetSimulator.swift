@@ -12,8 +12,8 @@ import SendpathSQLiteOpening
 /// (idempotency keys, fencing tokens), models instances, prefixes and queued messages, injects
 /// the faults it is given, and records every invariant breach it is asked to commit. It also
 /// logs what happens (deliveries with their place and IPs, announcements and withdrawals,
-/// freezes and moves); ``check()`` computes every invariant from that log. Time comes from the injected ``WallClock``; `latency` is awaited on that clock
-/// before every operation.
+/// freezes and moves); ``check()`` computes every invariant from that log. Time comes from
+/// the injected ``WallClock``; `latency` is awaited on that clock before every operation.
 ///
 /// The file is created with mode 0600 (its parent folders too when missing), in WAL mode with a
 /// busy timeout, so a `simulator check` may read it while a reconciler writes.
