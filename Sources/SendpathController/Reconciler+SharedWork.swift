@@ -37,28 +37,34 @@ extension Reconciler {
         if let current = try? await store.currentLease(scope: Lease.groupScope(group.id)), keeper.isLiveElsewhere(current) {
             return claimedElsewhere(planned, by: current.holder, until: current.expiresAt)
         }
-        let slot: LeaseKeeper
-        do {
-            guard let claimed = try await waitForSlot(planned.wave, for: group.id, like: keeper) else {
-                return waitingForSlot(planned)
+        // A cut-over already open (frozen) resumes without a slot: it counted against the wave's
+        // maxParallel when it started, and must never wait behind groups that have not.
+        let slot: LeaseKeeper?
+        if planned.decision == .resume {
+            slot = nil
+        } else {
+            do {
+                guard let claimed = try await waitForSlot(planned.wave, for: group.id, like: keeper) else {
+                    return waitingForSlot(planned)
+                }
+                slot = claimed
+            } catch {
+                return stopped(planned, error)
             }
-            slot = claimed
-        } catch {
-            return stopped(planned, error)
         }
         do {
             // Stopped while waiting: take nothing more.
             try Task.checkCancellation()
             try await groupLease.acquire()
         } catch StateStoreError.locked(let other, _, let until) {
-            await slot.release()
+            await slot?.release()
             return claimedElsewhere(planned, by: other, until: until)
         } catch {
-            await slot.release()
+            await slot?.release()
             return stopped(planned, error)
         }
         let result = await runClaimed(planned, input: input, groupLease: groupLease, slot: slot)
-        await slot.release()
+        await slot?.release()
         await groupLease.release()
         return result
     }
@@ -77,7 +83,7 @@ extension Reconciler {
         }
     }
 
-    private func runClaimed(_ planned: GroupPlan, input planInput: PlanInput, groupLease: LeaseKeeper, slot: LeaseKeeper) async -> GroupResult {
+    private func runClaimed(_ planned: GroupPlan, input planInput: PlanInput, groupLease: LeaseKeeper, slot: LeaseKeeper?) async -> GroupResult {
         let group = planned.group
         do {
             // Another reconciler may have moved this group since the plan: look again at the group
@@ -91,7 +97,9 @@ extension Reconciler {
             input.now = clock.now()
             input.scope = [group.id]
             guard let replanned = Planner.plan(input).groups.first(where: { $0.group.id == group.id }),
-                  [.start, .resume, .prepare].contains(replanned.decision) else {
+                  [.start, .resume, .prepare].contains(replanned.decision),
+                  // Claimed without a slot to resume: it may only resume.
+                  slot != nil || replanned.decision == .resume else {
                 return GroupResult(plan: planned, status: .inProgress,
                                    reasons: [BlockReason(.order, "another reconciler moved this group on since the plan; the next run reports it")],
                                    moves: [], skipped: [], messages: [:])
@@ -99,12 +107,22 @@ extension Reconciler {
             let runner = runner(replanned, observed: input.observedInstances, prefixes: input.observedPrefixes, token: { await groupLease.token ?? FencingToken(0) })
             return try await withThrowingTaskGroup(of: GroupResult?.self) { tasks in
                 tasks.addTask {
-                    try await withThrowingTaskGroup(of: Void.self) { renewals in
-                        renewals.addTask { try await groupLease.keepRenewing() }
-                        renewals.addTask { try await slot.keepRenewing() }
-                        try await renewals.next()
-                    }
+                    try await groupLease.keepRenewing()
                     return nil
+                }
+                if let slot {
+                    // The slot only limits how many cut-overs start: losing it (another reconciler
+                    // took it after a long pause) does not stop a cut-over whose group lease holds.
+                    tasks.addTask {
+                        do {
+                            try await slot.keepRenewing()
+                        } catch {
+                            logger.warning("lost the wave slot lease; the cut-over goes on under its group lease",
+                                           metadata: ["lease.scope": "\(slot.scope)", "cutover.group": "\(group.id)"])
+                        }
+                        while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+                        return nil
+                    }
                 }
                 tasks.addTask { await runner.run() }
                 defer { tasks.cancelAll() }
