@@ -66,8 +66,10 @@ struct ManifestDiscovery {
             // A folder named twice, or inside another root given: its files are already found.
             guard !visitedFolders.contains(real) else { continue }
             var found: [ManifestFile] = []
+            let reportedBefore = diagnostics.count
             walk(path, real: real, root: real, rootDisplay: path, depth: 0, ancestors: [real], into: &found)
-            if found.isEmpty && !refusedAny {
+            // A folder whose only candidates were refused has had its say already.
+            if found.isEmpty && !diagnostics[reportedBefore...].contains(where: { $0.severity == .error }) {
                 diagnostics.append(Diagnostic(.noManifests, at: Self.start(path),
                                               "folder '\(path)' holds no .yaml or .yml file",
                                               hint: "point sendpath at the folder that holds the manifests"))

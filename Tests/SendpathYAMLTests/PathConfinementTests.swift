@@ -125,6 +125,17 @@ struct PathConfinementTests {
         #expect(result.files == [layout.root + "/fleet.yaml", layout.root + "/sub/w2.yaml"])
     }
 
+    @Test func anEmptyFolderIsReportedEvenWhenAnotherRootHadARefusal() throws {
+        let layout = try Layout()
+        defer { layout.remove() }
+        try layout.link("x.yaml", to: "/etc/passwd")
+        let empty = layout.base + "/empty"
+        try FileManager.default.createDirectory(atPath: empty + "/sub", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: empty + "/sub/up", withDestinationPath: "..")
+        let result = ManifestLoader().load(paths: [layout.root, empty])
+        #expect(Self.relevant(result).map(\.rule) == [.noManifests, .symlinkLoop, .pathOutsideRoot], "\(Self.everything(result))")
+    }
+
     @Test func aLinkThatLoopsHasItsOwnDiagnostic() throws {
         let layout = try Layout()
         defer { layout.remove() }
