@@ -198,7 +198,13 @@ struct GroupRunner: Sendable {
             try await store.append(intent)
             machine.record(intent)
             progress?.stepStarted(group: group.id, move: move, attempt: attempt, at: started)
-            let outcome = await executor.run(move, context: context, snapshots: snapshots, resendMaxAge: policy.resendMaxAge)
+            // Before the point of no return, a call (its own retries included) must end by the
+            // turn-back time; after it, and on the way back, a call takes what it needs.
+            let deadline: ContinuousClock.Instant? = machine.rollingBack || machine.pastPointOfNoReturn ? nil
+                : ContinuousClock.now + max(.zero, record.window.end - policy.rollbackReserve - clock.now())
+            let outcome = await ProviderCallDeadline.$current.withValue(deadline) {
+                await executor.run(move, context: context, snapshots: snapshots, resendMaxAge: policy.resendMaxAge)
+            }
             let duration = clock.now() - started
             // Cancelled mid-call (the lease was lost): leave the intent open for the next holder.
             if Task.isCancelled { throw CancellationError() }

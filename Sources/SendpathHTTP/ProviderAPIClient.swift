@@ -71,6 +71,11 @@ struct ProviderAPIClient: Sendable {
             }
             guard attempt < retry.attempts else { break }
             let delay = retry.delay(afterAttempt: attempt)
+            // The engine's turn-back time comes first: no retry that could not end before it.
+            if let left = ProviderCallDeadline.remaining, left <= delay {
+                failure.message += " (not retried: the cut-over must turn back within \(left.components.seconds)s)"
+                throw failure
+            }
             logger.warning("provider call failed; retrying", metadata: [
                 "provider.operation": "\(operation.rawValue)", "retry.attempt": "\(attempt)",
                 "retry.delay_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
@@ -107,7 +112,8 @@ struct ProviderAPIClient: Sendable {
         }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let response = try await http.execute(request, timeout: Self.timeAmount(requestTimeout))
+            let timeout = ProviderCallDeadline.remaining.map { min(requestTimeout, max($0, .seconds(1))) } ?? requestTimeout
+            let response = try await http.execute(request, timeout: Self.timeAmount(timeout))
             let collected = try await response.body.collect(upTo: Self.maxResponseSize)
             return .success(RawResponse(status: Int(response.status.code), body: Data(collected.readableBytesView)))
         } catch {

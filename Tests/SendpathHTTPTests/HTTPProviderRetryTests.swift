@@ -56,6 +56,22 @@ struct HTTPProviderRetryTests {
         #expect(try await fixture.simulator.check().frozen.isEmpty)
     }
 
+    @Test func noRetryStartsAfterTheCutoversTurnBackTime() async throws {
+        let fixture = try await F(faults: [FaultRule(instance: "beta-dc", operation: .freeze, effect: .error, count: 5)])
+        defer { fixture.remove() }
+        try await fixture.withServer(attempts: 5) { provider, _ in
+            // The engine has no time left before it must turn the cut-over back.
+            let error = await ProviderCallDeadline.$current.withValue(ContinuousClock.now) {
+                await expectProviderError(.transient) {
+                    try await provider.freeze(["beta-dc"], context: F.context("f", .freeze))
+                }
+            }
+            #expect(error?.message.contains("not retried: the cut-over must turn back") == true, "\(String(describing: error))")
+        }
+        // One attempt reached the provider, not five.
+        #expect(try await fixture.simulator.check().mutatingOperations == 1)
+    }
+
     @Test func aRefusedConnectionIsUnreachableAfterEveryAttempt() async throws {
         // Bind a port, then free it: nothing listens there any more.
         let port = try await HTTPFixture.serve({ onRunning in
