@@ -18,22 +18,28 @@ actor DyingStore: StateStore {
     private let diesAt: @Sendable (Write) -> Bool
     /// Whether the picked write still lands before the process dies.
     private let afterWrite: Bool
+    /// What the picked write throws; with `once`, only that write fails and the store lives on.
+    private let failure: any Error
+    private let once: Bool
     private(set) var dead = false
 
-    init(_ inner: any StateStore, afterWrite: Bool = true, diesAt: @escaping @Sendable (Write) -> Bool) {
+    init(_ inner: any StateStore, afterWrite: Bool = true, failure: any Error = Killed(), once: Bool = false,
+         diesAt: @escaping @Sendable (Write) -> Bool) {
         self.inner = inner
         self.afterWrite = afterWrite
+        self.failure = failure
+        self.once = once
         self.diesAt = diesAt
     }
 
     nonisolated var sharesWork: Bool { inner.sharesWork }
 
     private func write(_ write: Write, _ body: () async throws -> Void) async throws {
-        if dead { throw Killed() }
-        if diesAt(write) {
+        if dead && !once { throw Killed() }
+        if !dead && diesAt(write) {
             dead = true
             if afterWrite { try await body() }
-            throw Killed()
+            throw failure
         }
         try await body()
     }
@@ -49,7 +55,7 @@ actor DyingStore: StateStore {
     }
 
     func beginCutover(_ record: CutoverRecord) async throws {
-        if dead { throw Killed() }
+        if dead && !once { throw Killed() }
         try await inner.beginCutover(record)
     }
 
@@ -70,7 +76,7 @@ actor DyingStore: StateStore {
     func recordNotice(_ notice: NoticeRecord) async throws { try await inner.recordNotice(notice) }
     func notices() async throws -> [String: NoticeRecord] { try await inner.notices() }
     func recordRun(_ run: RunRecord) async throws {
-        if dead { throw Killed() }
+        if dead && !once { throw Killed() }
         try await inner.recordRun(run)
     }
     func recentRuns(limit: Int) async throws -> [RunRecord] { try await inner.recentRuns(limit: limit) }
