@@ -11,13 +11,14 @@ all: build
 
 export DEBIAN_FRONTEND := noninteractive
 
-# System packages: libyaml (the manifest reader), SQLite headers (GRDB); Python's jsonschema,
+# System packages: libyaml (the manifest reader), SQLite headers (GRDB) and the sqlite3 shell (the
+# simulator tests plant violations in fleet files with it); Python's jsonschema,
 # PyYAML and openapi-spec-validator (the schema and provider-API tests). A Debian python3
 # refuses a plain pip install (PEP 668), so pip is asked to install beside its packages.
 PYTHON_TEST_PACKAGES := jsonschema PyYAML openapi-spec-validator
 deps:
-	@pkg-config --exists yaml-0.1 2>/dev/null && pkg-config --exists sqlite3 2>/dev/null || \
-		{ apt-get update && apt-get install -y libyaml-dev libsqlite3-dev pkg-config; }
+	@pkg-config --exists yaml-0.1 2>/dev/null && pkg-config --exists sqlite3 2>/dev/null && command -v sqlite3 >/dev/null || \
+		{ apt-get update && apt-get install -y libyaml-dev libsqlite3-dev pkg-config sqlite3; }
 	@python3 -c 'import jsonschema, yaml, openapi_spec_validator' 2>/dev/null || \
 		{ python3 -m pip --version >/dev/null 2>&1 || { apt-get update && apt-get install -y python3-pip; }; \
 		  python3 -m pip install --quiet $(PYTHON_TEST_PACKAGES) 2>/dev/null || \
