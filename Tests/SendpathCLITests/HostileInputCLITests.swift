@@ -115,6 +115,9 @@ struct HostileInputCLITests {
         (["validate", "--max-file-size", "99999999999999"], "--max-file-size 99999999999999 is out of range: it must be from 1 to 1024"),
         (["validate", "--max-file-size", "9223372036854775807"], "--max-file-size 9223372036854775807 is out of range"),
         (["reconcile", "--dry-run", "--attempts", "9223372036854775807"], "--attempts 9223372036854775807 is out of range"),
+        (["reconcile", "--dry-run", "--provider", "sim:.sendpath/fleet.db?latency=999999d"], "--provider latency '999999d' is out of range"),
+        (["simulator", "serve", "--latency", "99999999999d"], "--latency '99999999999d' is out of range"),
+        (["reconcile", "--dry-run", "--retry-delay", "3650d"], "--retry-delay '3650d' is out of range: it must be from 0s to 1h"),
     ])
     func flagValuesBeyondTheRangeAreUsageErrors(arguments: [String], message: String) throws {
         let folder = try TemporaryFolder("hostile")
