@@ -62,7 +62,7 @@ public actor LeaseKeeper {
     }
 
     /// Whether `other` is a process of this host that no longer runs (its leases may be broken).
-    private nonisolated func isGoneFromThisHost(_ other: LeaseHolder) -> Bool {
+    public nonisolated func isGoneFromThisHost(_ other: LeaseHolder) -> Bool {
         other.host == holder.host && !isAlive(other)
     }
 

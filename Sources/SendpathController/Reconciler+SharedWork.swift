@@ -8,6 +8,7 @@ extension Reconciler {
         let runID = "\(holder.id)-\(clock.now().nanosecondsSinceEpoch)"
         var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
         try await store.recordRun(record)
+        if let lease { try await markDiedRuns(except: record.id, lease: lease, exclusive: false) }
         let (plan, input) = try await observeAndPlan()
         let observed = input.observedInstances
         for notice in plan.noticesToRecord { try await store.recordNotice(notice) }

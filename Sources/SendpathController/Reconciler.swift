@@ -107,6 +107,8 @@ public struct Reconciler: Sendable {
         var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
         do {
             try await store.recordRun(record)
+            // Under the store's only reconciler lease, any other apply still open has died.
+            try await markDiedRuns(except: record.id, lease: lease, exclusive: true)
             let (plan, input) = try await observeAndPlan()
             for notice in plan.noticesToRecord { try await store.recordNotice(notice) }
             let results = await execute(plan, observed: input.observedInstances, prefixes: input.observedPrefixes, lease: lease)
@@ -189,6 +191,23 @@ public struct Reconciler: Sendable {
 }
 
 extension Reconciler {
+    /// Marks the applies that were killed before they could record their end: outcome `error`,
+    /// `died` in the summary, ended when found. Holding the store's only reconciler lease
+    /// (`exclusive`), every other open apply has died; on a store that shares work, only those of
+    /// processes known to be gone (this host, PID namespace and boot; no such process).
+    func markDiedRuns(except current: String, lease: LeaseKeeper, exclusive: Bool) async throws {
+        for run in try await store.recentRuns(limit: 100)
+        where run.finishedAt == nil && !run.dryRun && run.id != current && (exclusive || lease.isGoneFromThisHost(run.holder)) {
+            var died = run
+            died.finishedAt = clock.now()
+            died.outcome = .error
+            died.summary["died"] = 1
+            try await store.recordRun(died)
+            logger.warning("an earlier run died before it ended; recorded as such",
+                           metadata: ["run.id": "\(run.id)", "run.holder": "\(run.holder)"])
+        }
+    }
+
     /// What is open in the journal now (for the controller's gauges).
     public func gauges() async throws -> JournalGauges {
         JournalGauges(cutovers: try await store.cutovers(groups: nil))

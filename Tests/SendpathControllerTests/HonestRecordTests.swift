@@ -27,6 +27,22 @@ struct HonestRecordTests {
         #expect(try await PinnedCutoverTests.frozen(fixture, ["b1"]) == [])
     }
 
+    @Test func aRunKilledBeforeItEndedIsMarkedDiedByTheNextApply() async throws {
+        let fixture = try await EngineFixture()
+        defer { fixture.remove() }
+        _ = try await PinnedCutoverTests.killedRun(fixture, diesAt: DyingStore.Write.done(.snapshotQueue))
+        let killed = try #require(await fixture.store.recentRuns(limit: 10).first)
+        #expect(killed.finishedAt == nil)
+        fixture.clock.advance(by: .seconds(5))
+        _ = try await fixture.apply()
+        let runs = await fixture.store.recentRuns(limit: 10)
+        let marked = try #require(runs.first { $0.id == killed.id })
+        #expect(marked.outcome == .error)
+        #expect(marked.summary["died"] == 1)
+        #expect(marked.finishedAt != nil)
+        #expect(runs.allSatisfy { $0.finishedAt != nil })
+    }
+
     @Test func aRefusedJournalEntryIsRecordedUnderItsStepAndKey() async throws {
         let fixture = try await EngineFixture()
         defer { fixture.remove() }
