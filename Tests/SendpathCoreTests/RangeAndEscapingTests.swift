@@ -28,6 +28,11 @@ struct RangeAndEscapingTests {
         #expect((late - early).nanoseconds == .max)
         #expect((early - late).nanoseconds == .min)
         #expect(Timestamp(secondsSinceEpoch: .max).nanosecondsSinceEpoch == .max)
+        // Saturated values still print (printing once subtracted past Int64.min).
+        #expect(Timestamp(nanosecondsSinceEpoch: .min).description == "1677-09-21T00:12:43.145224192Z")
+        #expect(Timestamp(nanosecondsSinceEpoch: .max).description == "2262-04-11T23:47:16.854775807Z")
+        #expect(Timestamp(nanosecondsSinceEpoch: .min).secondsDescription == "1677-09-21T00:12:43Z")
+        #expect(Timestamp(nanosecondsSinceEpoch: -1).description == "1969-12-31T23:59:59.999999999Z")
         #expect(Duration.seconds(Int64.max).nanoseconds == .max)
         #expect(Duration.seconds(Int64.min).nanoseconds == .min)
         // The bounded domain: the latest time plus the longest duration stays representable.

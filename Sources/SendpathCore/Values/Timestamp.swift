@@ -132,12 +132,18 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         return .time(Timestamp(nanosecondsSinceEpoch: seconds * 1_000_000_000 + nanos))
     }
 
+    /// Whole seconds since the epoch, rounded down (also before 1970), for every value: no
+    /// subtraction that could overflow at the ends of `Int64`.
+    var flooredSeconds: Int64 {
+        let (quotient, remainder) = nanosecondsSinceEpoch.quotientAndRemainder(dividingBy: 1_000_000_000)
+        return remainder < 0 ? quotient - 1 : quotient
+    }
+
     /// RFC 3339 in UTC, with a fraction only when there is one (as many digits as it needs).
     public var description: String {
-        let seconds = nanosecondsSinceEpoch >= 0
-            ? nanosecondsSinceEpoch / 1_000_000_000
-            : (nanosecondsSinceEpoch - 999_999_999) / 1_000_000_000
-        let nanos = nanosecondsSinceEpoch - seconds * 1_000_000_000
+        let seconds = flooredSeconds
+        let remainder = nanosecondsSinceEpoch % 1_000_000_000
+        let nanos = remainder < 0 ? remainder + 1_000_000_000 : remainder
         var days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         let (y, m, d) = Timestamp.civilFromDays(Int(days))
@@ -157,7 +163,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     /// RFC 3339 in UTC to the second, for people (`2024-01-13T21:00:00Z`).
     public var secondsDescription: String {
-        Timestamp(secondsSinceEpoch: nanosecondsSinceEpoch >= 0 ? secondsSinceEpoch : (nanosecondsSinceEpoch - 999_999_999) / 1_000_000_000).description
+        // The fraction is the time past the whole second (rounded down): dropping it floors.
+        let text = description
+        guard let dot = text.firstIndex(of: ".") else { return text }
+        return String(text[..<dot]) + "Z"
     }
 
     public init(from decoder: any Decoder) throws {
