@@ -38,6 +38,21 @@ struct StricterRulesTests {
         #expect(!diagnostics.hasErrors)
     }
 
+    @Test func prefixesInOneRangeShareOneWarningAtTheFirst() throws {
+        var documents: [String] = []
+        for index in 0..<300 {
+            documents.append(FixtureFleet.prefix.replacingOccurrences(of: "pfx-a", with: "pfx-\(1000 - index)")
+                .replacingOccurrences(of: "198.51.100.0/24", with: "10.\(index / 256).\(index % 256).0/24"))
+        }
+        documents.append(FixtureFleet.prefix.replacingOccurrences(of: "pfx-a", with: "pfx-lo").replacingOccurrences(of: "198.51.100.0/24", with: "127.0.0.0/24"))
+        let warnings = try FixtureFleet.validate(documents).filter { $0.rule == .nonPublicAddress }
+        #expect(warnings.count == 2, "\(warnings.map(\.description))")
+        #expect(warnings.first?.location.line == 6)
+        #expect(warnings.first?.message.hasPrefix("prefix 'pfx-1000' (10.0.0.0/24) and 299 more are in 10.0.0.0/8, private (RFC 1918)") == true,
+                "\(warnings.map(\.description))")
+        #expect(warnings.last?.message.hasPrefix("prefix 'pfx-lo' (127.0.0.0/24) is in 127.0.0.0/8, loopback") == true)
+    }
+
     @Test func publicSpaceGetsNoWarning() throws {
         let diagnostics = try FixtureFleet.validate([FixtureFleet.prefix.replacingOccurrences(of: "198.51.100.0/24", with: "100.20.30.0/24")])
         #expect(!diagnostics.contains { $0.rule == .nonPublicAddress }, "\(diagnostics.map(\.description))")

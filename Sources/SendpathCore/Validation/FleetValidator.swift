@@ -136,6 +136,9 @@ public enum FleetValidator {
         var table = PrefixTable()
         table.count = prefixes.count
         var lengths = Set<Int>()
+        // Prefixes in space that is not public, by range: one warning per range, so a lab of
+        // thousands of loopback prefixes gets a few lines, not thousands.
+        var nonPublic: [AddressBlock: (range: AddressSpace.Range, prefixes: [Int])] = [:]
         for (index, prefix) in prefixes.enumerated() {
             let block = prefix.cidr.value
             let limit = AddressSpace.mostSpecificLength(bitWidth: block.network.bitWidth)
@@ -149,14 +152,23 @@ public enum FleetValidator {
                                               "prefix '\(prefix.name)' (\(block)) is larger than a BYOIP prefix can be: \(block.network.family) prefixes run from /\(largest) to /\(limit)",
                                               hint: "declare the registered range you bring to AWS, /\(largest) to /\(limit)"))
             } else if let range = AddressSpace.nonPublicRange(overlapping: block) {
-                diagnostics.append(Diagnostic(.nonPublicAddress, at: prefix.cidr.location,
-                                              "prefix '\(prefix.name)' (\(block)) is in \(range.block), \(range.purpose): not publicly routable, so BYOIP cannot take it",
-                                              hint: "fine for a lab or a test; a real fleet sends from public space", severity: .warning))
+                nonPublic[range.block, default: (range, [])].prefixes.append(index)
             }
             if table.byNetwork[block] == nil {
                 table.byNetwork[block] = index
                 lengths.insert(block.length)
             }
+        }
+        for (range, members) in nonPublic.values {
+            let first = members.min { prefixes[$0].cidr.location < prefixes[$1].cidr.location }!
+            let prefix = prefixes[first]
+            let others = members.count - 1
+            diagnostics.append(Diagnostic(
+                .nonPublicAddress, at: prefix.cidr.location,
+                others == 0
+                    ? "prefix '\(prefix.name)' (\(prefix.cidr.value)) is in \(range.block), \(range.purpose): not publicly routable, so BYOIP cannot take it"
+                    : "prefix '\(prefix.name)' (\(prefix.cidr.value)) and \(others) more are in \(range.block), \(range.purpose): not publicly routable, so BYOIP cannot take them",
+                hint: "fine for a lab or a test; a real fleet sends from public space", severity: .warning))
         }
         // Overlaps: in address order, a block overlaps an earlier one only if one contains the other.
         let sorted = prefixes.indices.sorted { prefixes[$0].cidr.value < prefixes[$1].cidr.value }
