@@ -5,7 +5,7 @@
 SWIFT ?= swift
 BENCH_RUNS ?= 5
 
-.PHONY: all deps postgres-deps build test run bench clean
+.PHONY: all deps postgres-deps build test run bench clean soak
 
 all: build
 
@@ -56,6 +56,14 @@ bench: deps
 	cc -O2 -o Benchmarks/out/yaml_walk Benchmarks/yaml_walk.c $$(pkg-config --cflags --libs yaml-0.1)
 	$(SWIFT) build -c release --product sendpath
 	python3 Benchmarks/bench.py --runs $(BENCH_RUNS)
+
+# Not part of `make test` or CI: SIGKILLs `reconcile` at SOAK_KILLS (default 200) random instants
+# over a 120-instance, 3-wave simulated fleet with faults of every kind, then checks the evidence
+# twice (docs/reliability.md). SOAK_SEED repeats a run's fleet, faults and kill delays. A debug
+# build in its own scratch folder: the soak's time is the simulator's latency, not the CPU.
+soak: deps
+	$(SWIFT) build --product sendpath --scratch-path .build-soak
+	SENDPATH=.build-soak/debug/sendpath ./scripts/soak.sh
 
 clean:
 	rm -rf .build Benchmarks/out .sendpath
