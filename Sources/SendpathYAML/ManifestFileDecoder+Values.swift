@@ -151,12 +151,11 @@ extension ManifestFileDecoder {
             report(.badValue, at: event, "'\(field)' in \(schema.title) must not be empty")
             return nil
         }
-        let text = event.string
-        guard !Escaped.containsControl(text) else {
-            reportControl(at: event, "'\(field)' in \(schema.title)", text)
+        guard !Escaped.containsControl(utf8: event.value) else {
+            reportControl(at: event, "'\(field)' in \(schema.title)", event.string)
             return nil
         }
-        return Located(text, at: location(of: event))
+        return Located(event.string, at: location(of: event))
     }
 
     /// A string holding a control character (a NUL would be cut by C code, a newline or ESC

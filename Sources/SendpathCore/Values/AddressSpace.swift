@@ -39,9 +39,12 @@ public enum AddressSpace {
         range("ff00::/8", "multicast (RFC 4291)"),
     ]
 
+    static let nonPublicV4 = nonPublic.filter { $0.block.network.bitWidth == 32 }
+    static let nonPublicV6 = nonPublic.filter { $0.block.network.bitWidth == 128 }
+
     /// The first special-purpose range that shares addresses with `block`, if any.
     public static func nonPublicRange(overlapping block: AddressBlock) -> Range? {
-        nonPublic.first { $0.block.overlaps(block) }
+        (block.network.bitWidth == 32 ? nonPublicV4 : nonPublicV6).first { $0.block.overlaps(block) }
     }
 
     /// The most specific prefix BYOIP takes: AWS documents IPv4 /24 and, for a publicly

@@ -31,7 +31,20 @@ public enum Escaped {
 
     /// Whether `text` holds any character ``isControl(_:)`` accepts.
     public static func containsControl(_ text: some StringProtocol) -> Bool {
-        text.unicodeScalars.contains(where: isControl)
+        var text = String(text)
+        return text.withUTF8 { containsControl(utf8: $0) }
+    }
+
+    /// ``containsControl(_:)`` on UTF-8 bytes: printable ASCII, the common case, is decided
+    /// byte by byte; only text with other bytes is decoded.
+    public static func containsControl(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var ascii = true
+        for byte in bytes {
+            if byte < 0x20 || byte == 0x7F { return true }
+            if byte >= 0x80 { ascii = false }
+        }
+        if ascii { return false }
+        return String(decoding: bytes, as: UTF8.self).unicodeScalars.contains(where: isControl)
     }
 
     /// Escapes control characters and cuts after `limit` characters (of the input).
