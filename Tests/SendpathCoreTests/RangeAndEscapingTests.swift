@@ -65,6 +65,14 @@ struct RangeAndEscapingTests {
         #expect(Escaped.value(String(repeating: "y", count: 200)) == String(repeating: "y", count: 200))
     }
 
+    @Test(arguments: [("plain text", false), ("café ✓ 東京", false), ("tab\there", true), ("nul\u{0}", true), ("del\u{7F}", true),
+                      ("c1 \u{9B}", true), ("c1 \u{85}", true), ("line\u{2028}sep", true), ("rtl\u{202E}", true), ("isolate\u{2066}", true),
+                      ("nbsp\u{A0}", false), ("", false)])
+    func controlCharactersAreFoundInAnyEncodingWidth(text: String, expected: Bool) {
+        #expect(Escaped.containsControl(text) == expected)
+        #expect(text.unicodeScalars.contains(where: Escaped.isControl) == expected)
+    }
+
     @Test func aDiagnosticIsOneLineWhateverItQuotes() {
         let forged = "ok\nmanifests/prod.yaml:1:1: warning: [fake] all good\u{1B}[2K"
         let diagnostic = Diagnostic(.badValue, at: SourceLocation(file: "evil\n.yaml", line: 3, column: 4), "found '\(forged)'",
