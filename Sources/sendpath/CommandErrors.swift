@@ -26,6 +26,13 @@ struct StoppedReport: Encodable {
     }
 }
 
+/// What a command that promised JSON prints for a bad command line it found late (a
+/// `--wave` naming nothing): the `usage` outcome and why.
+struct UsageReport: Encodable {
+    var outcome = Outcome.usage
+    var error: String
+}
+
 /// Maps failures to the contract's exit codes with one clear line on stderr:
 /// locked 75, invalid manifests 65, runtime failures 1. Usage errors (64) and explicit
 /// exit codes pass through. With a `json` context, a ``StoppedReport`` also goes to stdout.

@@ -28,7 +28,12 @@ struct NotifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let fleet = try manifests.loadFleet()
-        guard fleet.wave(named: wave) != nil else { throw ValidationError("no wave named '\(wave)' in the manifests") }
+        guard fleet.wave(named: wave) != nil else {
+            let error = ValidationError("no wave named '\(Escaped.value(wave))' in the manifests")
+            // A pipeline that asked for JSON gets JSON, with the usage outcome (exit 64).
+            if output == .json, let text = try? ReportPrinter.json(UsageReport(error: error.message)) { StandardStreams.out(text) }
+            throw error
+        }
         var runtime = try RuntimeOptions.parse([])
         runtime.state = state
         runtime.provider = provider

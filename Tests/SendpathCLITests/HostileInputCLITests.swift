@@ -150,7 +150,7 @@ struct HostileInputCLITests {
         let folder = try TemporaryFolder("hostile")
         defer { folder.remove() }
         try folder.write("manifests/fleet.yaml", Self.fleet)
-        for arguments in [["reconcile", "--dry-run", "--at", "2024-01-16T21:00:00Z"], ["status"]] {
+        for arguments in [["reconcile", "--dry-run", "--at", "2024-01-16T21:00:00Z"], ["status"], ["notify"]] {
             let result = try SendpathBinary.run(arguments + ["--wave", "nope", "--output", "json"], directory: folder.path)
             #expect(result.status == 64, "\(result.stderr)")
             let report = try result.json()
