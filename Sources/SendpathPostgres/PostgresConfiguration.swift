@@ -32,6 +32,16 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         case verifyFull = "verify-full"
     }
 
+    /// Whose clock judges lease expiry: see ``PostgresConfiguration/leaseClock``.
+    public enum LeaseClock: String, Sendable, Hashable {
+        /// The database server's `clock_timestamp()`: leases are granted, renewed and judged
+        /// expired by one clock, whatever the replicas' clocks say. Leases carry its instants.
+        case database
+        /// The `now:` each caller passes: each replica judges by its own clock. For tests with
+        /// synthetic instants only: a replica whose clock runs ahead takes live leases.
+        case caller
+    }
+
     /// Where a password came from (never the password itself).
     public enum PasswordSource: Sendable, Hashable, CustomStringConvertible {
         case none
@@ -68,6 +78,10 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     public var operationTimeout: Duration
     /// The most connections this process opens to the server.
     public var maximumConnections: Int
+    /// Whose clock decides when a lease expires: the database's (the default, and the only
+    /// sensible choice for replicas on several hosts) or the caller's `now:` argument (for tests
+    /// that drive leases with synthetic instants). Not a URL parameter.
+    public var leaseClock: LeaseClock = .database
     /// Where the password came from.
     public private(set) var passwordSource: PasswordSource
     /// Things an operator should know about the configuration (say, an ignored password file).

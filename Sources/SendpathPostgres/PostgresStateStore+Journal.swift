@@ -3,7 +3,8 @@ import Logging
 import PostgresNIO
 
 /// Cut-overs and their journal. `append` is on the hot path of a migration (twice per step):
-/// one statement that checks the fence and inserts, its JSON encoded before it is sent.
+/// one statement that locks the fencing lease rows, checks them and inserts, its JSON encoded
+/// before it is sent.
 extension PostgresStateStore {
     public func beginCutover(_ record: CutoverRecord) async throws {
         let action = "record cut-over \(record.id)"
@@ -132,6 +133,16 @@ extension PostgresStateStore {
 
     /// Inserts a journal row unless a lease on one of `scopes` has a greater token than the
     /// entry's, in one statement; returns the scope that refused it (`nil` when inserted).
+    ///
+    /// The statement locks the lease rows it checks (`FOR KEY SHARE`, in scope order) until it
+    /// commits. A grant takes the row `FOR UPDATE`, so the two serialise: an append that started
+    /// while a grant was in flight waits for it and then reads its new token (and is refused);
+    /// a grant that started while an append was in flight waits until the entry is committed, so
+    /// the new holder's first read of the journal sees it. Without the lock, the check could read
+    /// the old token while the grant commits and the new holder reads the journal, and the entry
+    /// land after that read. The rows are locked whatever their token (a lock taken only on rows
+    /// that pass the check would be taken on none). Renewals and releases do not change the key,
+    /// so they take no lock that conflicts with it.
     @discardableResult
     static func insert(_ columns: JournalColumns, fencedBy scopes: [String], _ connection: PostgresConnection,
                        logger: Logger) async throws -> String? {
@@ -140,8 +151,12 @@ extension PostgresStateStore {
         do {
             rows = try await connection.query(
                 """
-                WITH newer AS (
-                    SELECT scope FROM lease WHERE scope = ANY(\(scopes)::text[]) AND token > \(entry.fencingToken.value)
+                WITH fence AS MATERIALIZED (
+                    SELECT scope, token FROM lease WHERE scope = ANY(\(scopes)::text[])
+                    ORDER BY scope
+                    FOR KEY SHARE
+                ), newer AS (
+                    SELECT scope FROM fence WHERE token > \(entry.fencingToken.value)
                     ORDER BY token DESC LIMIT 1
                 ), inserted AS (
                     INSERT INTO journal (cutover_id, group_id, step, is_rollback, phase, attempt, idempotency_key,

@@ -20,9 +20,12 @@ import Synchronization
 /// nanoseconds, enums their raw TEXT value, Codable values JSON TEXT (as in SQLite).
 ///
 /// Leases take their tokens from a SEQUENCE, so a token is greater than every token granted
-/// before, across scopes, deleted leases and restarts. A grant is one atomic upsert: of replicas
-/// racing for a scope, exactly one wins; that is how replicas divide the groups (a lease per
-/// group). Journal appends are fenced in the same statement that inserts them.
+/// before, across scopes, deleted leases and restarts; a grant draws it while holding the lease
+/// row's lock, so it is greater than the token it replaces. Of replicas racing for a scope,
+/// exactly one wins; that is how replicas divide the groups (a lease per group). Expiry is judged
+/// by the database's clock (``PostgresConfiguration/leaseClock``). Journal appends are fenced in
+/// the same statement that inserts them, holding a share lock on the lease rows they check, so an
+/// append and a grant of the same lease never interleave.
 ///
 /// Writes complete even when the calling task is cancelled (a journal entry for a call that
 /// already reached a provider must not be lost to a shutdown); reads honour cancellation. Every
@@ -39,6 +42,8 @@ public final class PostgresStateStore: StateStore, Service {
     let location: String
     /// Whether this process has checked (and brought up to date) the schema.
     let schemaChecked = Atomic<Bool>(false)
+    /// Whether this store has warned that the caller's clock is off from the database's.
+    let skewWarned = Atomic<Bool>(false)
 
     public var sharesWork: Bool { true }
 

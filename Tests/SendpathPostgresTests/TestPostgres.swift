@@ -31,8 +31,82 @@ enum TestPostgres {
     }
 
     /// A configuration for a fresh schema (no password anywhere: the test cluster trusts loopback).
-    static func freshConfiguration(extra: String = "") async throws -> PostgresConfiguration {
-        try PostgresConfiguration(url: try await freshURL(extra: extra), environment: ["HOME": "/nonexistent"])
+    /// Leases follow the database's clock, as in production, unless `leaseClock` says `.caller`
+    /// (tests that drive leases with synthetic instants).
+    static func freshConfiguration(extra: String = "", leaseClock: PostgresConfiguration.LeaseClock = .database) async throws
+        -> PostgresConfiguration {
+        var configuration = try PostgresConfiguration(url: try await freshURL(extra: extra), environment: ["HOME": "/nonexistent"])
+        configuration.leaseClock = leaseClock
+        return configuration
+    }
+
+    /// Runs SQL with psql in the schema of `configuration`, one `-c` per command, in one session;
+    /// returns what it printed (unaligned, tuples only). Fails when psql does.
+    @discardableResult
+    static func psql(_ configuration: PostgresConfiguration, _ commands: [String]) async throws -> String {
+        let process = psqlProcess(configuration, commands, stopOnError: true)
+        return try await offThePool {
+            let output = Pipe()
+            let errors = Pipe()
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            let out = output.fileHandleForReading.readDataToEndOfFile()
+            let err = errors.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw TestClusterError("psql failed (\(process.terminationStatus)): " + String(decoding: err, as: UTF8.self))
+            }
+            return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    /// A psql session running `commands` in the background (say, holding a lock while it sleeps);
+    /// end it with ``cancel(marker:_:)`` on its sleep, then ``finish(_:)``.
+    static func startPsql(_ configuration: PostgresConfiguration, _ commands: [String]) throws -> BackgroundPsql {
+        let process = psqlProcess(configuration, commands, stopOnError: false)
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        return BackgroundPsql(process: process, output: output)
+    }
+
+    /// Waits for a background psql session to exit; returns what it printed.
+    static func finish(_ session: BackgroundPsql) async throws -> String {
+        try await offThePool {
+            let out = session.output.fileHandleForReading.readDataToEndOfFile()
+            session.process.waitUntilExit()
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+
+    /// Polls (every 20 ms, up to 60 s) until `query`, run by psql, prints `t`.
+    static func waitUntil(_ configuration: PostgresConfiguration, _ what: String, _ query: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if try await psql(configuration, [query]) == "t" { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestClusterError("timed out after 60 s waiting until \(what)")
+    }
+
+    /// The backend pid of the session whose current query carries `marker`, as SQL.
+    static func pidOf(marker: String) -> String {
+        "(SELECT pid FROM pg_stat_activity WHERE query LIKE '%\(marker)%' AND pid <> pg_backend_pid() "
+            + "AND query NOT LIKE '%pg_stat_activity%' LIMIT 1)"
+    }
+
+    private static func psqlProcess(_ configuration: PostgresConfiguration, _ commands: [String], stopOnError: Bool) -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let url = "postgresql://\(configuration.user)@\(configuration.host):\(configuration.port)/\(configuration.database)"
+        process.arguments = ["psql", url, "-X", "-tAq", "-v", "ON_ERROR_STOP=\(stopOnError ? 1 : 0)"] + commands.flatMap { ["-c", $0] }
+        var environment = ProcessInfo.processInfo.environment
+        if let schema = configuration.schema { environment["PGOPTIONS"] = "-c search_path=\(schema)" }
+        environment["PGCONNECT_TIMEOUT"] = "10"
+        process.environment = environment
+        return process
     }
 
     /// Starts a cluster of its own in a new temporary folder; returns its URL and the folder
@@ -83,7 +157,7 @@ enum TestPostgres {
     }
 
     /// Runs blocking work (a child process) on a dispatch queue, not on a Swift concurrency thread.
-    private static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
         }
@@ -162,6 +236,12 @@ actor SharedServer {
     }
 }
 
+/// A psql session running in the background.
+struct BackgroundPsql: @unchecked Sendable {
+    let process: Process
+    let output: Pipe
+}
+
 /// Why the test server is not there.
 struct TestClusterError: Error, CustomStringConvertible {
     var description: String
@@ -177,9 +257,10 @@ final class StoreRunner: Sendable {
         (stream, continuation) = AsyncStream.makeStream(of: PostgresStateStore.self)
     }
 
-    /// A store on `configuration` (a fresh schema by default), its pool running.
-    func store(_ configuration: PostgresConfiguration? = nil) async throws -> PostgresStateStore {
-        let configuration = if let configuration { configuration } else { try await TestPostgres.freshConfiguration() }
+    /// A store on `configuration` (a fresh schema, leases on `leaseClock`, by default), its pool running.
+    func store(_ configuration: PostgresConfiguration? = nil, leaseClock: PostgresConfiguration.LeaseClock = .database) async throws
+        -> PostgresStateStore {
+        let configuration = if let configuration { configuration } else { try await TestPostgres.freshConfiguration(leaseClock: leaseClock) }
         let store = try PostgresStateStore(configuration: configuration, logger: .quiet)
         continuation.yield(store)
         return store
