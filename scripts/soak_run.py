@@ -242,13 +242,14 @@ class Driver:
                 log(f"operator: repaired drift on {', '.join(drifted)} (already on target; nothing to resume)")
             if not groups:
                 return report if not drifted else self.finish(wave)[0]
+            statuses = {i["group"]: i["status"] for i in (report or {}).get("instances", [])}
             for group, members in sorted(groups.items()):
                 repaired = self.repair(members)
                 killed, code, resumed, changed, at = self.run(wave, extra=("--resume-held", group))
-                action = {"wave": wave, "round": round_ + 1, "group": group, "members": members,
+                action = {"wave": wave, "round": round_ + 1, "group": group, "status": statuses.get(group), "members": members,
                           "repairedOverrides": repaired, "resumeExit": code}
                 self.operator_actions.append(action)
-                log(f"operator: {group} ({len(members)} members, {repaired} repairs): resumed, exit {code}")
+                log(f"operator: {group} ({statuses.get(group)}, {len(members)} members, {repaired} repairs): resumed, exit {code}")
             report, _ = self.finish(wave)
         return report
 
@@ -329,6 +330,8 @@ def main():
         "cutoverOutcomes": {outcome: n for outcome, n in cutovers},
         "killsLanded": landed, "stepsInFlightAtKills": dict(sorted(steps_in_flight.items())),
         "faults": dict(sorted(fired.items())),
+        "operatorResumes": {status: sum(1 for a in driver.operator_actions if a.get("status") == status)
+                            for status in ("held", "rolled-back")},
         "operatorActions": driver.operator_actions, "heldMembers": held_members,
         "anomalies": driver.anomalies,
     }
