@@ -77,7 +77,10 @@ struct ReconcilerTests {
         #expect(report.outcome == .rolledBack)
         let check = try await fixture.simulator.check()
         #expect(check.ok, "\(check)")
-        #expect(fixture.clock.now() <= end)
+        // Unfrozen before the window ended (the report's own observations come after).
+        let unfrozen = await fixture.store.cutovers(groups: ["pfx-b"]).last?.entries
+            .last { $0.step == .unfreeze && $0.rollback && $0.phase == .done }?.at
+        #expect(unfrozen.map { $0 <= end } == true, "\(String(describing: unfrozen))")
         let moves = try await fixture.journalledMoves()
         #expect(moves["pfx-b"] == ["prepare-target", "freeze", "snapshot-queue", "rollback:resend-queue", "rollback:unfreeze"])
     }

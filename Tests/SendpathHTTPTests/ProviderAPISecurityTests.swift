@@ -154,6 +154,7 @@ struct ProviderAPISecurityTests {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/instances/observe")
             request.method = .POST
             request.headers.add(name: "Authorization", value: "Bearer \(F.token)")
+            request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(Array(repeating: UInt8(ascii: " "), count: 16_384), length: .unknown)
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
             let body = try await response.body.collect(upTo: 1 << 16)
