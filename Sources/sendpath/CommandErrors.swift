@@ -45,13 +45,13 @@ func withCommandErrors(json: StoppedReport.Context? = nil, _ body: () async thro
         throw usage
     } catch StateStoreError.locked(let holder, let scope, let expiresAt) {
         let message = Escaped.line("another reconciler holds the \(scope) lease: \(holder), until \(expiresAt); try again when it has finished")
-        StandardStreams.err("sendpath: locked: \(message)\n")
+        StderrLine.write("sendpath: locked: \(message)", level: .error, message: message, fields: ["outcome": "locked"])
         StoppedReport.print(.locked, json, error: message)
         throw ExitCode(Outcome.locked.exitCode)
     } catch {
         // Provider and store messages may carry anything: one escaped line, never raw controls.
         let message = Escaped.line("\(error)")
-        StandardStreams.err("sendpath: error: \(message)\n")
+        StderrLine.write("sendpath: error: \(message)", level: .error, message: message, fields: ["outcome": "error"])
         StoppedReport.print(.error, json, error: message)
         throw ExitCode(Outcome.error.exitCode)
     }
@@ -65,7 +65,7 @@ extension ManifestOptions {
         printDiagnostics(result.diagnostics)
         guard let fleet = result.fleet else {
             let errors = result.diagnostics.filter { $0.severity == .error }.count
-            StandardStreams.err("invalid: \(counted(errors, "error")); nothing was changed\n")
+            printInvalid(errors: errors)
             StoppedReport.print(.invalid, json, error: "the manifests are invalid (\(counted(errors, "error"))); nothing was changed",
                                 diagnostics: result.diagnostics)
             throw ExitCode(Outcome.invalid.exitCode)

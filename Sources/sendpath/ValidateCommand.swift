@@ -19,6 +19,14 @@ struct ValidateCommand: ParsableCommand {
     @Option(help: "text (stderr lines), json (an array on stdout) or sarif (SARIF 2.1.0 on stdout).")
     var output: Format = .text
 
+    @Option(help: ArgumentHelp("Format of the lines on stderr: human, or json (one object per line, for log shippers).", valueName: "format"))
+    var logFormat: String = "human"
+
+    func validate() throws {
+        guard let format = LogSetup.Format(rawValue: logFormat) else { throw ValidationError("--log-format must be human or json") }
+        LogSetup.select(format)
+    }
+
     func run() throws {
         let result = manifests.load()
         switch output {
@@ -32,7 +40,7 @@ struct ValidateCommand: ParsableCommand {
                                     + (warnings > 0 ? " (\(counted(warnings, "warning")))" : "") + "\n")
             } else {
                 let errors = result.diagnostics.filter { $0.severity == .error }.count
-                StandardStreams.err("invalid: \(counted(errors, "error")); nothing was changed\n")
+                printInvalid(errors: errors)
             }
         case .json:
             let encoder = JSONEncoder()
@@ -40,7 +48,8 @@ struct ValidateCommand: ParsableCommand {
             let data = try encoder.encode(result.diagnostics)
             StandardStreams.out(result.diagnostics.isEmpty ? "[]\n" : String(decoding: data, as: UTF8.self) + "\n")
         case .sarif:
-            StandardStreams.out(SARIFReport.make(result.diagnostics, toolVersion: SendpathVersion.current).serialized() + "\n")
+            StandardStreams.out(SARIFReport.make(result.diagnostics, toolVersion: SendpathVersion.current,
+                                                baseDirectory: FileManager.default.currentDirectoryPath).serialized() + "\n")
         }
         if result.fleet == nil { throw ExitCode(Outcome.invalid.exitCode) }
     }
