@@ -136,7 +136,8 @@ struct SARIFCLITests {
             var byURI: [String: [String]] = [:]
             for result in try Self.results(try layout.validate().log) {
                 let uri = Self.artifact(result)["uri"] as? String ?? ""
-                byURI[uri, default: []].append((result["partialFingerprints"] as? [String: String])?.description ?? "")
+                let fingerprints = try #require(result["partialFingerprints"] as? [String: String], "no partialFingerprints: \(result)")
+                byURI[uri, default: []].append(fingerprints.sorted { $0.key < $1.key }.description)
             }
             return byURI.mapValues { $0.sorted() }
         }
