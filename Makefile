@@ -17,8 +17,8 @@ export DEBIAN_FRONTEND := noninteractive
 # refuses a plain pip install (PEP 668), so pip is asked to install beside its packages.
 PYTHON_TEST_PACKAGES := jsonschema PyYAML openapi-spec-validator
 deps:
-	@pkg-config --exists yaml-0.1 2>/dev/null && pkg-config --exists sqlite3 2>/dev/null && command -v sqlite3 >/dev/null || \
-		{ apt-get update && apt-get install -y libyaml-dev libsqlite3-dev pkg-config sqlite3; }
+	@pkg-config --exists yaml-0.1 2>/dev/null && pkg-config --exists sqlite3 2>/dev/null && command -v sqlite3 >/dev/null && command -v jq >/dev/null || \
+		{ apt-get update && apt-get install -y libyaml-dev libsqlite3-dev pkg-config sqlite3 jq; }
 	@python3 -c 'import jsonschema, yaml, openapi_spec_validator' 2>/dev/null || \
 		{ python3 -m pip --version >/dev/null 2>&1 || { apt-get update && apt-get install -y python3-pip; }; \
 		  python3 -m pip install --quiet $(PYTHON_TEST_PACKAGES) 2>/dev/null || \

@@ -19,6 +19,8 @@ struct JSONLogsCLITests {
             }
         }
         #expect(bad.isEmpty, "\(bad.count) of \(lines.count) stderr lines are not JSON objects: \(bad.prefix(5))", sourceLocation: sourceLocation)
+        // And a third-party parser agrees: jq reads each line as one JSON object (make deps installs jq).
+        #expect(jqAcceptsEveryLine(result.stderr), "jq rejects a stderr line: \(result.stderr)", sourceLocation: sourceLocation)
         for object in objects {
             let time = object["time"] as? String ?? ""
             #expect(time.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z/) != nil, "time \(time)", sourceLocation: sourceLocation)
@@ -33,6 +35,23 @@ struct JSONLogsCLITests {
             }
         }
         return objects
+    }
+
+    /// `jq -R -s -e`: splits the text into lines and parses each non-empty one with `fromjson`,
+    /// which fails on anything but one whole JSON text; each must be an object.
+    static func jqAcceptsEveryLine(_ text: String) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["jq", "-R", "-s", "-e", #"split("\n") | map(select(length > 0) | fromjson | type == "object") | all"#]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        input.fileHandleForWriting.write(Data(text.utf8))
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        return process.terminationStatus == 0
     }
 
     /// A JSON number (JSONSerialization gives NSNumber), not a string.
