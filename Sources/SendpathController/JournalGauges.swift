@@ -8,9 +8,12 @@ public struct JournalGauges: Sendable, Hashable {
     public var instancesFrozen: Int
     /// Messages in snapshots that no resend has covered yet.
     public var messagesAwaitingResend: Int
+    /// Per group (as its cut-over names it), the members its open cut-over keeps frozen.
+    public var frozenByGroup: [String: Int]
 
     public init(cutovers: [CutoverRecord]) {
         var groups = 0, frozen = 0, awaiting = 0
+        var byGroup: [String: Int] = [:]
         var latest: [String: CutoverRecord] = [:]
         for record in cutovers { latest[record.group] = record }
         for record in latest.values where record.outcome == nil || record.outcome == .held {
@@ -18,7 +21,10 @@ public struct JournalGauges: Sendable, Hashable {
             let done = record.entries.filter { $0.phase == .done }
             let froze = done.contains { $0.step == .freeze && !$0.rollback }
             let thawed = done.contains { $0.step == .unfreeze }
-            if froze && !thawed { frozen += record.members.count }
+            if froze && !thawed {
+                frozen += record.members.count
+                byGroup[record.group] = record.members.count
+            }
             let snapshot = done.last { $0.step == .snapshotQueue && !$0.rollback }?.detail?.snapshots ?? []
             if !done.contains(where: { $0.step == .resendQueue }) {
                 awaiting += snapshot.reduce(0) { $0 + $1.messageCount }
@@ -27,5 +33,6 @@ public struct JournalGauges: Sendable, Hashable {
         groupsInProgress = groups
         instancesFrozen = frozen
         messagesAwaitingResend = awaiting
+        frozenByGroup = byGroup
     }
 }

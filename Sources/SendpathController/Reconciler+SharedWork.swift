@@ -19,7 +19,8 @@ extension Reconciler {
             GroupWork(plan: planned, run: { await self.claimAndRun(planned, input: input) })
         }
         let results = await Self.runAll(work, limit: options.maxParallel ?? Int.max, stop: options.stop)
-        let report = ReportBuilder.apply(plan, results: results, observed: observed, detailedExitCode: options.detailedExitCode)
+        let after = results.isEmpty ? nil : try? await observeAndPlan().0
+        let report = ReportBuilder.apply(plan, results: results, observed: observed, detailedExitCode: options.detailedExitCode, after: after)
         record.finishedAt = clock.now()
         record.outcome = report.outcome
         record.summary = report.summary

@@ -112,7 +112,10 @@ public struct Reconciler: Sendable {
             let (plan, input) = try await observeAndPlan()
             for notice in plan.noticesToRecord { try await store.recordNotice(notice) }
             let results = await execute(plan, observed: input.observedInstances, prefixes: input.observedPrefixes, lease: lease)
-            let report = ReportBuilder.apply(plan, results: results, observed: input.observedInstances, detailedExitCode: options.detailedExitCode)
+            // Reasons as they stand after the run, for the groups that waited.
+            let after = results.isEmpty ? nil : try? await observeAndPlan().0
+            let report = ReportBuilder.apply(plan, results: results, observed: input.observedInstances,
+                                             detailedExitCode: options.detailedExitCode, after: after)
             record.finishedAt = clock.now()
             record.outcome = report.outcome
             record.summary = report.summary

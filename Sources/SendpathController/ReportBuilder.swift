@@ -15,8 +15,13 @@ enum ReportBuilder {
         return ReconcileReport(dryRun: dryRun, at: plan.at, instances: instances, groups: groups, detailedExitCode: detailedExitCode)
     }
 
+    /// `after`, a plan made once the groups ran, gives the status and reasons of the groups that
+    /// did not run, as they stand after the run (an order gate an earlier wave satisfied is gone).
     static func apply(_ plan: Plan, results: [String: GroupResult], observed: [String: ObservedInstance],
-                      detailedExitCode: Bool) -> ReconcileReport {
+                      detailedExitCode: Bool, after: Plan? = nil) -> ReconcileReport {
+        // By instance: a pinned cut-over and the rest of a group changed under it share a group id.
+        var later: [String: GroupPlan] = [:]
+        for plan in after?.groups ?? [] { for name in plan.group.instances { later[name] = plan } }
         var instances: [InstanceReport] = []
         var groups: [ReconcileReport.GroupSummary] = []
         var errors: [String] = []
@@ -26,7 +31,8 @@ enum ReportBuilder {
             var steps: [StepReport] = []
             var messages: [String: MessageReport] = [:]
             var cutover = group.latest?.id
-            if let result = results[group.group.id] {
+            let ran = [.start, .resume, .prepare].contains(group.decision)
+            if ran, let result = results[group.group.id] {
                 if let error = result.error { errors.append("\(group.group.id): \(error)") }
                 status = result.error != nil ? .inProgress : result.status
                 reasons = result.error.map { [BlockReason(.drift, "stopped: \($0); the next run continues from the journal")] } ?? result.reasons
@@ -39,6 +45,13 @@ enum ReportBuilder {
                 status = group.decision == .resume ? .inProgress : .blocked
                 reasons = [BlockReason(group.decision == .prepare ? group.reasons.first?.code ?? .windowNotOpen : .order,
                                        "not run: this run stopped before the group's turn; the next run takes it")]
+            } else if let now = group.group.instances.first.flatMap({ later[$0] }), now.decision != .start, now.decision != .resume {
+                status = now.status
+                reasons = now.reasons
+            } else if group.group.instances.first.flatMap({ later[$0] }) != nil {
+                // It could start now: the run that made it possible did not get to it (exit 3: re-run).
+                status = .blocked
+                reasons = [BlockReason(.order, "ready to start now that this run moved what it waited for; the next run starts it")]
             } else {
                 status = group.status
                 reasons = group.reasons

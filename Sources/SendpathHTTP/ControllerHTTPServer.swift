@@ -19,11 +19,15 @@ public enum ControllerHTTPServer {
 
     /// The application serving `endpoints`; port 0 binds a free port, reported through `onRunning`.
     public static func makeApplication(
-        endpoints: ControllerEndpoints, host: String = "127.0.0.1", port: Int, logger: Logger,
-        onRunning: @escaping @Sendable (Int) async -> Void
+        endpoints: ControllerEndpoints, host: String = "127.0.0.1", port: Int, limits: HTTPServerLimits = .standard,
+        logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void
     ) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: AccessLogMiddleware(level: .debug))
+        let paths = Dictionary(uniqueKeysWithValues: ["/healthz", "/readyz", "/metrics", "/status"].map { ($0, [HTTPRequest.Method.get]) })
+        router.add(middleware: RequestGateMiddleware(allowed: paths, jsonBodies: false) { status, _, message in
+            text(message + "\n", status: status)
+        })
         router.get("/healthz") { _, _ in
             text("ok", status: .ok)
         }
@@ -47,7 +51,8 @@ public enum ControllerHTTPServer {
         }
         return Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "sendpath-controller"),
+            server: limits.server,
+            configuration: limits.configuration(host: host, port: port, serverName: "sendpath-controller"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )

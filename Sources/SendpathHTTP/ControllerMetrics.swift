@@ -35,8 +35,30 @@ public final class ControllerMetrics: Sendable {
             "reconcile_duration", "seconds", "How long each reconcile pass took."), buckets: Self.reconcileDurationBuckets)
         lastSuccessfulReconcile = registry.makeGauge(descriptor: Self.name(
             "last_successful_reconcile_timestamp", "seconds", "Unix time of the last reconcile that did not fail."))
-        // Every series exists from the start, at 0, so a dashboard can tell "none" from "unknown".
+        // Every series exists from the start, at 0, so a dashboard can tell "none" from "unknown"
+        // and `increase()` sees the first event after a restart.
         for fence in Fence.allCases { _ = fencingCounter(by: fence) }
+        for outcome in Outcome.allCases { _ = reconcilesCounter(outcome: outcome.rawValue) }
+        for step in Self.stepLabels {
+            for result in Self.stepResults { _ = stepsCounter(step: step, result: result) }
+        }
+    }
+
+    /// The `step` label of every move: the forward steps, and the steps on the way back.
+    public static let stepLabels: [String] = StepName.allCases.filter { $0 != .rollbackPath }.map(\.rawValue)
+        + [StepName.rollbackPath, .resendQueue, .unfreeze].map { "rollback/\($0.rawValue)" }
+
+    /// The results a step is counted under (journal phases that end an attempt).
+    public static let stepResults = ["done", "retry", "failed", "fenced"]
+
+    private func stepsCounter(step: String, result: String) -> Counter {
+        registry.makeCounter(descriptor: Self.name("steps", "total", "Cut-over steps finished, by step and result."),
+                             labels: [("step", step), ("result", result)])
+    }
+
+    private func reconcilesCounter(outcome: String) -> Counter {
+        registry.makeCounter(descriptor: Self.name("reconciles", "total", "Reconcile passes finished, by outcome."),
+                             labels: [("outcome", outcome)])
     }
 
     private func fencingCounter(by fence: Fence) -> Counter {
@@ -48,8 +70,7 @@ public final class ControllerMetrics: Sendable {
 
     /// Counts a finished step (`sendpath_steps_total{step,result}`), e.g. `("freeze", "done")`.
     public func stepFinished(step: String, result: String) {
-        registry.makeCounter(descriptor: Self.name("steps", "total", "Cut-over steps finished, by step and result."),
-                             labels: [("step", step), ("result", result)]).increment()
+        stepsCounter(step: step, result: result).increment()
     }
 
     /// `sendpath_groups_in_progress`.
@@ -69,8 +90,7 @@ public final class ControllerMetrics: Sendable {
 
     /// Counts a finished pass (`sendpath_reconciles_total{outcome}`), e.g. `"converged"`.
     public func reconcileFinished(outcome: String) {
-        registry.makeCounter(descriptor: Self.name("reconciles", "total", "Reconcile passes finished, by outcome."),
-                             labels: [("outcome", outcome)]).increment()
+        reconcilesCounter(outcome: outcome).increment()
     }
 
     /// Counts a stop for a stale fencing token (`sendpath_fencing_rejections_total{by}`).

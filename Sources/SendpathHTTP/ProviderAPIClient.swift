@@ -14,6 +14,9 @@ struct ProviderAPIClient: Sendable {
     let token: BearerToken
     let requestTimeout: Duration
     let retry: RetrySchedule
+    /// The shortest wait for an answer under a turn-back deadline: a loaded machine may take a
+    /// few seconds for a round trip, and a call cut shorter would fail for nothing.
+    static let minimumRequestTimeout: Duration = .seconds(5)
     let logger: Logger
 
     /// Answers larger than this are refused (a resend of a huge queue is well below it).
@@ -112,7 +115,7 @@ struct ProviderAPIClient: Sendable {
         }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let timeout = ProviderCallDeadline.remaining.map { min(requestTimeout, max($0, .seconds(1))) } ?? requestTimeout
+            let timeout = ProviderCallDeadline.remaining.map { min(requestTimeout, max($0, Self.minimumRequestTimeout)) } ?? requestTimeout
             let response = try await http.execute(request, timeout: Self.timeAmount(timeout))
             let collected = try await response.body.collect(upTo: Self.maxResponseSize)
             return .success(RawResponse(status: Int(response.status.code), body: Data(collected.readableBytesView)))

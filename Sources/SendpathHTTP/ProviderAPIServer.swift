@@ -27,7 +27,7 @@ public enum ProviderAPIServer {
     ///   - onRunning: called once listening, with the port actually bound.
     public static func makeApplication(
         provider: any Provider, token: String, host: String = "127.0.0.1", port: Int,
-        maxBodySize: Int = 1 << 20, logger: Logger,
+        maxBodySize: Int = 1 << 20, limits: HTTPServerLimits = .standard, logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void
     ) -> some ApplicationProtocol {
         if token.isEmpty {
@@ -35,12 +35,18 @@ public enum ProviderAPIServer {
         }
         let router = Router()
         router.add(middleware: AccessLogMiddleware(level: .info))
+        // Every operation is a POST of JSON.
+        let paths = Dictionary(uniqueKeysWithValues: ProviderAPI.Operation.allCases.map { ($0.path, [HTTPRequest.Method.post]) })
+        router.add(middleware: RequestGateMiddleware(allowed: paths, jsonBodies: true) { status, code, message in
+            APIError(status: status, code: code, message: message).response()
+        })
         router.add(middleware: BearerAuthMiddleware(token: token))
         let routes = ProviderRoutes(provider: provider, maxBodySize: maxBodySize)
         routes.register(on: router)
         return Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "sendpath-provider"),
+            server: limits.server,
+            configuration: limits.configuration(host: host, port: port, serverName: "sendpath-provider"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )

@@ -79,6 +79,7 @@ struct ControllerCommand: AsyncParsableCommand {
             let manifests = self.manifests
             let isSimulator = (try? ProviderLocation(runtime.provider))?.isSimulator ?? false
 
+            let frozen = FrozenTally()
             let pass: ReconcileLoop.Pass = { stop in
                 // Manifests are read afresh each pass: they change in Git under the controller.
                 let loaded = manifests.load()
@@ -90,9 +91,12 @@ struct ControllerCommand: AsyncParsableCommand {
                 if isSimulator, let simulator = provider as? FleetSimulator { _ = try await simulator.seed(from: fleet) }
                 var passOptions = options
                 passOptions.stop = stop
+                let progress = MetricsProgress(metrics: metrics, tally: frozen, fleet: fleet)
                 let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
-                                            progress: MetricsProgress(metrics: metrics), options: passOptions, holder: holder,
+                                            progress: progress, options: passOptions, holder: holder,
                                             command: "sendpath controller")
+                // What is frozen as the pass starts; the gauge then moves as freezes and unfreezes happen.
+                if let gauges = try? await reconciler.gauges() { progress.start(from: gauges) }
                 let report = try await reconciler.run()
                 return (report, try? await reconciler.gauges())
             }
@@ -136,14 +140,35 @@ struct ControllerCommand: AsyncParsableCommand {
     }
 }
 
-/// Step events into the Prometheus counters.
+/// Per group, the members frozen now, as freezes and unfreezes are journalled.
+final class FrozenTally: Sendable {
+    private let byGroup = Mutex<[String: Int]>([:])
+
+    func reset(_ counts: [String: Int]) -> Int { byGroup.withLock { $0 = counts; return $0.values.reduce(0, +) } }
+
+    func set(_ group: String, _ count: Int) -> Int { byGroup.withLock { $0[group] = count; return $0.values.reduce(0, +) } }
+}
+
+/// Step events into the Prometheus counters, and `sendpath_instances_frozen` as it changes.
 struct MetricsProgress: ReconcileProgress {
     let metrics: ControllerMetrics
+    let tally: FrozenTally
+    let fleet: Fleet
+
+    func start(from gauges: JournalGauges) {
+        metrics.setInstancesFrozen(tally.reset(gauges.frozenByGroup))
+    }
 
     func stepStarted(group: String, move: CutoverMachine.Move, attempt: Int, at: Timestamp) {}
 
     func stepFinished(group: String, move: CutoverMachine.Move, phase: JournalEntry.Phase, duration: Duration, detail: String?) {
         metrics.stepFinished(step: move.rollback ? "rollback/\(move.step.rawValue)" : move.step.rawValue, result: phase.rawValue)
+        guard phase == .done else { return }
+        if move.step == .freeze && !move.rollback, let members = fleet.group(id: group)?.instances.count {
+            metrics.setInstancesFrozen(tally.set(group, members))
+        } else if move.step == .unfreeze {
+            metrics.setInstancesFrozen(tally.set(group, 0))
+        }
     }
 
     func fencedOut(group: String, by fence: Fence, detail: String) { metrics.fencingRejected(by: fence) }

@@ -138,6 +138,9 @@ struct ControllerCLITests {
         // Wait until a cut-over is in flight, then ask the controller to stop.
         let inFlight = controller.wait(for: "/metrics") { (Controller.sample($0, "sendpath_steps_total", ["step": "freeze", "result": "done"]) ?? 0) >= 1 }
         #expect(inFlight != nil)
+        // The gauge moves as freezes happen, not only when a pass ends.
+        let frozen = controller.wait(for: "/metrics") { (Controller.sample($0, "sendpath_instances_frozen") ?? 0) > 0 }
+        #expect(frozen != nil, "sendpath_instances_frozen stayed 0 during cut-overs")
         #expect(controller.terminate() == 0, "\((try? String(contentsOfFile: controller.log, encoding: .utf8)) ?? "")")
         let log = (try? String(contentsOfFile: controller.log, encoding: .utf8)) ?? ""
         #expect(log.contains("shutting down"))

@@ -25,7 +25,7 @@ struct FencingTests {
         let recorder = FenceRecorder()
         // Our reconciler read the provider's highest token before the newer one acted.
         let report = try await fixture.withProvider(transport) { provider in
-            try await fixture.reconciler(scope: ["pfx-b"], provider: FloorReadEarlier(inner: provider), progress: recorder).run()
+            try await fixture.reconciler(scope: ["pfx-b"], provider: HookedProvider(inner: provider, highestToken: { FencingToken(0) }), progress: recorder).run()
         }
         #expect(report.outcome == .error, "the group stopped: \(report.errors ?? [])")
         #expect(report.errors?.first?.contains("fenced out") == true, "\(report.errors ?? [])")
@@ -40,41 +40,5 @@ struct FencingTests {
         #expect(try await fixture.simulator.observeInstances(["b1"], step: nil)["b1"]?.preparedTarget == nil)
         #expect(after.frozen.isEmpty)
         #expect(after.ok)
-    }
-}
-
-/// A provider whose highest fencing token was read before another reconciler's calls: it
-/// answers 0, and forwards everything else.
-struct FloorReadEarlier: Provider {
-    let inner: any Provider
-
-    func highestFencingToken() async throws(ProviderError) -> FencingToken { FencingToken(0) }
-    func observeInstances(_ names: [String], step: StepName?) async throws(ProviderError) -> [String: ObservedInstance] {
-        try await inner.observeInstances(names, step: step)
-    }
-    func observePrefixes(_ cidrs: [AddressBlock]) async throws(ProviderError) -> [AddressBlock: ObservedPrefix] {
-        try await inner.observePrefixes(cidrs)
-    }
-    func prepareTarget(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.prepareTarget(change, context: context)
-    }
-    func freeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
-        try await inner.freeze(instances, context: context)
-    }
-    func snapshotQueue(_ instances: [String], context: MutationContext) async throws(ProviderError) -> [QueueSnapshot] {
-        try await inner.snapshotQueue(instances, context: context)
-    }
-    func switchPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.switchPath(change, context: context)
-    }
-    func resend(_ instances: [String], snapshotKey: String, maxAge: Duration,
-                context: MutationContext) async throws(ProviderError) -> [ResendResult] {
-        try await inner.resend(instances, snapshotKey: snapshotKey, maxAge: maxAge, context: context)
-    }
-    func unfreeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
-        try await inner.unfreeze(instances, context: context)
-    }
-    func rollbackPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.rollbackPath(change, context: context)
     }
 }

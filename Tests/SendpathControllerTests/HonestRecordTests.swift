@@ -13,7 +13,7 @@ struct HonestRecordTests {
         defer { fixture.remove() }
         let stop = StopRequest()
         // SIGTERM arrives while prepare-target runs.
-        let provider = StopDuringPrepare(inner: fixture.simulator, stop: stop)
+        let provider = HookedProvider(inner: fixture.simulator, before: { step in if step == .prepareTarget { stop.request() } })
         var reconciler = fixture.reconciler(scope: ["pfx-b"], provider: provider)
         reconciler = Reconciler(fleet: reconciler.fleet, provider: provider, store: fixture.store, clock: fixture.clock,
                                 lease: reconciler.lease, logger: reconciler.logger,
@@ -58,39 +58,24 @@ struct HonestRecordTests {
     }
 }
 
-/// Requests a stop while prepare-target runs, and forwards every call.
-struct StopDuringPrepare: Provider {
-    let inner: FleetSimulator
-    let stop: StopRequest
 
-    func prepareTarget(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        stop.request()
-        try await inner.prepareTarget(change, context: context)
-    }
-    func highestFencingToken() async throws(ProviderError) -> FencingToken { try await inner.highestFencingToken() }
-    func observeInstances(_ names: [String], step: StepName?) async throws(ProviderError) -> [String: ObservedInstance] {
-        try await inner.observeInstances(names, step: step)
-    }
-    func observePrefixes(_ cidrs: [AddressBlock]) async throws(ProviderError) -> [AddressBlock: ObservedPrefix] {
-        try await inner.observePrefixes(cidrs)
-    }
-    func freeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
-        try await inner.freeze(instances, context: context)
-    }
-    func snapshotQueue(_ instances: [String], context: MutationContext) async throws(ProviderError) -> [QueueSnapshot] {
-        try await inner.snapshotQueue(instances, context: context)
-    }
-    func switchPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.switchPath(change, context: context)
-    }
-    func resend(_ instances: [String], snapshotKey: String, maxAge: Duration,
-                context: MutationContext) async throws(ProviderError) -> [ResendResult] {
-        try await inner.resend(instances, snapshotKey: snapshotKey, maxAge: maxAge, context: context)
-    }
-    func unfreeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
-        try await inner.unfreeze(instances, context: context)
-    }
-    func rollbackPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.rollbackPath(change, context: context)
+/// The apply report shows reasons as they stand after the run.
+@Suite("Reports after the run")
+struct ReportAfterRunTests {
+    @Test func aWaveWaitingOnAnEarlierWaveIsNotReportedWaitingAfterThatWaveCompleted() async throws {
+        let fixture = try await EngineFixture()
+        defer { fixture.remove() }
+        // w2 runs after w1.
+        let ordered = try PinnedCutoverTests.edit(fixture, "waves.yaml") { text in
+            text.replacingOccurrences(of: "maxParallel: 2\n", with: "maxParallel: 2\n  after: [w1]\n")
+        }
+        let plan = try await PinnedCutoverTests.reconciler(fixture, fleet: ordered, store: fixture.store, dryRun: true).run()
+        #expect(plan.instances.first { $0.name == "c1" }?.reason?.contains("must complete first") == true)
+        let report = try await PinnedCutoverTests.reconciler(fixture, fleet: ordered, store: fixture.store).run()
+        #expect(report.status(of: "a1") == .migrated)
+        let c1 = try #require(report.instances.first { $0.name == "c1" })
+        #expect(c1.reason?.contains("must complete first") != true, "\(c1.reason ?? "")")
+        #expect(c1.reason?.contains("next run starts it") == true, "\(c1.reason ?? "")")
+        #expect(report.outcome == .waiting)
     }
 }

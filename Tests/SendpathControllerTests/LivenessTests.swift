@@ -38,12 +38,26 @@ struct SlotLossTests {
         // Short leases, renewed every 0.5 s of real time, so the slot's renewal is tried mid cut-over.
         let lease = LeaseKeeper(store: fixture.store, holder: EngineFixture.holder, ttl: .milliseconds(1500), clock: fixture.clock,
                                 isAlive: { _ in true }, logger: logger)
-        let thief = SlotThief(inner: fixture.simulator, store: fixture.store, clock: fixture.clock, logs: logs)
+        // At the freeze, another reconciler takes the wave's only slot; the call then waits until
+        // this reconciler has seen its slot renewal refused, and goes on.
+        let stole = Mutex(false)
+        let store = fixture.store, clock = fixture.clock
+        let thief = HookedProvider(inner: fixture.simulator, before: { step in
+            guard step == .freeze, !stole.withLock({ $0 }), let slot = await store.currentLease(scope: "wave:w1#0") else { return }
+            await store.breakLease(scope: slot.scope, token: slot.token)
+            let other = LeaseHolder(id: "other", host: "other-host", pid: 2, command: "sendpath controller")
+            _ = try? await store.acquireLease(scope: slot.scope, holder: other, ttl: .seconds(86_400), now: clock.now())
+            stole.withLock { $0 = true }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !logs.all.contains(where: { $0.contains("lease") }) && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        })
         let reconciler = Reconciler(fleet: fixture.fleet, provider: thief, store: fixture.store, clock: fixture.clock, lease: lease,
                                     logger: logger, options: ReconcileOptions(scope: ["pfx-b"], retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(1))),
                                     holder: EngineFixture.holder)
         let report = try await reconciler.run()
-        #expect(thief.stole.withLock { $0 }, "the slot was never taken away")
+        #expect(stole.withLock { $0 }, "the slot was never taken away")
         #expect(logs.all.contains { $0.contains("lost the wave slot lease") })
         #expect(report.status(of: "b1") == .migrated, "\(report.instances.first { $0.name == "b1" }!)")
         #expect(try await PinnedCutoverTests.frozen(fixture, ["b1"]) == [])
@@ -66,61 +80,4 @@ struct LineHandler: LogHandler {
         set { metadata[key] = newValue }
     }
     func log(event: LogEvent) { lines.append("\(event.level) \(event.message)") }
-}
-
-/// At the freeze, another reconciler takes the wave's only slot; the call then waits until this
-/// reconciler has seen its slot renewal refused, and goes on.
-final class SlotThief: Provider {
-    let inner: FleetSimulator
-    let store: InMemoryStateStore
-    let clock: ManualClock
-    let logs: Lines
-    let stole = Mutex(false)
-
-    init(inner: FleetSimulator, store: InMemoryStateStore, clock: ManualClock, logs: Lines) {
-        self.inner = inner
-        self.store = store
-        self.clock = clock
-        self.logs = logs
-    }
-
-    func freeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
-        if let slot = await store.currentLease(scope: "wave:w1#0"), !stole.withLock({ $0 }) {
-            await store.breakLease(scope: slot.scope, token: slot.token)
-            let other = LeaseHolder(id: "other", host: "other-host", pid: 2, command: "sendpath controller")
-            _ = try? await store.acquireLease(scope: slot.scope, holder: other, ttl: .seconds(86_400), now: clock.now())
-            stole.withLock { $0 = true }
-            let deadline = ContinuousClock.now + .seconds(30)
-            while !logs.all.contains(where: { $0.contains("lease") }) && ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-        }
-        try await inner.freeze(instances, context: context)
-    }
-    func highestFencingToken() async throws(ProviderError) -> FencingToken { try await inner.highestFencingToken() }
-    func observeInstances(_ names: [String], step: StepName?) async throws(ProviderError) -> [String: ObservedInstance] {
-        try await inner.observeInstances(names, step: step)
-    }
-    func observePrefixes(_ cidrs: [AddressBlock]) async throws(ProviderError) -> [AddressBlock: ObservedPrefix] {
-        try await inner.observePrefixes(cidrs)
-    }
-    func prepareTarget(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.prepareTarget(change, context: context)
-    }
-    func snapshotQueue(_ instances: [String], context: MutationContext) async throws(ProviderError) -> [QueueSnapshot] {
-        try await inner.snapshotQueue(instances, context: context)
-    }
-    func switchPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.switchPath(change, context: context)
-    }
-    func resend(_ instances: [String], snapshotKey: String, maxAge: Duration,
-                context: MutationContext) async throws(ProviderError) -> [ResendResult] {
-        try await inner.resend(instances, snapshotKey: snapshotKey, maxAge: maxAge, context: context)
-    }
-    func unfreeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
-        try await inner.unfreeze(instances, context: context)
-    }
-    func rollbackPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.rollbackPath(change, context: context)
-    }
 }

@@ -111,6 +111,8 @@ struct PinnedCutoverTests {
         let report = try await Self.reconciler(fixture, fleet: grown, store: fixture.store).run()
         #expect(report.status(of: "a1") == .rolledBack)
         #expect(report.instances.first { $0.name == "a1" }?.reason?.contains("a3") == true)
+        // a3 never ran: it waits (as things stand after the run, for a notice naming it).
+        #expect(report.status(of: "a3") == .blocked, "\(report.instances.first { $0.name == "a3" }!)")
         // Nobody is left on a path whose prefix moved away: the prefix never moved.
         let prefix = try await fixture.simulator.observePrefixes([AddressBlock.parse("198.51.100.0/24").get()])
         #expect(prefix.values.first?.advertisedFrom.map(\.infrastructure) == [.adobeDC])
@@ -185,7 +187,17 @@ struct PinnedCutoverTests {
     @Test func aPrefixStillAdvertisedFromTheDataCenterFailsVerification() async throws {
         let fixture = try await EngineFixture()
         defer { fixture.remove() }
-        let provider = DoubleAdvertisingProvider(inner: fixture.simulator, prefix: try AddressBlock.parse("198.51.100.0/24").get())
+        // Once the prefix moved, the provider also reports it still advertised from the data center
+        // (a withdrawal that never happened).
+        let prefix = try AddressBlock.parse("198.51.100.0/24").get()
+        let provider = HookedProvider(inner: fixture.simulator, rewritePrefixes: { observed in
+            var observed = observed
+            if var state = observed[prefix], state.advertisedFrom.contains(where: { $0.infrastructure == .aws }) {
+                state.advertisedFrom.append(SendingPath(infrastructure: .adobeDC, location: "dc1"))
+                observed[prefix] = state
+            }
+            return observed
+        })
         let report = try await Self.reconciler(fixture, fleet: fixture.fleet, store: fixture.store, provider: provider).run()
         #expect(report.status(of: "a1") == .rolledBack, "\(report.instances.first { $0.name == "a1" }!)")
         #expect(report.instances.first { $0.name == "a1" }?.reason?.contains("advertised from") == true)
@@ -213,49 +225,5 @@ struct PinnedCutoverTests {
         let observed = try await fixture.simulator.observeInstances(["b1"], step: nil)
         #expect(observed["b1"]?.path.infrastructure == .aws)
         #expect(try await fixture.simulator.check().ok)
-    }
-}
-
-/// A provider that, once the prefix moved, also reports it still advertised from the data
-/// center (a withdrawal that never happened).
-struct DoubleAdvertisingProvider: Provider {
-    let inner: FleetSimulator
-    let prefix: AddressBlock
-
-    func observeInstances(_ names: [String], step: StepName?) async throws(ProviderError) -> [String: ObservedInstance] {
-        try await inner.observeInstances(names, step: step)
-    }
-
-    func observePrefixes(_ cidrs: [AddressBlock]) async throws(ProviderError) -> [AddressBlock: ObservedPrefix] {
-        var observed = try await inner.observePrefixes(cidrs)
-        if var state = observed[prefix], state.advertisedFrom.contains(where: { $0.infrastructure == .aws }) {
-            state.advertisedFrom.append(SendingPath(infrastructure: .adobeDC, location: "dc1"))
-            observed[prefix] = state
-        }
-        return observed
-    }
-
-    func highestFencingToken() async throws(ProviderError) -> FencingToken { try await inner.highestFencingToken() }
-    func prepareTarget(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.prepareTarget(change, context: context)
-    }
-    func freeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
-        try await inner.freeze(instances, context: context)
-    }
-    func snapshotQueue(_ instances: [String], context: MutationContext) async throws(ProviderError) -> [QueueSnapshot] {
-        try await inner.snapshotQueue(instances, context: context)
-    }
-    func switchPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.switchPath(change, context: context)
-    }
-    func resend(_ instances: [String], snapshotKey: String, maxAge: Duration,
-                context: MutationContext) async throws(ProviderError) -> [ResendResult] {
-        try await inner.resend(instances, snapshotKey: snapshotKey, maxAge: maxAge, context: context)
-    }
-    func unfreeze(_ instances: [String], context: MutationContext) async throws(ProviderError) {
-        try await inner.unfreeze(instances, context: context)
-    }
-    func rollbackPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        try await inner.rollbackPath(change, context: context)
     }
 }

@@ -91,6 +91,14 @@ struct ControllerHTTPServerTests {
         for fence in ["provider", "state-store", "lease"] {
             #expect(body.contains(#"sendpath_fencing_rejections_total{by="\#(fence)"} 0"#), "\(fence)")
         }
+        // So do the labelled counters, for every known label value: increase() sees the first event.
+        for outcome in ["converged", "error", "changes-pending", "waiting", "rolled-back", "held", "invalid", "locked"] {
+            #expect(body.contains(#"sendpath_reconciles_total{outcome="\#(outcome)"} 0"#), "\(outcome)")
+        }
+        for (step, result) in [("freeze", "done"), ("switch-path", "failed"), ("rollback/unfreeze", "retry"), ("rollback/rollback-path", "done")] {
+            #expect(body.contains(#"sendpath_steps_total{step="\#(step)",result="\#(result)"} 0"#) ||
+                    body.contains(#"sendpath_steps_total{result="\#(result)",step="\#(step)"} 0"#), "\(step) \(result)")
+        }
         Self.expectValidExposition(body)
     }
 

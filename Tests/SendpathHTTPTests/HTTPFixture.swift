@@ -45,13 +45,13 @@ struct HTTPFixture {
     @discardableResult
     func withServer<R: Sendable>(
         token: String = HTTPFixture.token, clientToken: String = HTTPFixture.token, maxBodySize: Int = 1 << 20,
-        attempts: Int = 5, _ body: (HTTPProvider, Int) async throws -> R
+        limits: HTTPServerLimits = .standard, attempts: Int = 5, _ body: (HTTPProvider, Int) async throws -> R
     ) async throws -> R {
         let logger = logs.logger("server")
         let simulator = self.simulator
         return try await Self.serve({ onRunning in
             ProviderAPIServer.makeApplication(provider: simulator, token: token, port: 0, maxBodySize: maxBodySize,
-                                              logger: logger, onRunning: onRunning)
+                                              limits: limits, logger: logger, onRunning: onRunning)
         }) { port in
             let client = try HTTPProvider(baseURL: "http://127.0.0.1:\(port)", token: clientToken,
                                           retry: (attempts: attempts, baseDelay: .milliseconds(5)), logger: logs.logger("client"))
