@@ -6,7 +6,7 @@
 # log with SQL on its own and must agree. See docs/reliability.md.
 #
 # Environment: SOAK_KILLS (default 200), SOAK_SEED (default: the current time; printed),
-# SOAK_LATENCY (simulator latency per provider call, default 100ms), SOAK_KILL_MIN_MS and
+# SOAK_LATENCY (simulator latency per provider call, default 200ms), SOAK_KILL_MIN_MS and
 # SOAK_KILL_MAX_MS (the kill instant after a run's start, default 50 and 1500),
 # SOAK_INSTANCES (default 120), SOAK_DIR (default: a new folder under /tmp, kept),
 # SOAK_TIMEOUT (seconds for the whole soak, default 5400), SENDPATH (the binary).
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 SENDPATH=${SENDPATH:-./.build-soak/debug/sendpath}
 KILLS=${SOAK_KILLS:-200}
 SEED=${SOAK_SEED:-$(date +%s)}
-LATENCY=${SOAK_LATENCY:-100ms}
+LATENCY=${SOAK_LATENCY:-200ms}
 MIN_MS=${SOAK_KILL_MIN_MS:-50}
 MAX_MS=${SOAK_KILL_MAX_MS:-1500}
 INSTANCES=${SOAK_INSTANCES:-120}

@@ -260,7 +260,7 @@ def main():
     parser.add_argument("--sendpath", required=True)
     parser.add_argument("--kills", type=int, default=200)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--latency", default="20ms")
+    parser.add_argument("--latency", default="200ms")
     parser.add_argument("--min-ms", type=int, default=50)
     parser.add_argument("--max-ms", type=int, default=1500)
     parser.add_argument("--deadline", type=float, default=time.time() + 3 * 3600)
