@@ -61,9 +61,14 @@ bench: deps
 # over a 120-instance, 3-wave simulated fleet with faults of every kind, then checks the evidence
 # twice (docs/reliability.md). SOAK_SEED repeats a run's fleet, faults and kill delays. A debug
 # build in its own scratch folder: the soak's time is the simulator's latency, not the CPU.
+# It also runs the in-process property tests with more cases (SOAK_PROPERTY_CASES, default 5000;
+# `make test` runs 500).
+SOAK_PROPERTY_CASES ?= 5000
 soak: deps
 	$(SWIFT) build --product sendpath --scratch-path .build-soak
 	SENDPATH=.build-soak/debug/sendpath ./scripts/soak.sh
+	$(SWIFT) build --build-tests
+	SENDPATH_PROPERTY_CASES=$(SOAK_PROPERTY_CASES) $(SWIFT) test --skip-build --filter CutoverProperties
 
 clean:
 	rm -rf .build Benchmarks/out .sendpath
