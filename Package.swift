@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sendpath", targets: ["sendpath"]),
+        .executable(name: "sendpath-fuzz", targets: ["SendpathFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -108,6 +109,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The fuzz target over the loader and validator: `make fuzz` builds it with libFuzzer
+        // (-sanitize=fuzzer -D SENDPATH_FUZZ); otherwise it replays files through the same check.
+        .executableTarget(name: "SendpathFuzz", dependencies: ["SendpathYAML", "SendpathCore"], swiftSettings: strict),
         .testTarget(name: "SendpathCoreTests", dependencies: ["SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathSQLiteTests", dependencies: ["SendpathSQLite", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathYAMLTests", dependencies: ["SendpathYAML", "SendpathCore"], swiftSettings: strict),

@@ -47,6 +47,22 @@ public struct ManifestLoader: Sendable {
     /// The rules across documents run even when some documents had errors of their own: on
     /// the documents that decoded, without blaming what the others may declare (see
     /// ``UnreadableDocuments``), so one run reports every problem it can.
+    /// Decodes and validates one file's bytes held in memory, named `file` in diagnostics, as
+    /// ``load(paths:)`` does for a file on disk (the fuzzer's entry point; no file is read).
+    public func load(bytes: [UInt8], file: String) -> ManifestLoadResult {
+        guard bytes.count <= maxFileSize else {
+            let diagnostic = Diagnostic(.fileTooLarge, at: SourceLocation(file: file, line: 1, column: 1),
+                                        "file is \(Self.megabytes(bytes.count)), more than the \(Self.megabytes(maxFileSize)) limit for one manifest file")
+            return ManifestLoadResult(files: [file], documents: ManifestSet(), diagnostics: [diagnostic], fleet: nil)
+        }
+        let decoded = Self.decodeBytes(bytes, path: file, limits: limits)
+        let validation = FleetValidator.validate(decoded.documents)
+        var diagnostics = decoded.diagnostics + validation.diagnostics
+        diagnostics = diagnostics.sortedByLocation()
+        return ManifestLoadResult(files: [file], documents: ManifestSet(), diagnostics: diagnostics,
+                                  fleet: decoded.diagnostics.hasErrors ? nil : validation.fleet)
+    }
+
     public func load(paths: [String]) -> ManifestLoadResult {
         var result = decode(paths: paths)
         let decodedCleanly = !result.diagnostics.hasErrors
@@ -121,6 +137,12 @@ public struct ManifestLoader: Sendable {
                 "file is \(Self.megabytes(size)), more than the \(Self.megabytes(maxFileSize)) limit for one manifest file",
                 hint: "split the fleet over several files"))
         }
+        return decodeBytes(bytes, path: path, limits: limits)
+    }
+
+    /// Decodes one file's bytes, named `path` in diagnostics.
+    static func decodeBytes(_ bytes: [UInt8], path: String, limits: YAMLLimits) -> FileResult {
+        let start = SourceLocation(file: path, line: 1, column: 1)
         let decoder = ManifestFileDecoder(file: path, bytes: bytes, limits: limits)
         decoder.decode()
         var diagnostics = decoder.diagnostics
