@@ -5,7 +5,7 @@
 SWIFT ?= swift
 BENCH_RUNS ?= 5
 
-.PHONY: all deps postgres-deps build test run bench clean soak fuzz
+.PHONY: all deps postgres-deps validators build test run bench clean soak fuzz
 
 all: build
 
@@ -24,6 +24,18 @@ deps:
 		  python3 -m pip install --quiet $(PYTHON_TEST_PACKAGES) 2>/dev/null || \
 		  python3 -m pip install --quiet --break-system-packages $(PYTHON_TEST_PACKAGES); }
 
+# The third-party validators `make test` runs (issue 10): schemathesis against
+# docs/provider-api.yaml and `simulator serve`, check-jsonschema against `sendpath schema`, and
+# promtool (Debian `prometheus`, the only package shipping it) against the controller's /metrics.
+# Pinned: schemathesis 4 and check-jsonschema 0.39 run on the machine's Python 3.11.
+VALIDATOR_PYTHON_PACKAGES := schemathesis==4.32.5 check-jsonschema==0.39.0
+validators:
+	@command -v promtool >/dev/null || { apt-get update && apt-get install -y --no-install-recommends prometheus; }
+	@python3 -c 'import schemathesis.cli, check_jsonschema' 2>/dev/null || \
+		{ python3 -m pip --version >/dev/null 2>&1 || { apt-get update && apt-get install -y python3-pip; }; \
+		  python3 -m pip install --quiet $(VALIDATOR_PYTHON_PACKAGES) 2>/dev/null || \
+		  python3 -m pip install --quiet --break-system-packages $(VALIDATOR_PYTHON_PACKAGES); }
+
 # PostgreSQL server binaries and psql, for the tests that run against a real server; openssl
 # for the test cluster's TLS certificate.
 postgres-deps:
@@ -38,7 +50,7 @@ build: deps
 # Two passes: the in-process tests in parallel, then the end-to-end tests of the built binary
 # one at a time. Those start servers, kill processes and wait on wall-clock timing; run beside
 # each other on two cores, they starve one another and the in-process tests.
-test: deps postgres-deps
+test: deps postgres-deps validators
 	$(SWIFT) build --build-tests
 	@dir=$$(mktemp -d /tmp/sendpath-pg.XXXXXX); \
 	url=$$(./scripts/postgres-test-cluster.sh start "$$dir") || exit 1; \

@@ -88,9 +88,26 @@ extension String {
 // MARK: - Bodies
 
 /// `POST /v1/instances/observe` request.
+/// `step` may be absent but never `null` (the schema says string).
 struct ObserveInstancesRequest: Codable, Sendable {
     var names: [String]
     var step: StepName?
+
+    init(names: [String], step: StepName?) {
+        self.names = names
+        self.step = step
+    }
+
+    private enum CodingKeys: String, CodingKey { case names, step }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        names = try container.decode([String].self, forKey: .names)
+        if container.contains(.step), try container.decodeNil(forKey: .step) {
+            throw DecodingError.valueNotFound(String.self, .init(codingPath: [CodingKeys.step], debugDescription: "step is null"))
+        }
+        step = try container.decodeIfPresent(StepName.self, forKey: .step)
+    }
 }
 
 /// `POST /v1/instances/observe` answer: unknown names are absent.
@@ -108,12 +125,38 @@ struct ObservePrefixesResponse: Codable, Sendable {
     var prefixes: [ObservedPrefix]
 }
 
-/// `POST /v1/fencing/observe` request: an empty object.
-struct ObserveFencingRequest: Codable, Sendable {}
+/// `POST /v1/fencing/observe` request: an object (empty; unknown fields ignored), never an
+/// array or a scalar.
+struct ObserveFencingRequest: Codable, Sendable {
+    init() {}
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: any Decoder) throws {
+        _ = try decoder.container(keyedBy: AnyKey.self)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        _ = encoder.container(keyedBy: AnyKey.self)
+    }
+}
 
 /// `POST /v1/fencing/observe` answer.
 struct ObserveFencingResponse: Codable, Sendable {
     var highestFencingToken: FencingToken
+}
+
+/// The body of prepare-target, switch-path and rollback-path as it comes off the wire: prefixes
+/// keyed by their text, parsed by the server so a bad one gets the API's message.
+struct PathChangeRequest: Codable, Sendable {
+    var group: String
+    var instances: [String: SendingPath]
+    var prefixes: [String: SendingPath]
 }
 
 /// The body of freeze, snapshot-queue and unfreeze.
@@ -189,6 +232,11 @@ enum WireJSON {
             return "missing field '\(path(context.codingPath + [key]))'"
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty { return "the body is not valid JSON" }
+            // Foundation names the Swift type of a bad enum value ("Cannot initialize StepName
+            // from invalid String value x"): say it in the API's words instead.
+            if context.debugDescription.hasPrefix("Cannot initialize ") {
+                return "\(path(context.codingPath)): not one of the values the API allows"
+            }
             return "\(path(context.codingPath)): \(context.debugDescription)"
         @unknown default:
             return "\(error)"

@@ -61,6 +61,7 @@ struct ProviderRoutes: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.post(RouterPath(ProviderAPI.Operation.observeInstances.path)) { request, _ in
             let body = try await decode(ObserveInstancesRequest.self, from: request)
+            try Self.checkNames(body.names, field: "names")
             let found = try await provider.observeInstances(body.names, step: body.step)
             return try Self.json(ObserveInstancesResponse(instances: found.values.sorted { $0.name < $1.name }))
         }
@@ -74,34 +75,44 @@ struct ProviderRoutes: Sendable {
             _ = try await decode(ObserveFencingRequest.self, from: request)
             return try Self.json(ObserveFencingResponse(highestFencingToken: try await provider.highestFencingToken()))
         }
-        mutation(.prepareTarget, on: router, body: PathChange.self) { change, context in
+        mutation(.prepareTarget, on: router, body: PathChangeRequest.self) { body, context in
+            let change = try Self.pathChange(body)
             try await provider.prepareTarget(change, context: context)
             return EmptyResponse()
         }
         mutation(.freeze, on: router, body: InstancesRequest.self) { body, context in
+            try Self.checkNames(body.instances, field: "instances")
             try await provider.freeze(body.instances, context: context)
             return EmptyResponse()
         }
         mutation(.snapshotQueue, on: router, body: InstancesRequest.self) { body, context in
-            SnapshotQueueResponse(snapshots: try await provider.snapshotQueue(body.instances, context: context))
+            try Self.checkNames(body.instances, field: "instances")
+            return SnapshotQueueResponse(snapshots: try await provider.snapshotQueue(body.instances, context: context))
         }
-        mutation(.switchPath, on: router, body: PathChange.self) { change, context in
+        mutation(.switchPath, on: router, body: PathChangeRequest.self) { body, context in
+            let change = try Self.pathChange(body)
             try await provider.switchPath(change, context: context)
             return EmptyResponse()
         }
         mutation(.resend, on: router, body: ResendRequest.self) { body, context in
             guard let maxAge = body.maxAge else {
-                throw APIError.badRequest("maxAgeSeconds must be a number of seconds from 0 to 9e9")
+                throw APIError.badRequest("maxAgeSeconds must be a number of seconds from 0 to less than 9000000000")
             }
             guard !body.snapshotKey.isEmpty else { throw APIError.badRequest("snapshotKey must not be empty") }
+            guard body.snapshotKey.unicodeScalars.count <= ProviderAPI.maxIdempotencyKeyLength else {
+                throw APIError.badRequest("snapshotKey must be at most \(ProviderAPI.maxIdempotencyKeyLength) characters")
+            }
+            try Self.checkNames(body.instances, field: "instances")
             let results = try await provider.resend(body.instances, snapshotKey: body.snapshotKey, maxAge: maxAge, context: context)
             return ResendResponse(results: results)
         }
         mutation(.unfreeze, on: router, body: InstancesRequest.self) { body, context in
+            try Self.checkNames(body.instances, field: "instances")
             try await provider.unfreeze(body.instances, context: context)
             return EmptyResponse()
         }
-        mutation(.rollbackPath, on: router, body: PathChange.self) { change, context in
+        mutation(.rollbackPath, on: router, body: PathChangeRequest.self) { body, context in
+            let change = try Self.pathChange(body)
             try await provider.rollbackPath(change, context: context)
             return EmptyResponse()
         }
@@ -138,8 +149,30 @@ struct ProviderRoutes: Sendable {
         }
     }
 
+    /// Refuses an empty instance name before any lookup (the schema's `minLength: 1`).
+    static func checkNames(_ names: [String], field: String) throws(APIError) {
+        if let index = names.firstIndex(where: \.isEmpty) {
+            throw APIError.badRequest("\(field)[\(index)]: an instance name must not be empty")
+        }
+    }
+
+    /// A path change off the wire: instance names checked, prefixes parsed with clear errors.
+    static func pathChange(_ body: PathChangeRequest) throws(APIError) -> PathChange {
+        if body.instances.keys.contains("") {
+            throw APIError.badRequest("instances: an instance name must not be empty")
+        }
+        let texts = body.prefixes.keys.sorted()
+        let blocks = try parse(texts, field: "prefixes")
+        var prefixes: [AddressBlock: SendingPath] = [:]
+        for (text, block) in zip(texts, blocks) {
+            guard prefixes[block] == nil else { throw APIError.badRequest("prefixes: '\(text)' is given twice") }
+            prefixes[block] = body.prefixes[text]
+        }
+        return PathChange(group: body.group, instances: body.instances, prefixes: prefixes)
+    }
+
     /// Parses CIDR texts, naming every bad one.
-    private static func parse(_ texts: [String]) throws(APIError) -> [AddressBlock] {
+    private static func parse(_ texts: [String], field: String = "cidrs") throws(APIError) -> [AddressBlock] {
         var blocks: [AddressBlock] = []
         var bad: [String] = []
         for text in texts {
@@ -149,7 +182,7 @@ struct ProviderRoutes: Sendable {
             case .failure(.malformed): bad.append("'\(text)' is not a CIDR block like 198.51.100.0/24")
             }
         }
-        guard bad.isEmpty else { throw APIError.badRequest("cidrs: " + bad.joined(separator: "; ")) }
+        guard bad.isEmpty else { throw APIError.badRequest(field + ": " + bad.joined(separator: "; ")) }
         return blocks
     }
 

@@ -58,6 +58,24 @@ struct ControllerCLITests {
 
         final class Box: @unchecked Sendable { var value: (Int, String, String)? }
 
+        /// `promtool check metrics` over an exposition: its exit status and what it printed
+        /// (lint problems such as a counter without `_total`, or a missing HELP).
+        static func promtool(_ exposition: String) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["promtool", "check", "metrics"]
+            let input = Pipe(), output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            input.fileHandleForWriting.write(Data(exposition.utf8))
+            try input.fileHandleForWriting.close()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+
         /// Waits until `condition` holds on a GET of `path`.
         func wait(for path: String, timeout: TimeInterval = 60, _ condition: (String) -> Bool) -> String? {
             let deadline = Date().addingTimeInterval(timeout)
@@ -115,6 +133,9 @@ struct ControllerCLITests {
             #expect(scraped.body.contains(name), "\(name) missing from /metrics")
         }
         #expect(metrics.contains("# TYPE sendpath_reconcile_duration_seconds histogram"))
+        // Prometheus's own linter (`make validators` installs promtool) takes it with no problem.
+        let lint = try Controller.promtool(scraped.body)
+        #expect(lint.status == 0 && lint.output.isEmpty, "promtool check metrics: \(lint.output)")
         #expect(Controller.sample(scraped.body, "sendpath_steps_total", ["step": "freeze", "result": "done"]) == 2)
         let status = try #require(controller.get("/status"))
         #expect(status.type.hasPrefix("application/json"))

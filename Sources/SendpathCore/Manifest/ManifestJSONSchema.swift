@@ -10,16 +10,15 @@ public enum ManifestJSONSchema {
                            "description": "A DNS label: lowercase letters, digits and '-', at most 63."]),
             .init("duration", ["type": "string", "pattern": "^(?=[0-9])([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$",
                                "description": "Like 90s, 15m, 4h, 7d or 1h30m."]),
-            .init("time", ["type": "string", "format": "date-time",
-                           "pattern": "^(19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
-                           "description": "RFC 3339 with an offset, like 2023-10-10T20:00:00Z; years 1970 to 2199."]),
+            .init("time", ["type": "string", "pattern": .string(timePattern),
+                           "description": "RFC 3339 with an offset, like 2023-10-10T20:00:00Z (a space may stand for the T, as RFC 3339 allows; second 60 for a leap second); years 1970 to 2199."]),
             .init("text", ["type": "string", "pattern": .string(textPattern),
                            "description": "One line of printable text: no control characters."]),
-            .init("ipAddress", ["type": "string", "anyOf": [["format": "ipv4"], ["format": "ipv6"]],
+            .init("ipAddress", ["type": "string", "pattern": .string("^(\(ipv4)|\(ipv6))$"),
                                 "description": "An IPv4 or IPv6 address."]),
             .init("cidr", ["type": "string",
-                           "anyOf": [["pattern": "^[0-9]{1,3}(\\.[0-9]{1,3}){3}/([89]|1[0-9]|2[0-4])$"],
-                                     ["pattern": "^[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/(1[2-9]|[23][0-9]|4[0-8])$"]],
+                           "anyOf": [["pattern": .string(ipv4BlockPattern)],
+                                     ["pattern": .string("^\(ipv6)/(1[2-9]|[23][0-9]|4[0-8])$")]],
                            "description": "What BYOIP can take: an IPv4 /8 to /24, or an IPv6 /12 to /48."]),
             .init("awsRegion", ["type": "string", "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$",
                                 "description": "An AWS region, like eu-west-1."]),
@@ -53,6 +52,51 @@ public enum ManifestJSONSchema {
             .init("$defs", .object(defs)),
         ])
     }
+
+    // Patterns that say the validator's grammar without `format` (which draft 2020-12 only
+    // annotates by default), checked by check-jsonschema in ManifestSchemaAgreementCLITests.
+
+    /// A decimal octet, no leading zero (the validator refuses `010`: octal in some tools).
+    static let octet = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    static let ipv4 = "\(octet)(\\.\(octet)){3}"
+    /// RFC 3986's IPv6address: 1 to 4 hex digits a group, at most one `::`, an IPv4 tail.
+    static let ipv6: String = {
+        let h = "[0-9A-Fa-f]{1,4}", ls32 = "(\(h):\(h)|\(ipv4))"
+        let forms = [
+            "(\(h):){6}\(ls32)", "::(\(h):){5}\(ls32)", "(\(h))?::(\(h):){4}\(ls32)",
+            "((\(h):){0,1}\(h))?::(\(h):){3}\(ls32)", "((\(h):){0,2}\(h))?::(\(h):){2}\(ls32)",
+            "((\(h):){0,3}\(h))?::\(h):\(ls32)", "((\(h):){0,4}\(h))?::\(ls32)",
+            "((\(h):){0,5}\(h))?::\(h)", "((\(h):){0,6}\(h))?::",
+        ]
+        return "(" + forms.joined(separator: "|") + ")"
+    }()
+
+    /// An IPv4 block BYOIP can take (/8 to /24) with no host bits set: per length, the octets
+    /// inside the length are any, the one it cuts is a multiple of its step, the rest are 0.
+    static let ipv4BlockPattern: String = {
+        let forms = (8...24).map { length -> String in
+            let whole = length / 8, bits = length % 8
+            var octets = Array(repeating: octet, count: whole)
+            if bits > 0 {
+                let step = 1 << (8 - bits)
+                octets.append("(" + stride(from: 0, to: 256, by: step).map(String.init).joined(separator: "|") + ")")
+            }
+            while octets.count < 4 { octets.append("0") }
+            return octets.joined(separator: "\\.") + "/\(length)"
+        }
+        return "^(" + forms.joined(separator: "|") + ")$"
+    }()
+
+    /// The times the validator reads: real calendar dates (29 February in leap years only),
+    /// hours 00-23, minutes 00-59, seconds 00-60, offsets up to 23:59.
+    static let timePattern: String = {
+        let year = "(19[7-9][0-9]|2[01][0-9]{2})"
+        let leapYear = "(19(7[26]|8[048]|9[26])|20([02468][048]|[13579][26])|21(0[48]|[2468][048]|[13579][26]))"
+        let date = "(\(year)-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|\(leapYear)-02-29)"
+        let time = "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?"
+        let offset = "([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+        return "^\(date)[Tt ]\(time)\(offset)$"
+    }()
 
     /// No character the validator refuses as a control character (see ``Escaped/isControl(_:)``).
     static let textPattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]*$"
