@@ -123,5 +123,24 @@ struct ControllerHTTPServerTests {
             }
             #expect(typed.contains(family), "sample \(name) before its TYPE line", sourceLocation: sourceLocation)
         }
+        // And Prometheus's own parser and linter (`make validators` installs promtool) take it
+        // with no problem: no lint warning is accepted.
+        let promtool = Process()
+        promtool.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        promtool.arguments = ["promtool", "check", "metrics"]
+        let input = Pipe(), output = Pipe()
+        promtool.standardInput = input
+        promtool.standardOutput = output
+        promtool.standardError = output
+        do {
+            try promtool.run()
+            input.fileHandleForWriting.write(Data(text.utf8))
+            try input.fileHandleForWriting.close()
+            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            promtool.waitUntilExit()
+            #expect(promtool.terminationStatus == 0 && printed.isEmpty, "promtool check metrics: \(printed)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("promtool did not run: \(error)", sourceLocation: sourceLocation)
+        }
     }
 }
