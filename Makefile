@@ -84,14 +84,15 @@ soak: deps
 
 # libFuzzer over the manifest loader and validator (Sources/SendpathFuzz), built with its own
 # scratch folder: release, -sanitize=fuzzer,address, linked with lld (gold fails on it). Leak
-# detection is off: the Swift runtime's one-time allocations of lazy globals read as leaks.
+# detection is off (libFuzzer's and ASan's at exit): the Swift runtime's one-time allocations of
+# lazy globals read as leaks.
 # New inputs go to .fuzz/corpus, crashes and hangs to .fuzz/crashes. FUZZ_SECONDS (1800).
 FUZZ_SECONDS ?= 1800
 fuzz: deps
 	$(SWIFT) build --product sendpath-fuzz --scratch-path .build-fuzz -c release \
 		-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DSENDPATH_FUZZ -Xswiftc -use-ld=lld
 	mkdir -p .fuzz/corpus .fuzz/crashes
-	.build-fuzz/release/sendpath-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+	ASAN_OPTIONS=detect_leaks=0 .build-fuzz/release/sendpath-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
 		-detect_leaks=0 -print_final_stats=1 -artifact_prefix=.fuzz/crashes/ \
 		.fuzz/corpus Tests/Fixtures/fuzz-corpus Tests/Fixtures/fuzz-regressions Tests/Fixtures/hostile
 
