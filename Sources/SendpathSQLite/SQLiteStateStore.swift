@@ -24,6 +24,8 @@ public final class SQLiteStateStore: StateStore {
     /// The database file.
     public let path: String
     let pool: DatabasePool
+    /// A read-only opener's migrated copy of an older file (removed on close and deinit).
+    let temporaryFolder: String?
     let logger: Logger
 
     /// Opens (creating if needed) the state database at `path` and brings its schema up to date.
@@ -62,7 +64,9 @@ public final class SQLiteStateStore: StateStore {
             }
         }
         do {
-            pool = try Self.open(path: path, configuration: configuration)
+            let opened = try Self.open(path: path, configuration: configuration, readOnly: !create)
+            pool = opened.pool
+            temporaryFolder = opened.temporaryFolder
         } catch {
             throw Self.stateStoreError(error, path: path, action: "open it")
         }
@@ -79,11 +83,15 @@ public final class SQLiteStateStore: StateStore {
         ])
     }
 
+    deinit {
+        if let temporaryFolder { try? FileManager.default.removeItem(atPath: temporaryFolder) }
+    }
+
     /// Closes the database connections. Later calls throw ``StateStoreError/unavailable(_:)``.
     /// Dropping the last reference closes them too.
     public func close() throws {
         do {
-            try pool.close()
+            try OpenedDatabase(pool: pool, temporaryFolder: temporaryFolder).close()
         } catch {
             throw Self.stateStoreError(error, path: path, action: "close it")
         }
@@ -93,20 +101,22 @@ public final class SQLiteStateStore: StateStore {
 
     /// Opens the pool and applies missing migrations, racing other openers safely (see
     /// ``MigratedDatabasePool``), and refuses a file a newer version has migrated further.
-    private static func open(path: String, configuration: Configuration) throws -> DatabasePool {
-        let pool: DatabasePool
+    private static func open(path: String, configuration: Configuration, readOnly: Bool) throws -> OpenedDatabase {
+        let opened: OpenedDatabase
         do {
-            pool = try MigratedDatabasePool.open(
-                path: path, configuration: configuration, migrator: StateSchema.migrator, busyTimeout: busyTimeout, kind: .state)
+            opened = try MigratedDatabasePool.open(
+                path: path, configuration: configuration, migrator: StateSchema.migrator, busyTimeout: busyTimeout,
+                kind: .state, access: readOnly ? .readOnly : .readWrite)
         } catch let error as DatabaseFileError {
             throw StateStoreError.unavailable(error.reason)
         }
-        if try pool.read({ try StateSchema.migrator.hasBeenSuperseded($0) }) {
+        if try opened.pool.read({ try StateSchema.migrator.hasBeenSuperseded($0) }) {
+            try? opened.close()
             throw StateStoreError.corrupt(
                 "state database \(path) has schema changes this version does not know: "
                     + "it was written by a newer sendpath; upgrade sendpath")
         }
-        return pool
+        return opened
     }
 
     // MARK: - Access

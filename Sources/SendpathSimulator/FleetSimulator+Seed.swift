@@ -14,19 +14,23 @@ extension FleetSimulator {
     /// (by name) of its instances runs. A new instance whose IPs lie in a prefix known before
     /// becomes one of its instances: a move of the prefix without it is refused, and if the
     /// prefix was moved away before, ``InvariantReport/unroutedInstances`` names it.
-    public func seed(from fleet: Fleet) async throws(ProviderError) -> Int {
-        // Usually everything is known already (every run seeds): find out with one read, before
-        // working out queues and prefix memberships for the whole fleet.
+    /// Whether seeding from `fleet` would add something (one read).
+    public func knowsAll(of fleet: Fleet) async throws(ProviderError) -> Bool {
         do {
             let (knownInstances, knownPrefixes) = try await pool.read { db in
                 (Set(try String.fetchAll(db, sql: "SELECT name FROM instance")), Set(try String.fetchAll(db, sql: "SELECT cidr FROM prefix")))
             }
-            let allKnown = fleet.instances.indices.allSatisfy { knownInstances.contains(fleet.instances[$0].name) }
+            return fleet.instances.indices.allSatisfy { knownInstances.contains(fleet.instances[$0].name) }
                 && fleet.prefixes.indices.allSatisfy { knownPrefixes.contains(fleet.prefixes[$0].cidr.value.description) }
-            if allKnown { return 0 }
         } catch {
             throw Self.storeError(error)
         }
+    }
+
+    public func seed(from fleet: Fleet) async throws(ProviderError) -> Int {
+        // Usually everything is known already (every run seeds): find out with one read, before
+        // working out queues and prefix memberships for the whole fleet.
+        if try await knowsAll(of: fleet) { return 0 }
         let instances = fleet.instances.map { instance in
             let target = instance.sendingPath.value
             return SeedInstance(name: instance.name, start: target.infrastructure == .adobeDC ? target : Self.defaultSite,

@@ -19,6 +19,11 @@ import SendpathSQLiteOpening
 /// busy timeout, so a `simulator check` may read it while a reconciler writes.
 public final class FleetSimulator: Provider {
     let pool: DatabasePool
+    /// A read-only opener's migrated copy of an older file, removed with the simulator.
+    let temporaryFolder: String?
+    /// Opened for reading only (`simulator check`, a dry run): observations never write, so
+    /// armed faults and late effects wait for a reconciler that may change the fleet.
+    let readOnly: Bool
     let clock: any WallClock
     let latency: Duration
     let faults: [ArmedFault]
@@ -30,9 +35,10 @@ public final class FleetSimulator: Provider {
     /// Opens (creating if needed, with its folders) the fleet file at `path`. With
     /// `create: false` (`simulator check`, a dry run) a missing file is refused and nothing is
     /// created. A file that holds another kind's tables (a state database) is refused before
-    /// anything is written to it.
+    /// anything is written to it. With `privateCopy`, the simulator works on a temporary copy
+    /// of the file (a dry run whose manifests name instances the file does not know yet).
     public init(path: String, clock: any WallClock, latency: Duration = .zero, faults: [FaultRule] = [],
-                logger: Logger, create: Bool = true) throws {
+                logger: Logger, create: Bool = true, privateCopy: Bool = false) throws {
         self.clock = clock
         self.latency = latency
         self.faults = ArmedFault.arm(faults)
@@ -46,7 +52,8 @@ public final class FleetSimulator: Provider {
                 try file.requireExisting(name: "fleet simulator file")
                 created = false
             }
-            if !created { try file.restrict() }
+            // A reader changes nothing, not even the file's mode.
+            if create && !created { try file.restrict() }
             var configuration = Configuration()
             configuration.label = "sendpath.fleet-simulator"
             configuration.busyMode = .timeout(10)
@@ -57,12 +64,20 @@ public final class FleetSimulator: Provider {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
             // Two reconcilers may create the same new fleet file at one moment.
-            pool = try MigratedDatabasePool.open(
-                path: path, configuration: configuration, migrator: FleetSchema.migrator, busyTimeout: .seconds(10), kind: .fleet)
+            let opened = try MigratedDatabasePool.open(
+                path: path, configuration: configuration, migrator: FleetSchema.migrator, busyTimeout: .seconds(10),
+                kind: .fleet, access: privateCopy ? .privateCopy : create ? .readWrite : .readOnly)
+            pool = opened.pool
+            temporaryFolder = opened.temporaryFolder
+            readOnly = pool.configuration.readonly
             if created { try file.restrictCompanions() }
         } catch {
             throw ProviderError(.unreachable, "cannot open the fleet simulator file '\(path)': \(error)")
         }
+    }
+
+    deinit {
+        if let temporaryFolder { try? FileManager.default.removeItem(atPath: temporaryFolder) }
     }
 
     // MARK: - Reports
@@ -84,7 +99,7 @@ public final class FleetSimulator: Provider {
         let armed = step.map { step in faults.contains { $0.rule.operation == step && names.contains($0.rule.instance) } } ?? false
         let result: Result<[String: ObservedInstance], ProviderError>
         do {
-            if armed || holdsLateFaults {
+            if (armed || holdsLateFaults) && !readOnly {
                 // A verification fault may fire, or a late effect land: this observation writes.
                 result = try await pool.write { db in
                     let tx = FleetTransaction(db: db, now: self.clock.now())
@@ -126,7 +141,7 @@ public final class FleetSimulator: Provider {
     public func observePrefixes(_ cidrs: [AddressBlock]) async throws(ProviderError) -> [AddressBlock: ObservedPrefix] {
         try await pause()
         do {
-            if holdsLateFaults {
+            if holdsLateFaults && !readOnly {
                 try await pool.write { db in try self.landPendingEffects(except: nil, in: FleetTransaction(db: db, now: self.clock.now())) }
             }
             return try await pool.read { db in

@@ -42,9 +42,37 @@ struct ManifestDiscovery {
     private var entries = 0
     private var limitReported = false
 
+    /// Lists a folder's entry names, or says why it cannot (`strerror` text). Injected by tests:
+    /// root reads every folder, so a folder it cannot list has to be faked.
+    var listFolder: @Sendable (String) -> Result<[String], FolderListingError> = Self.list
+
     init(maxDepth: Int, maxEntries: Int) {
         self.maxDepth = maxDepth
         self.maxEntries = maxEntries
+    }
+
+    /// Why a folder could not be listed.
+    struct FolderListingError: Error, Sendable {
+        var reason: String
+    }
+
+    static func list(_ folder: String) -> Result<[String], FolderListingError> {
+        guard let stream = opendir(folder) else {
+            return .failure(FolderListingError(reason: String(cString: strerror(errno))))
+        }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                if errno != 0 { return .failure(FolderListingError(reason: String(cString: strerror(errno)))) }
+                return .success(names)
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
     }
 
     mutating func discover(_ paths: [String]) {
@@ -89,7 +117,16 @@ struct ManifestDiscovery {
             reportLimit(folder, "folder '\(folder)' is more than \(maxDepth) folders below '\(rootDisplay)'; it was not read")
             return
         }
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: real) else { return }
+        let names: [String]
+        switch listFolder(real) {
+        case .success(let listed):
+            names = listed
+        case .failure(let error):
+            // It may declare anything: planning without it would plan a different fleet.
+            refuse(.fileUnreadable, folder, "cannot read folder '\(folder)': \(error.reason); nothing in it was read",
+                   hint: "make the folder readable by this user, or remove it")
+            return
+        }
         for name in names.sorted() where !name.hasPrefix(".") {
             entries += 1
             guard entries <= maxEntries else {

@@ -125,8 +125,14 @@ struct RuntimeOptions: ParsableArguments {
     /// With `create: false`, a `sim:` file named with `--provider` must exist (the default
     /// simulator is the stand-in fleet, seeded from the manifests as for an apply).
     func openProvider(fleet: Fleet, clock: any WallClock, logger: Logger, create: Bool = true) async throws -> OpenedProvider {
-        try await ProviderLocation(provider).open(fleet: fleet, clock: clock, logger: logger,
-                                                  create: create || provider == Self.defaultProvider)
+        let location = try ProviderLocation(provider)
+        if !create, provider == Self.defaultProvider, case .simulator(let path, _, _) = location,
+           !FileManager.default.fileExists(atPath: path) {
+            // No simulated fleet yet: a command that only reads plans against a throwaway one,
+            // seeded from the manifests as an apply would seed it, and creates nothing here.
+            return try await location.openThrowaway(fleet: fleet, clock: clock, logger: logger)
+        }
+        return try await location.open(fleet: fleet, clock: clock, logger: logger, create: create)
     }
 }
 
@@ -188,12 +194,41 @@ enum ProviderLocation: Equatable {
         return false
     }
 
+    /// The simulator in a private temporary folder, removed on close.
+    func openThrowaway(fleet: Fleet?, clock: any WallClock, logger: Logger) async throws -> OpenedProvider {
+        guard case .simulator(_, let latency, let faultsFile) = self else {
+            return try await open(fleet: fleet, clock: clock, logger: logger, create: false)
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sendpath-fleet-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        do {
+            let opened = try await ProviderLocation.simulator(path: folder + "/fleet.db", latency: latency, faults: faultsFile)
+                .open(fleet: fleet, clock: clock, logger: logger, create: true)
+            return OpenedProvider(provider: opened.provider, close: {
+                await opened.close()
+                try? FileManager.default.removeItem(atPath: folder)
+            })
+        } catch {
+            try? FileManager.default.removeItem(atPath: folder)
+            throw error
+        }
+    }
+
     func open(fleet: Fleet?, clock: any WallClock, logger: Logger, create: Bool = true) async throws -> OpenedProvider {
         switch self {
         case .simulator(let path, let latency, let faultsFile):
             let faults = try faultsFile.map { try FleetSimulator.loadFaults(path: $0) } ?? []
-            let simulator = try FleetSimulator(path: path, clock: clock, latency: latency, faults: faults, logger: logger, create: create)
-            if let fleet { _ = try await simulator.seed(from: fleet) }
+            var simulator = try FleetSimulator(path: path, clock: clock, latency: latency, faults: faults, logger: logger, create: create)
+            if let fleet {
+                if !create, try await !simulator.knowsAll(of: fleet) {
+                    // A command that only reads, with manifests that name instances the fleet does
+                    // not hold yet: plan on a private copy seeded as an apply would seed the file.
+                    simulator = try FleetSimulator(path: path, clock: clock, latency: latency, faults: faults, logger: logger,
+                                                   create: false, privateCopy: true)
+                }
+                _ = try await simulator.seed(from: fleet)
+            }
             return OpenedProvider(provider: simulator, close: {})
         case .http(let url):
             let token = ProcessInfo.processInfo.environment["SENDPATH_PROVIDER_TOKEN"] ?? ""

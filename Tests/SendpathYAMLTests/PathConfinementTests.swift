@@ -72,6 +72,28 @@ struct PathConfinementTests {
         #expect(!Self.everything(result).contains("secret"))
     }
 
+    /// A folder that cannot be listed (root lists every folder, so the listing is faked) is an
+    /// error naming it: its manifests would otherwise be missed in silence.
+    @Test func aFolderThatCannotBeListedIsAnError() throws {
+        let layout = try Layout()
+        defer { layout.remove() }
+        try FileManager.default.createDirectory(atPath: layout.root + "/locked", withIntermediateDirectories: true)
+        try FixtureFleet.instance("b").write(toFile: layout.root + "/locked/b.yaml", atomically: true, encoding: .utf8)
+        let locked = ManifestDiscovery.resolve(layout.root + "/locked")!
+        var discovery = ManifestDiscovery(maxDepth: 32, maxEntries: 1000)
+        discovery.listFolder = { folder in
+            folder == locked ? .failure(.init(reason: "Permission denied")) : ManifestDiscovery.list(folder)
+        }
+        discovery.discover([layout.root])
+        #expect(discovery.refusedAny)
+        #expect(discovery.files.map(\.display) == [layout.root + "/fleet.yaml"])
+        let diagnostic = try #require(discovery.diagnostics.first)
+        #expect(discovery.diagnostics.count == 1)
+        #expect(diagnostic.rule == .fileUnreadable && diagnostic.severity == .error)
+        #expect(diagnostic.location.file == layout.root + "/locked")
+        #expect(diagnostic.message == "cannot read folder '\(layout.root)/locked': Permission denied; nothing in it was read")
+    }
+
     @Test func aLinkToTheFilesystemRootIsRefusedAtOnce() throws {
         let layout = try Layout()
         defer { layout.remove() }
