@@ -5,7 +5,7 @@
 SWIFT ?= swift
 BENCH_RUNS ?= 5
 
-.PHONY: all deps postgres-deps validators build test run bench clean soak fuzz
+.PHONY: all deps postgres-deps validators build test run bench clean soak fuzz check
 
 all: build
 
@@ -95,6 +95,21 @@ fuzz: deps
 	ASAN_OPTIONS=detect_leaks=0 .build-fuzz/release/sendpath-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
 		-detect_leaks=0 -print_final_stats=1 -artifact_prefix=.fuzz/crashes/ \
 		.fuzz/corpus Tests/Fixtures/fuzz-corpus Tests/Fixtures/fuzz-regressions Tests/Fixtures/hostile
+
+# Not part of `make test` or CI (each sanitizer build takes minutes): the in-process tests under
+# AddressSanitizer, then under ThreadSanitizer, each in its own scratch folder, against a
+# throwaway PostgreSQL cluster. Leak detection is off, as for `make fuzz`.
+check: deps postgres-deps
+	@dir=$$(mktemp -d /tmp/sendpath-pg.XXXXXX); \
+	url=$$(./scripts/postgres-test-cluster.sh start "$$dir") || exit 1; \
+	export SENDPATH_TEST_POSTGRES_URL="$$url"; code=0; \
+	for sanitizer in address thread; do \
+		echo "== in-process tests under the $$sanitizer sanitizer"; \
+		$(SWIFT) build --build-tests --sanitize=$$sanitizer --scratch-path .build-$$sanitizer && \
+		ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=halt_on_error=1 \
+			$(SWIFT) test --skip-build --sanitize=$$sanitizer --scratch-path .build-$$sanitizer --skip SendpathCLITests || code=1; \
+	done; \
+	./scripts/postgres-test-cluster.sh stop "$$dir" >/dev/null 2>&1; rm -rf "$$dir"; exit $$code
 
 clean:
 	rm -rf .build Benchmarks/out .sendpath

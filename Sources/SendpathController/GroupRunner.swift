@@ -289,7 +289,10 @@ struct GroupRunner: Sendable {
     private func entry(_ cutover: String?, _ move: CutoverMachine.Move, _ phase: JournalEntry.Phase, _ attempt: Int, _ key: String,
                        _ token: FencingToken, _ at: Timestamp, duration: Duration? = nil, detail: StepDetail? = nil) -> JournalEntry {
         JournalEntry(cutoverID: cutover, group: group.id, step: move.step, rollback: move.rollback, phase: phase, attempt: attempt,
-                     idempotencyKey: key, fencingToken: token, at: at, duration: duration, detail: detail, holder: holderID)
+                     idempotencyKey: key, fencingToken: token, at: at,
+                     // A wall clock set back mid-step would record a negative time: kept within what a store may hold.
+                     duration: duration.map { min(max($0, .zero), StoredValue.maximumDuration) },
+                     detail: detail, holder: holderID)
     }
 }
 

@@ -59,19 +59,32 @@ struct PostgresRowReader {
     }
 
     func timestamp(_ column: String) throws -> Timestamp {
-        Timestamp(nanosecondsSinceEpoch: try self(column, as: Int64.self))
+        let nanoseconds = try self(column, as: Int64.self)
+        return try checked { () throws(StoredValue.OutOfRange) in try StoredValue.timestamp(nanoseconds: nanoseconds, column: column) }
     }
 
     func timestampIfPresent(_ column: String) throws -> Timestamp? {
-        try self(column, as: Int64?.self).map(Timestamp.init(nanosecondsSinceEpoch:))
+        guard let nanoseconds = try self(column, as: Int64?.self) else { return nil }
+        return try checked { () throws(StoredValue.OutOfRange) in try StoredValue.timestamp(nanoseconds: nanoseconds, column: column) }
     }
 
     func duration(_ column: String) throws -> Duration {
-        .nanoseconds(try self(column, as: Int64.self))
+        let nanoseconds = try self(column, as: Int64.self)
+        return try checked { () throws(StoredValue.OutOfRange) in try StoredValue.duration(nanoseconds: nanoseconds, column: column) }
     }
 
     func durationIfPresent(_ column: String) throws -> Duration? {
-        try self(column, as: Int64?.self).map { .nanoseconds($0) }
+        guard let nanoseconds = try self(column, as: Int64?.self) else { return nil }
+        return try checked { () throws(StoredValue.OutOfRange) in try StoredValue.duration(nanoseconds: nanoseconds, column: column) }
+    }
+
+    /// A stored value out of range, as a ``PostgresColumnError`` (reported as a corrupt store).
+    private func checked<T>(_ read: () throws(StoredValue.OutOfRange) -> T) throws -> T {
+        do {
+            return try read()
+        } catch {
+            throw PostgresColumnError(error.description)
+        }
     }
 
     func json<Value: Decodable>(_ type: Value.Type, _ column: String) throws -> Value {

@@ -31,19 +31,32 @@ enum StateCoding {
     }
 
     static func timestamp(_ row: Row, _ column: String) throws -> Timestamp {
-        Timestamp(nanosecondsSinceEpoch: try row.decode(Int64.self, forColumn: column))
+        let nanoseconds = try row.decode(Int64.self, forColumn: column)
+        return try checked { () throws(StoredValue.OutOfRange) in try StoredValue.timestamp(nanoseconds: nanoseconds, column: column) }
     }
 
     static func timestampIfPresent(_ row: Row, _ column: String) throws -> Timestamp? {
-        try row.decode(Int64?.self, forColumn: column).map(Timestamp.init(nanosecondsSinceEpoch:))
+        guard let nanoseconds = try row.decode(Int64?.self, forColumn: column) else { return nil }
+        return try checked { () throws(StoredValue.OutOfRange) in try StoredValue.timestamp(nanoseconds: nanoseconds, column: column) }
     }
 
     static func duration(_ row: Row, _ column: String) throws -> Duration {
-        .nanoseconds(try row.decode(Int64.self, forColumn: column))
+        let nanoseconds = try row.decode(Int64.self, forColumn: column)
+        return try checked { () throws(StoredValue.OutOfRange) in try StoredValue.duration(nanoseconds: nanoseconds, column: column) }
     }
 
     static func durationIfPresent(_ row: Row, _ column: String) throws -> Duration? {
-        try row.decode(Int64?.self, forColumn: column).map { .nanoseconds($0) }
+        guard let nanoseconds = try row.decode(Int64?.self, forColumn: column) else { return nil }
+        return try checked { () throws(StoredValue.OutOfRange) in try StoredValue.duration(nanoseconds: nanoseconds, column: column) }
+    }
+
+    /// A stored value out of range, as a ``StateCodingError`` (reported as a corrupt store).
+    private static func checked<T>(_ read: () throws(StoredValue.OutOfRange) -> T) throws -> T {
+        do {
+            return try read()
+        } catch {
+            throw StateCodingError(error.description)
+        }
     }
 
     static func value<Value: RawRepresentable>(_ type: Value.Type, _ row: Row, _ column: String) throws -> Value

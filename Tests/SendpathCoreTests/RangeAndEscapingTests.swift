@@ -82,4 +82,34 @@ struct RangeAndEscapingTests {
         #expect(line.hasPrefix("evil\\n.yaml:3:4: error: [bad-value] found 'ok\\nmanifests/prod.yaml:1:1: warning"))
         #expect(!diagnostic.message.contains("\n") && !(diagnostic.hint ?? "").contains("\n"))
     }
+
+    /// Counts in provider answers and stored records are checked when decoded: a queue depth
+    /// or snapshot count beyond 10^9 (or negative) is refused, so sums and estimates over them
+    /// cannot overflow (issue 10: "a provider answer ... range-checked where it enters").
+    @Test(arguments: [
+        #"{"name":"a","path":{"infrastructure":"aws","location":"x"},"frozen":false,"sendingIPs":[],"build":"b","queueDepth":9223372036854775807}"#,
+        #"{"name":"a","path":{"infrastructure":"aws","location":"x"},"frozen":false,"sendingIPs":[],"build":"b","queueDepth":-1}"#,
+    ])
+    func observedQueueDepthsOutOfRangeAreRefused(json: String) {
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(ObservedInstance.self, from: Data(json.utf8)) }
+    }
+
+    @Test func snapshotAndResendCountsOutOfRangeAreRefused() throws {
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(QueueSnapshot.self, from: Data(#"{"instance":"a","messageCount":1000000001,"digest":"d"}"#.utf8))
+        }
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(ResendResult.self, from: Data(#"{"instance":"a","resent":0,"expired":-3,"digest":"d"}"#.utf8))
+        }
+        let edge = try JSONDecoder().decode(QueueSnapshot.self, from: Data(#"{"instance":"a","messageCount":1000000000,"digest":"d"}"#.utf8))
+        #expect(edge.messageCount == 1_000_000_000)
+    }
+
+    /// A calibration factor from a journal of absurd durations saturates the estimate.
+    @Test func anAbsurdCalibrationSaturatesTheEstimate() {
+        let estimator = DurationEstimator(calibration: [.switchPath: 1e30, .freeze: .infinity])
+        #expect(estimator.step(.switchPath, prefixes: 1, messages: 0) == StoredValue.maximumDuration)
+        #expect(estimator.step(.freeze, prefixes: 1, messages: 0) == StoredValue.maximumDuration)
+        #expect(estimator.step(.resendQueue, prefixes: 1, messages: maximumMessageCount) == .seconds(60) + .milliseconds(20 * 1_000_000_000))
+    }
 }

@@ -52,6 +52,19 @@ public struct ObservedInstance: Sendable, Hashable, Codable {
         self.queueDepth = queueDepth
         self.preparedTarget = preparedTarget
     }
+
+    enum CodingKeys: String, CodingKey {
+        case name, path, frozen, sendingIPs, build, queueDepth, preparedTarget
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try container.decode(String.self, forKey: .name), path: try container.decode(SendingPath.self, forKey: .path),
+                  frozen: try container.decode(Bool.self, forKey: .frozen),
+                  sendingIPs: try container.decode([IPAddress].self, forKey: .sendingIPs),
+                  build: try container.decode(String.self, forKey: .build), queueDepth: try container.decodeCount(forKey: .queueDepth),
+                  preparedTarget: try container.decodeIfPresent(SendingPath.self, forKey: .preparedTarget))
+    }
 }
 
 /// A prefix as the provider sees it now: where it is advertised (normally exactly one place).
@@ -80,6 +93,23 @@ public struct PathChange: Sendable, Hashable, Codable {
     }
 }
 
+/// The most messages one instance's queue may report (a count, a snapshot, a resend): 10^9.
+/// A provider answer or a stored record beyond it is refused when decoded, so no sum or
+/// estimate over counts can overflow (SPEC section 6).
+public let maximumMessageCount = 1_000_000_000
+
+extension KeyedDecodingContainer {
+    /// An integer count in 0...``maximumMessageCount``.
+    func decodeCount(forKey key: Key) throws -> Int {
+        let value = try decode(Int.self, forKey: key)
+        guard (0...maximumMessageCount).contains(value) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self,
+                                                   debugDescription: "\(value) is not a count from 0 to \(maximumMessageCount)")
+        }
+        return value
+    }
+}
+
 /// One instance's queue, taken while frozen: what must be resent after the switch.
 public struct QueueSnapshot: Sendable, Hashable, Codable {
     public var instance: String
@@ -98,6 +128,18 @@ public struct QueueSnapshot: Sendable, Hashable, Codable {
         self.digest = digest
         self.oldestEnqueuedAt = oldestEnqueuedAt
         self.messages = messages
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case instance, messageCount, digest, oldestEnqueuedAt, messages
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(instance: try container.decode(String.self, forKey: .instance),
+                  messageCount: try container.decodeCount(forKey: .messageCount), digest: try container.decode(String.self, forKey: .digest),
+                  oldestEnqueuedAt: try container.decodeIfPresent(Timestamp.self, forKey: .oldestEnqueuedAt),
+                  messages: try container.decodeIfPresent([QueuedMessage].self, forKey: .messages))
     }
 }
 
@@ -128,5 +170,17 @@ public struct ResendResult: Sendable, Hashable, Codable {
         self.expired = expired
         self.expiredMessageIDs = expiredMessageIDs
         self.digest = digest
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case instance, resent, expired, expiredMessageIDs, digest
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(instance: try container.decode(String.self, forKey: .instance), resent: try container.decodeCount(forKey: .resent),
+                  expired: try container.decodeCount(forKey: .expired),
+                  expiredMessageIDs: try container.decodeIfPresent([String].self, forKey: .expiredMessageIDs) ?? [],
+                  digest: try container.decode(String.self, forKey: .digest))
     }
 }

@@ -44,7 +44,10 @@ public struct DurationEstimator: Sendable, Hashable {
     public func step(_ step: StepName, prefixes: Int, messages: Int) -> Duration {
         let modelled = Self.defaultModel(step, prefixes: prefixes, messages: messages)
         guard let factor = calibration[step] else { return modelled }
-        return .nanoseconds(Int64((Double(modelled.nanoseconds) * factor).rounded(.up)))
+        let scaled = (Double(modelled.nanoseconds) * factor).rounded(.up)
+        // A factor from a journal with absurd durations saturates instead of trapping.
+        guard scaled.isFinite, scaled < 9.2e18 else { return StoredValue.maximumDuration }
+        return .nanoseconds(Int64(max(0, scaled)))
     }
 
     /// The documented defaults.
