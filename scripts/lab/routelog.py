@@ -8,9 +8,12 @@ best-path changes as `monitor global rib` would) and appends to OUT, flushed and
   {"time": "2026-12-05T14:02:56.123456Z", "prefix": "127.10.1.0/24",
    "originAS": 65001, "withdrawal": false}
 
-originAS is the last AS in the path's AS_PATH. A withdrawal carries no attributes, so
-its originAS is the one last announced by that neighbour for that prefix (else the
-neighbour's ASN, from --neighbor). GoBGP's monitor does not report the routes that a
+originAS is the last AS in the path's AS_PATH (else the neighbour's ASN, from
+--neighbor). A withdrawal carries no attributes, so its originAS is the one last
+announced by that neighbour for that prefix; a withdrawal of a path the log never saw
+announced is not a change and is not logged (GoBGP reports one for an update it
+"treated as withdraw", e.g. for an invalid next hop), nor is an announcement of the
+same origin for a path already held. GoBGP's monitor does not report the routes that a
 session takes down with it, so the collector's neighbours are also polled (every
 --poll seconds): when one leaves Established, a withdrawal is logged for every prefix
 it had announced. If the monitor stream ends (collector restarted), it is restarted;
@@ -81,13 +84,17 @@ class RouteLog:
         with self.lock:
             key = (neighbor, prefix)
             if withdrawal:
-                asn = self.known.pop(key, None)
-                if asn is None:
-                    asn = self.neighbor_asn.get(neighbor)
+                if key not in self.known:
+                    # Not a change: nothing was held for it. GoBGP reports such withdrawals
+                    # for updates it "treated as withdraw" (e.g. an invalid next hop).
+                    return
+                asn = self.known.pop(key)
             else:
                 asn = origin_as(path)
                 if asn is None:
                     asn = self.neighbor_asn.get(neighbor)
+                if self.known.get(key, object()) == asn:
+                    return  # the same path again (e.g. --current after a restart): no change
                 self.known[key] = asn
             self.write(prefix, asn, withdrawal)
 
