@@ -69,9 +69,9 @@ case "$cmd" in
     deps ;;
   up)
     deps
-    exec /usr/bin/python3 "$here/lab/labctl.py" "$@" ;;
+    exec /usr/bin/python3 -B "$here/lab/labctl.py" "$@" ;;
   down|status|backlog)
-    exec /usr/bin/python3 "$here/lab/labctl.py" "$@" ;;
+    exec /usr/bin/python3 -B "$here/lab/labctl.py" "$@" ;;
   *)
     echo "usage: scripts/lab.sh up | down | status | backlog INSTANCE N | deps" >&2
     exit 2 ;;

@@ -678,7 +678,7 @@ def start_everything(relay_to, watcher):
 
     gobgpd("collector", COLLECTOR["api"])
     wait_until(lambda: neighbor_states(COLLECTOR["api"]) is not None, 15, "the collector's API")
-    spawn("routelog", [PYTHON, os.path.join(HERE, "routelog.py"), "--api", f"{API_HOST}:{COLLECTOR['api']}",
+    spawn("routelog", [PYTHON, "-B", os.path.join(HERE, "routelog.py"), "--api", f"{API_HOST}:{COLLECTOR['api']}",
                        "--out", p["routes"], "--ready", os.path.join(p["run"], "routelog.ready"),
                        *[f"--neighbor={SITES[s]['address']}={SITES[s]['asn']}" for s in SITE_NAMES]],
           os.path.join(LAB_DIR, "routelog.log"))
@@ -690,7 +690,7 @@ def start_everything(relay_to, watcher):
 
     # Sink.
     if not relay_to:
-        spawn("sink", [PYTHON, os.path.join(HERE, "sink.py"), "--listen", f"{SINK_HOST}:{SINK_PORT}",
+        spawn("sink", [PYTHON, "-B", os.path.join(HERE, "sink.py"), "--listen", f"{SINK_HOST}:{SINK_PORT}",
                        "--out", p["deliveries"]], os.path.join(LAB_DIR, "sink.log"))
     target = relay_to or (SINK_HOST, SINK_PORT)
 
