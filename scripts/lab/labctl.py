@@ -68,6 +68,26 @@ def mta_dir(name, site):
     return os.path.join(LAB_DIR, "mta", name, site)
 
 
+def spool_dir(name, site):
+    """Queue, data directory and maillog of an MTA: outside its config directory, which
+    postfix-script wants owned by root throughout (else a warning per queue folder)."""
+    return os.path.join(LAB_DIR, "spool", name, site)
+
+
+def master_pidfile(name, site):
+    """Where the MTA's master writes its pid: under the queue_directory its main.cf names."""
+    queue = os.path.join(spool_dir(name, site), "queue")
+    try:
+        with open(os.path.join(mta_dir(name, site), "main.cf")) as handle:
+            for line in handle:
+                key, sep, value = line.partition("=")
+                if sep and key.strip() == "queue_directory":
+                    queue = value.strip()
+    except OSError:
+        pass
+    return os.path.join(queue, "pid", "master.pid")
+
+
 def submit_host(index, site):
     return f"127.20.{index}.{SITES[site]['octet']}"
 
@@ -321,13 +341,14 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
 def main_cf(name, index, site, ip, relay_to):
     directory = mta_dir(name, site)
+    spool = spool_dir(name, site)
     frozen = site == "aws"
     return f"""# main.cf of the sendpath lab MTA {name} at {site} (written by scripts/lab.sh up).
 compatibility_level = 3.6
 config_directory = {directory}
-queue_directory = {directory}/queue
-data_directory = {directory}/data
-maillog_file = {directory}/maillog
+queue_directory = {spool}/queue
+data_directory = {spool}/data
+maillog_file = {spool}/maillog
 maillog_file_prefixes = {LAB_DIR}
 myhostname = {name}-{site}.lab.invalid
 mydomain = lab.invalid
@@ -484,7 +505,8 @@ def lab_json(relay_to, watcher):
         }
         doc["mta"][name] = {site: {"configDirectory": mta_dir(name, site),
                                    "holdSubmit": f"{submit_host(index, site)}:{HOLD_PORT}",
-                                   "maillog": os.path.join(mta_dir(name, site), "maillog"),
+                                   "queueDirectory": os.path.join(spool_dir(name, site), "queue"),
+                                   "maillog": os.path.join(spool_dir(name, site), "maillog"),
                                    "frozenAtStart": site == "aws"} for site in SITE_NAMES}
     return doc
 
@@ -503,7 +525,7 @@ def daemon_pids():
                     found[entry[:-4]] = pid
     for name in INSTANCE_NAMES:
         for site in SITE_NAMES:
-            pid = read_pidfile(os.path.join(mta_dir(name, site), "queue", "pid", "master.pid"))
+            pid = read_pidfile(master_pidfile(name, site))
             if pid:
                 found[f"postfix {name}/{site}"] = pid
     return found
@@ -567,9 +589,10 @@ def collector_paths():
 
 def postfix_start(name, site):
     directory = mta_dir(name, site)
+    spool = spool_dir(name, site)
     result = run(["postfix", "-c", directory, "start"], check=False, timeout=30)
     if result.returncode != 0:
-        log = os.path.join(directory, "maillog")
+        log = os.path.join(spool, "maillog")
         tail = ""
         if os.path.exists(log):
             with open(log, errors="replace") as handle:
@@ -580,16 +603,15 @@ def postfix_start(name, site):
 def stop_all():
     """Stop every daemon of the lab in LAB_DIR and wait until all are gone."""
     pids = daemon_pids()
-    postfix_dirs = [mta_dir(n, s) for n in INSTANCE_NAMES for s in SITE_NAMES
-                    if os.path.exists(os.path.join(mta_dir(n, s), "queue", "pid", "master.pid"))]
+    postfix_mtas = [(n, s) for n in INSTANCE_NAMES for s in SITE_NAMES if os.path.exists(master_pidfile(n, s))]
 
-    def stop_postfix(directory):
-        pid = read_pidfile(os.path.join(directory, "queue", "pid", "master.pid"))
+    def stop_postfix(mta):
+        pid = read_pidfile(master_pidfile(*mta))
         if pid and session_members(pid):
-            run(["postfix", "-c", directory, "stop"], check=False, timeout=30)
+            run(["postfix", "-c", mta_dir(*mta), "stop"], check=False, timeout=30)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
-        list(pool.map(stop_postfix, postfix_dirs))
+        list(pool.map(stop_postfix, postfix_mtas))
     for label, pid in pids.items():
         if not label.startswith("postfix ") and session_members(pid):
             try:
@@ -704,9 +726,14 @@ def start_everything(relay_to, watcher):
                        MASTER_CF.format(submit=f"{host}:{SUBMIT_PORT}", hold=f"{host}:{HOLD_PORT}"))
             write_file(os.path.join(directory, "sendpath-build"), BUILD + "\n")
             backdate(os.path.join(directory, "main.cf"), os.path.join(directory, "master.cf"))
-            os.makedirs(os.path.join(directory, "queue"), exist_ok=True)
-            os.makedirs(os.path.join(directory, "data"), exist_ok=True)
-            shutil.chown(os.path.join(directory, "data"), user="postfix")
+            spool = spool_dir(name, site)
+            os.makedirs(os.path.join(spool, "queue"), exist_ok=True)  # root's; postfix fills it
+            os.makedirs(os.path.join(spool, "data"), exist_ok=True)
+            shutil.chown(os.path.join(spool, "data"), user="postfix")
+            # Owned by postfix: with the master down (no postlogd), postsuper logs to the
+            # file itself after dropping to the postfix user, and exits 1 if it cannot.
+            write_file(os.path.join(spool, "maillog"), "")
+            shutil.chown(os.path.join(spool, "maillog"), user="postfix")
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda pair: postfix_start(*pair), [(n, s) for n in INSTANCE_NAMES for s in SITE_NAMES]))
     wanted = [(h, port) for h, port, what in endpoints(relay_to) if "MTA" in what or "sink" in what]

@@ -59,7 +59,8 @@ for line in sys.stdin:
 # finishes and marks its recipients done: such a message has 0 recipients left).
 frozen() { # DIR
   postsuper -c "$1" -h ALL >/dev/null 2>&1 || true
-  local q="$1/queue" inodes f
+  local q inodes f
+  q=$(postconf -c "$1" -h queue_directory)
   [ -z "$(queue_lines "$1" | awk '$1 != "hold"')" ] || return 1
   inodes=" $(awk '{ if ($2 == "->") n = $7; else n = $6; split(n, a, ":"); printf "%s ", a[3] }' /proc/locks) "
   for f in "$q"/hold/*; do
