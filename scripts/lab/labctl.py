@@ -710,6 +710,16 @@ def start_everything(relay_to, watcher):
     # Manifests.
     write_file(os.path.join(p["manifests"], "lab-fleet.yaml"), manifests_yaml(now))
 
+    # Check the manifests with the project's own validator, if it is built.
+    binary = os.environ.get("SENDPATH_BIN") or os.path.join(REPO, ".build", "debug", "sendpath")
+    if os.access(binary, os.X_OK):
+        result = run([binary, "validate", p["manifests"]], check=False, timeout=60)
+        if result.returncode != 0:
+            raise LabError(f"the generated manifests do not validate ({binary} exited {result.returncode}):\n"
+                           f"{result.stderr.strip()}")
+    else:
+        say(f"note: {binary} not built; the generated manifests were not validated")
+
     # Sink.
     if not relay_to:
         spawn("sink", [PYTHON, "-B", os.path.join(HERE, "sink.py"), "--listen", f"{SINK_HOST}:{SINK_PORT}",
@@ -763,16 +773,6 @@ def start_everything(relay_to, watcher):
                     if not r["withdrawal"]}
         return want <= seen
     wait_until(logged, 10, "routes.jsonl to record the announcements")
-
-    # Check the manifests with the project's own validator, if it is built.
-    binary = os.environ.get("SENDPATH_BIN") or os.path.join(REPO, ".build", "debug", "sendpath")
-    if os.access(binary, os.X_OK):
-        result = run([binary, "validate", p["manifests"]], check=False, timeout=60)
-        if result.returncode != 0:
-            raise LabError(f"the generated manifests do not validate ({binary} exited {result.returncode}):\n"
-                           f"{result.stderr.strip()}")
-    else:
-        say(f"note: {binary} not built; the generated manifests were not validated")
 
     write_file(p["provider"], provider_yaml())
     write_file(p["lab"], json.dumps(lab_json(relay_to, watcher), indent=2) + "\n")
