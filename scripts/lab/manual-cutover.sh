@@ -54,20 +54,22 @@ import json, sys
 for line in sys.stdin:
     m = json.loads(line); print(m["queue_name"], m["queue_id"], len(m["recipients"]))'; }
 
-# Frozen = header_checks holds new mail, nothing is outside the hold queue, and no held
-# file is still locked by a delivery agent (a delivery in flight when it was held
-# finishes and marks its recipients done: such a message has 0 recipients left).
+# Frozen = header_checks holds new mail, nothing is outside the hold queue, and no queue
+# file is locked by a delivery agent (a delivery in flight when its message was held still
+# finishes and marks its recipients done: such a message has 0 recipients left). A queue
+# listing can miss a message that moves while it is taken (the reload's new qmgr moves
+# active back to incoming), so the caller asks twice, 0.1 s apart.
 frozen() { # DIR
   postsuper -c "$1" -h ALL >/dev/null 2>&1 || true
-  local q inodes f
+  local q locked
   q=$(postconf -c "$1" -h queue_directory)
   [ -z "$(queue_lines "$1" | awk '$1 != "hold"')" ] || return 1
-  inodes=" $(awk '{ if ($2 == "->") n = $7; else n = $6; split(n, a, ":"); printf "%s ", a[3] }' /proc/locks) "
-  for f in "$q"/hold/*; do
-    [ -e "$f" ] || continue
-    case "$inodes" in *" $(stat -c %i "$f") "*) return 1;; esac
-  done
+  locked=" $(awk '{ if ($2 == "->") n = $7; else n = $6; split(n, a, ":"); printf "%s ", a[3] }' /proc/locks) "
+  while read -r inode; do
+    case "$locked" in *" $inode "*) return 1;; esac
+  done < <(find "$q/incoming" "$q/active" "$q/deferred" "$q/hold" -type f -printf '%i\n')
 }
+frozen_twice() { frozen "$1" && sleep 0.1 && frozen "$1"; }
 
 message_id() { postcat -c "$1" -h -q "$2" | sed -n 's/^[Mm]essage-[Ii][Dd]:[[:space:]]*//p' | head -n 1; }
 held_ids() { # DIR -> Message-IDs of held messages
@@ -93,7 +95,7 @@ for name in "${members[@]}"; do
 done
 for name in "${members[@]}"; do
   src=$(dir "$name" "$FROM")
-  poll "frozen $src" 60 "$name at $FROM to be frozen"
+  poll "frozen_twice $src" 60 "$name at $FROM to be frozen"
 done
 say "1. frozen in $(since "$t")"
 
