@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         .systemLibrary(
@@ -89,6 +90,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The postfix-bgp: provider: Postfix MTAs and GoBGP speakers driven through their own tools.
+        .target(
+            name: "SendpathPostfixBGP",
+            dependencies: [
+                "SendpathCore", "SendpathYAML", "SendpathSQLiteOpening",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "SendpathPostgres",
             dependencies: [
@@ -103,6 +115,7 @@ let package = Package(
             name: "sendpath",
             dependencies: [
                 "SendpathCore", "SendpathYAML", "SendpathSQLite", "SendpathSimulator", "SendpathController", "SendpathHTTP", "SendpathPostgres",
+                "SendpathPostfixBGP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

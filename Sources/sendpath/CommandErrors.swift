@@ -1,5 +1,6 @@
 import ArgumentParser
 import SendpathCore
+import SendpathPostfixBGP
 import SendpathYAML
 
 /// A command that promised one JSON object (`--output json`) and stops before it has a
@@ -43,6 +44,12 @@ func withCommandErrors(json: StoppedReport.Context? = nil, _ body: () async thro
         throw exit
     } catch let usage as ValidationError {
         throw usage
+    } catch let configuration as PostfixBGPConfigurationError {
+        printDiagnostics(configuration.diagnostics)
+        let message = "the postfix-bgp provider configuration is invalid (\(counted(configuration.diagnostics.count, "error"))); nothing was changed"
+        StderrLine.write("sendpath: error: \(message)", level: .error, message: message, fields: ["outcome": "invalid"])
+        StoppedReport.print(.invalid, json, error: message, diagnostics: configuration.diagnostics)
+        throw ExitCode(Outcome.invalid.exitCode)
     } catch StateStoreError.locked(let holder, let scope, let expiresAt) {
         let message = Escaped.line("another reconciler holds the \(scope) lease: \(holder), until \(expiresAt); try again when it has finished")
         StderrLine.write("sendpath: locked: \(message)", level: .error, message: message, fields: ["outcome": "locked"])

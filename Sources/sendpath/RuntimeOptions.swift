@@ -5,6 +5,7 @@ import SendpathController
 import SendpathHTTP
 import SendpathPostgres
 import SendpathCore
+import SendpathPostfixBGP
 import SendpathSimulator
 import SendpathSQLite
 import SendpathYAML
@@ -14,7 +15,7 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The state store: sqlite:PATH or postgres://USER@HOST:PORT/DB (password from PGPASSWORD).", valueName: "url"))
     var state: String = RuntimeOptions.defaultState
 
-    @Option(help: ArgumentHelp("The provider: sim:PATH[?latency=50ms&faults=FILE] or http(s)://HOST[:PORT] (token from SENDPATH_PROVIDER_TOKEN).", valueName: "url"))
+    @Option(help: ArgumentHelp("The provider: sim:PATH[?latency=50ms&faults=FILE], http(s)://HOST[:PORT] (token from SENDPATH_PROVIDER_TOKEN) or postfix-bgp:CONFIG.", valueName: "url"))
     var provider: String = RuntimeOptions.defaultProvider
 
     @Option(name: .customLong("instance"), help: ArgumentHelp("Act only on this instance's cut-over group (repeatable).", valueName: "name"))
@@ -158,6 +159,7 @@ enum StateLocation: Equatable {
 enum ProviderLocation: Equatable {
     case simulator(path: String, latency: Duration, faults: String?)
     case http(url: String)
+    case postfixBGP(configuration: String)
 
     init(_ text: String) throws {
         if text.hasPrefix("sim:") {
@@ -184,8 +186,12 @@ enum ProviderLocation: Equatable {
             self = .simulator(path: path, latency: latency, faults: faults)
         } else if text.hasPrefix("http://") || text.hasPrefix("https://") {
             self = .http(url: text)
+        } else if text.hasPrefix("postfix-bgp:") {
+            let path = String(text.dropFirst("postfix-bgp:".count))
+            guard !path.isEmpty else { throw ValidationError("--provider postfix-bgp: needs the path of its configuration, like postfix-bgp:/etc/sendpath/provider.yaml") }
+            self = .postfixBGP(configuration: path)
         } else {
-            throw ValidationError("--provider must be sim:PATH or http(s)://HOST[:PORT]")
+            throw ValidationError("--provider must be sim:PATH, http(s)://HOST[:PORT] or postfix-bgp:CONFIG")
         }
     }
 
@@ -242,6 +248,8 @@ enum ProviderLocation: Equatable {
                 throw CommandFailure("\(error)")
             }
             return OpenedProvider(provider: client, close: { try? await client.shutdown() })
+        case .postfixBGP(let path):
+            return OpenedProvider(provider: try PostfixBGPProvider.open(path: path, logger: logger), close: {})
         }
     }
 }
