@@ -87,22 +87,34 @@ public struct ManifestLoader: Sendable {
         discovery.discover(paths)
         var diagnostics = discovery.diagnostics
         let files = discovery.files
-        let results = Mutex<[FileResult?]>(Array(repeating: nil, count: files.count))
+        let results = FileResults(count: files.count)
         let limits = self.limits
         let maxFileSize = self.maxFileSize
         DispatchQueue.concurrentPerform(iterations: files.count) { index in
-            let decoded = Self.decodeFile(files[index], limits: limits, maxFileSize: maxFileSize)
-            results.withLock { $0[index] = decoded }
+            results.store(Self.decodeFile(files[index], limits: limits, maxFileSize: maxFileSize), at: index)
         }
         var documents = ManifestSet()
         // A refused path may declare anything: no rule across documents blames its absence.
         if discovery.refusedAny { documents.unreadable.someKindUnknown = true }
-        for result in results.withLock({ $0 }) {
+        for result in results.all() {
             guard let result else { continue }
             documents.append(contentsOf: result.documents)
             diagnostics += result.diagnostics
         }
         return ManifestLoadResult(files: files.map(\.display), documents: documents, diagnostics: diagnostics, fleet: nil)
+    }
+
+    /// One slot per file, filled from the decoding threads. An `NSLock` (a pthread mutex,
+    /// which ThreadSanitizer understands; the standard library's `Mutex` on Linux is not
+    /// annotated for it and reads as a race under `make check`).
+    final class FileResults: @unchecked Sendable {
+        private let lock = NSLock()
+        private var slots: [FileResult?]
+
+        init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+        func store(_ result: FileResult, at index: Int) { lock.withLock { slots[index] = result } }
+        func all() -> [FileResult?] { lock.withLock { slots } }
     }
 
     struct FileResult: Sendable {
