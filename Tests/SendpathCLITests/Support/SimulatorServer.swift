@@ -10,13 +10,19 @@ final class SimulatorServer: @unchecked Sendable {
     private(set) var port: Int = 0
 
     /// Starts the server on `port` (0: a free one) and waits until it listens.
-    init(folder: TemporaryFolder, fleet: String = "served-fleet.db", port: Int = 0, latency: String = "0s", faults: String? = nil) throws {
-        self.folder = folder
-        logFile = folder.path + "/serve-\(UUID().uuidString.prefix(8)).log"
-        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+    convenience init(folder: TemporaryFolder, fleet: String = "served-fleet.db", port: Int = 0, latency: String = "0s", faults: String? = nil) throws {
         var arguments = ["simulator", "serve", "--fleet", fleet, "--seed", "manifests", "--latency", latency,
                          "--listen", "127.0.0.1:\(port)"]
         if let faults { arguments += ["--faults", faults] }
+        try self.init(folder: folder, arguments: arguments)
+    }
+
+    /// Starts any `sendpath ... serve` command (its first stdout line names the address) and
+    /// waits until it listens: `provider serve` too.
+    init(folder: TemporaryFolder, arguments: [String]) throws {
+        self.folder = folder
+        logFile = folder.path + "/serve-\(UUID().uuidString.prefix(8)).log"
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         process.executableURL = URL(fileURLWithPath: SendpathBinary.path)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
@@ -38,7 +44,7 @@ final class SimulatorServer: @unchecked Sendable {
         let text = String(decoding: line, as: UTF8.self)
         guard let value = text.split(separator: ":").last.flatMap({ Int($0) }) else {
             stop()
-            throw ServerError(message: "simulator serve did not start: '\(text)' \(log)")
+            throw ServerError(message: "\(arguments.prefix(2).joined(separator: " ")) did not start: '\(text)' \(log)")
         }
         self.port = value
     }
