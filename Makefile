@@ -5,7 +5,7 @@
 SWIFT ?= swift
 BENCH_RUNS ?= 5
 
-.PHONY: all deps postgres-deps validators build test run bench clean soak fuzz check
+.PHONY: all deps postgres-deps validators lab-deps build test run bench clean soak fuzz check lab
 
 all: build
 
@@ -43,6 +43,11 @@ postgres-deps:
 		command -v psql >/dev/null && command -v openssl >/dev/null || \
 		{ apt-get update && apt-get install -y postgresql postgresql-client openssl; }
 
+# The real daemons of the lab (docs/lab.md): Postfix (debconf "No configuration"), GoBGP and
+# aiosmtpd from Debian's packages; the lab tests in `make test` start them on loopback.
+lab-deps:
+	@./scripts/lab.sh deps
+
 build: deps
 	$(SWIFT) build
 
@@ -50,7 +55,7 @@ build: deps
 # Two passes: the in-process tests in parallel, then the end-to-end tests of the built binary
 # one at a time. Those start servers, kill processes and wait on wall-clock timing; run beside
 # each other on two cores, they starve one another and the in-process tests.
-test: deps postgres-deps validators
+test: deps postgres-deps validators lab-deps
 	$(SWIFT) build --build-tests
 	@dir=$$(mktemp -d /tmp/sendpath-pg.XXXXXX); \
 	url=$$(./scripts/postgres-test-cluster.sh start "$$dir") || exit 1; \
@@ -110,6 +115,12 @@ check: deps postgres-deps
 			$(SWIFT) test --skip-build --sanitize=$$sanitizer --scratch-path .build-$$sanitizer --skip SendpathCLITests || code=1; \
 	done; \
 	./scripts/postgres-test-cluster.sh stop "$$dir" >/dev/null 2>&1; rm -rf "$$dir"; exit $$code
+
+# The README's story on real daemons: the lab up, a backlog on every instance, a dry run, the
+# migration with the postfix-bgp provider, status, the lab's report from its sink and its route
+# collector, the lab down (scripts/lab-story.sh, docs/lab.md).
+lab: build lab-deps
+	./scripts/lab-story.sh
 
 clean:
 	rm -rf .build Benchmarks/out .sendpath
