@@ -1,6 +1,7 @@
 public import Logging
 public import SendpathCore
 import Foundation
+import Synchronization
 
 /// The `postfix-bgp:CONFIG` provider: real MTAs and real routes (docs/postfix-bgp.md).
 ///
@@ -18,7 +19,6 @@ import Foundation
 ///   crash finish the move without a second copy. Released by unfreeze.
 public final class PostfixBGPProvider: Provider {
     let configuration: PostfixBGPConfiguration
-    let ledger: ProviderLedger
     let tools: ToolRunner
     let routes: BGPRoutes
     let logger: Logger
@@ -26,15 +26,40 @@ public final class PostfixBGPProvider: Provider {
     public init(configuration: PostfixBGPConfiguration, logger: Logger) throws(ProviderError) {
         self.configuration = configuration
         self.logger = logger
-        do {
-            try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw ProviderError(.unreachable, "cannot create the provider's state directory \(configuration.stateDirectory): \(error.localizedDescription)")
-        }
-        ledger = try ProviderLedger(directory: configuration.stateDirectory)
         tools = ToolRunner(timeout: configuration.commandTimeout)
         routes = BGPRoutes(configuration: configuration, tools: tools)
+    }
+
+    private let openedLedger = Mutex<ProviderLedger?>(nil)
+
+    /// The ledger, created with its folder by the first call that changes something: a
+    /// dry run or `status` creates nothing.
+    var ledger: ProviderLedger {
+        get throws(ProviderError) {
+            if let ledger = existingLedger() { return ledger }
+            do {
+                try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw ProviderError(.unreachable, "cannot create the provider's state directory \(configuration.stateDirectory): \(error.localizedDescription)")
+            }
+            return try openedLedger.withLock { (opened: inout ProviderLedger?) throws(ProviderError) -> ProviderLedger in
+                if let opened { return opened }
+                let ledger = try ProviderLedger(directory: configuration.stateDirectory)
+                opened = ledger
+                return ledger
+            }
+        }
+    }
+
+    /// The ledger if it exists already (observations read it; they never create it).
+    func existingLedger() -> ProviderLedger? {
+        openedLedger.withLock { (opened: inout ProviderLedger?) -> ProviderLedger? in
+            if let opened { return opened }
+            guard FileManager.default.fileExists(atPath: ProviderLedger.path(in: configuration.stateDirectory)) else { return nil }
+            opened = try? ProviderLedger(directory: configuration.stateDirectory)
+            return opened
+        }
     }
 
     /// Opens the provider a `postfix-bgp:PATH` URL names.
@@ -56,7 +81,7 @@ public final class PostfixBGPProvider: Provider {
     /// changed yet, the first site whose MTA sends (else the first that holds), in
     /// adobe-dc, aws order.
     func activeSites(_ names: [String]) async throws(ProviderError) -> [String: Infrastructure] {
-        let known = try await ledger.instances(names)
+        let known = try await existingLedger()?.instances(names) ?? [:]
         var result: [String: Infrastructure] = [:]
         for name in names {
             if let row = known[name] { result[name] = row.active; continue }
@@ -80,7 +105,7 @@ public final class PostfixBGPProvider: Provider {
     public func observeInstances(_ names: [String], step: StepName?) async throws(ProviderError) -> [String: ObservedInstance] {
         let names = Array(Set(names)).sorted().filter { configuration.instances[$0] != nil }
         let active = try await activeSites(names)
-        let prepared = try await ledger.instances(names)
+        let prepared = try await existingLedger()?.instances(names) ?? [:]
         var result: [String: ObservedInstance] = [:]
         for name in names {
             guard let site = active[name] else { continue }
@@ -107,7 +132,7 @@ public final class PostfixBGPProvider: Provider {
     }
 
     public func highestFencingToken() async throws(ProviderError) -> FencingToken {
-        try await ledger.highestToken()
+        try await existingLedger()?.highestToken() ?? FencingToken(0)
     }
 
     // MARK: - Calls

@@ -10,8 +10,10 @@ import SendpathSQLiteOpening
 final class ProviderLedger: Sendable {
     let pool: DatabasePool
 
+    static func path(in directory: String) -> String { directory + "/ledger.db" }
+
     init(directory: String) throws(ProviderError) {
-        let path = directory + "/ledger.db"
+        let path = Self.path(in: directory)
         do {
             let file = PrivateDatabaseFile(path: path)
             let created = try file.prepare()

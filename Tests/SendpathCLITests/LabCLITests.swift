@@ -116,6 +116,12 @@ struct LabCLITests {
         #expect(try Command.run("/usr/sbin/postfix", ["-c", target, "reload"]).status == 0)
         for instance in ["lab-b1", "lab-b2", "lab-a1"] { try lab.backlog(instance, 50) }
         let state = folder.path + "/state.db"
+        // A dry run reads the daemons and creates nothing: not even the provider's ledger.
+        let plan = try SendpathBinary.run(["reconcile", "--dry-run", "--provider", lab.providerURL, "--detailed-exitcode", lab.manifests],
+                                          directory: folder.path)
+        #expect(plan.status == 2, "\(plan.stdout)\(plan.stderr)")
+        #expect(plan.stdout.contains("lab-b1    adobe-dc/or1  aws/us-east-1  pending"), "\(plan.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: lab.directory + "/provider"), "no ledger before the first change")
         let run = try SendpathBinary.run(["reconcile", "--provider", lab.providerURL, "--state", "sqlite:" + state, "--output", "json",
                                           lab.manifests], directory: folder.path, timeout: 300)
         #expect(run.status == 4, "\(run.stdout)\(run.stderr)")
