@@ -103,7 +103,7 @@ extension PostfixBGPProvider {
                     var held: [SnapshotMessage] = []
                     for entry in try await source.queue()
                     where entry.queueName == "hold" && !entry.recipients.isEmpty && !expired.contains(entry.queueID) {
-                        guard let id = try await source.messageID(entry.queueID) else { continue }
+                        guard let id = try await messageID(of: entry, at: source) else { continue }
                         held.append(SnapshotMessage(queueID: entry.queueID, messageID: id, arrival: entry.arrivalTime))
                     }
                     if !held.isEmpty {
@@ -168,8 +168,21 @@ extension PostfixBGPProvider {
     func messageIDs(at mta: PostfixMTA, onlyHeld: Bool = false) async throws(ProviderError) -> Set<String> {
         var ids = Set<String>()
         for entry in try await mta.queue() where !onlyHeld || entry.queueName == "hold" {
-            if let id = try await mta.messageID(entry.queueID) { ids.insert(id) }
+            if let id = try await messageID(of: entry, at: mta) { ids.insert(id) }
         }
         return ids
+    }
+
+    /// A queued message's Message-ID, read once per message (`postcat -h`) and remembered by
+    /// MTA, queue id and arrival time: polls over a queue of hundreds run one `postqueue`.
+    func messageID(of entry: PostfixQueueEntry, at mta: PostfixMTA) async throws(ProviderError) -> String? {
+        let key = "\(mta.directory)|\(entry.queueID)|\(entry.arrivalTime)"
+        if let known = messageIDCache.withLock({ $0[key] }) { return known }
+        guard let id = try await mta.messageID(entry.queueID) else { return nil }
+        messageIDCache.withLock { cache in
+            if cache.count > 200_000 { cache.removeAll() }
+            cache[key] = id
+        }
+        return id
     }
 }

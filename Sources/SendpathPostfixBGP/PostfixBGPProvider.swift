@@ -31,6 +31,8 @@ public final class PostfixBGPProvider: Provider {
     }
 
     private let openedLedger = Mutex<ProviderLedger?>(nil)
+    /// Message-IDs read from queues, by MTA, queue id and arrival time.
+    let messageIDCache = Mutex<[String: String]>([:])
 
     /// The ledger, created with its folder by the first call that changes something: a
     /// dry run or `status` creates nothing.
@@ -228,7 +230,7 @@ public final class PostfixBGPProvider: Provider {
                     var taken: [SnapshotMessage] = []
                     // A held message with no recipient left was delivered while it was being held.
                     for entry in try await source.queue() where entry.queueName == "hold" && !entry.recipients.isEmpty {
-                        guard let id = try await source.messageID(entry.queueID) else { continue }
+                        guard let id = try await messageID(of: entry, at: source) else { continue }
                         taken.append(SnapshotMessage(queueID: entry.queueID, messageID: id, arrival: entry.arrivalTime))
                     }
                     taken.sort { ($0.arrival, $0.queueID) < ($1.arrival, $1.queueID) }
