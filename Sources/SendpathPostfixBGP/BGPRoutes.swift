@@ -80,7 +80,9 @@ struct BGPRoutes: Sendable {
     /// The prefixes of a `gobgp -j global rib` answer with the origin AS of each path (the
     /// last AS of its AS_PATH; a path the speaker originates itself has none).
     static func paths(_ json: [UInt8], from source: String) throws(ProviderError) -> [(AddressBlock, [UInt32])] {
-        let trimmed = json.drop(while: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") })
+        let space: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }
+        var trimmed = json.drop(while: space)
+        while let last = trimmed.last, space(last) { trimmed = trimmed.dropLast() }
         if trimmed.isEmpty || trimmed.elementsEqual("null".utf8) { return [] }
         guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed)) as? [String: Any] else {
             throw ProviderError(.transient, "the \(source)'s gobgp answer is not a JSON RIB")
