@@ -7,6 +7,8 @@
 #   scripts/lab.sh up                    deps, then start the lab in $SENDPATH_LAB_DIR
 #   scripts/lab.sh status                what runs; exit 0 only if everything is up
 #   scripts/lab.sh backlog INSTANCE N    N held messages in INSTANCE's queue (SENDPATH_LAB_SITE)
+#   scripts/lab.sh submit INSTANCE N [SITE]  N ordinary messages to INSTANCE's MTA at SITE
+#                                        (default adobe-dc), listed in submitted.jsonl
 #   scripts/lab.sh down                  stop everything, remove the folder
 #
 # Environment: SENDPATH_LAB_DIR (default /tmp/sendpath-lab), SENDPATH_LAB_RELAY=HOST:PORT,
@@ -70,9 +72,9 @@ case "$cmd" in
   up)
     deps
     exec /usr/bin/python3 -B "$here/lab/labctl.py" "$@" ;;
-  down|status|backlog)
+  down|status|backlog|submit)
     exec /usr/bin/python3 -B "$here/lab/labctl.py" "$@" ;;
   *)
-    echo "usage: scripts/lab.sh up | down | status | backlog INSTANCE N | deps" >&2
+    echo "usage: scripts/lab.sh up | down | status | backlog INSTANCE N | submit INSTANCE N [SITE] | deps" >&2
     exit 2 ;;
 esac

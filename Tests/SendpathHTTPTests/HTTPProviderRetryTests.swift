@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import SendpathCore
 @testable import SendpathHTTP
@@ -103,6 +104,7 @@ struct HTTPProviderRetryTests {
                 try await provider.observeInstances(["a"], step: nil)
             }
             try await provider.shutdown()
+            try await slow.settle()
             #expect(error?.message.contains("may or may not have taken effect") == true)
         }
     }
@@ -169,7 +171,14 @@ struct HTTPProviderRetryTests {
 /// A provider whose observations take `delay`.
 struct SlowProvider: Provider {
     let delay: Duration
+    /// Observations being answered now: a test waits for none before it stops the server
+    /// (Hummingbird stopped with a handler still running traps in NIO: "Deinited
+    /// NIOAsyncWriter without calling finish()", seen under `make check`).
+    let inFlight = InFlightCalls()
+
     func observeInstances(_ names: [String], step: StepName?) async throws(ProviderError) -> [String: ObservedInstance] {
+        inFlight.count.add(1, ordering: .sequentiallyConsistent)
+        defer { inFlight.count.subtract(1, ordering: .sequentiallyConsistent) }
         try? await Task.sleep(for: delay)
         return [:]
     }
@@ -189,4 +198,13 @@ struct SlowProvider: Provider {
 typealias NeverProvider = SlowProvider
 extension SlowProvider {
     init() { delay = .zero }
+
+    /// Waits (polling) until no call is being answered.
+    func settle() async throws {
+        while inFlight.count.load(ordering: .sequentiallyConsistent) > 0 { try await Task.sleep(for: .milliseconds(20)) }
+    }
+}
+
+final class InFlightCalls: Sendable {
+    let count = Atomic<Int>(0)
 }

@@ -3,7 +3,7 @@
 
 Called by scripts/lab.sh (which installs the Debian packages first); see docs/lab.md.
 
-  labctl.py up | down | status | backlog INSTANCE N
+  labctl.py up | down | status | backlog INSTANCE N | submit INSTANCE N [SITE]
 
 Every wait is a poll on a condition with a deadline. Everything runs on loopback.
 """
@@ -107,6 +107,7 @@ def paths():
         "backlog": os.path.join(LAB_DIR, "backlog.jsonl"),
         "deliveries": os.path.join(LAB_DIR, "deliveries.jsonl"),
         "routes": os.path.join(LAB_DIR, "routes.jsonl"),
+        "submitted": os.path.join(LAB_DIR, "submitted.jsonl"),
     }
 
 
@@ -482,7 +483,8 @@ def lab_json(relay_to, watcher):
         "provider": f"postfix-bgp:{p['provider']}",
         "instances": {},
         "bgp": {site: {"address": SITES[site]["address"], "asn": SITES[site]["asn"]} for site in SITE_NAMES},
-        "files": {"backlog": p["backlog"], "deliveries": p["deliveries"], "routes": p["routes"]},
+        "files": {"backlog": p["backlog"], "deliveries": p["deliveries"], "routes": p["routes"],
+                  "submitted": p["submitted"]},
         # Extra keys (not in SPEC section 5), for scripts and people:
         "labDirectory": LAB_DIR,
         "prefixes": {f"lab-pfx-{suffix}": {"cidr": cidr, "instances": [i[0] for i in INSTANCES if i[2] == suffix]}
@@ -670,7 +672,7 @@ def cmd_up():
     os.chmod(LAB_DIR, 0o755)  # Postfix's daemons (user postfix) read below it
     for d in (p["run"], p["bgp"], p["manifests"]):
         os.makedirs(d, exist_ok=True)
-    for f in (p["backlog"], p["deliveries"], p["routes"]):
+    for f in (p["backlog"], p["deliveries"], p["routes"], p["submitted"]):
         write_file(f, "")
     try:
         start_everything(relay_to, watcher)
@@ -863,7 +865,7 @@ def cmd_status():
         sink_up = bool(sink and session_members(sink)) and is_listening(SINK_HOST, SINK_PORT, current)
         ok &= sink_up
         print(f"sink: {'running' if sink_up else 'DOWN'} pid {sink or '-'} {SINK_HOST}:{SINK_PORT} -> {p['deliveries']}")
-    for key in ("backlog", "deliveries", "routes"):
+    for key in ("backlog", "submitted", "deliveries", "routes"):
         try:
             with open(p[key]) as handle:
                 count = sum(1 for line in handle if line.strip())
@@ -940,13 +942,70 @@ def cmd_backlog(name, count):
     return 0
 
 
+def cmd_submit(name, count, site):
+    """N ordinary messages (not held: the MTA delivers them, or holds them only if it is
+    frozen) over one SMTP session to the submit port of NAME's MTA at SITE. Each accepted
+    message is appended to submitted.jsonl at once (one write on an O_APPEND descriptor, so
+    concurrent submits never interleave lines), fsync'd at the end."""
+    p = paths()
+    if name not in INSTANCE_NAMES:
+        raise LabError(f"unknown instance {name!r}; the lab has {', '.join(INSTANCE_NAMES)}")
+    if count < 0:
+        raise LabError("N must be 0 or more")
+    if site not in SITE_NAMES:
+        raise LabError(f"unknown site {site!r}; expected one of {', '.join(SITE_NAMES)}")
+    if not os.path.exists(p["lab"]):
+        raise LabError(f"no lab is up in {LAB_DIR}; run `scripts/lab.sh up` first")
+    index = INSTANCE_NAMES.index(name) + 1
+    host = submit_host(index, site)
+    started = time.monotonic()
+    run_token = secrets.token_hex(4)
+    sender = f"submit@{name}.lab.invalid"
+    fd = os.open(p["submitted"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    accepted = 0
+    try:
+        with smtplib.SMTP(host, SUBMIT_PORT, local_hostname="submit.lab.invalid", timeout=30) as smtp:
+            smtp.ehlo()
+            for i in range(1, count + 1):
+                message_id = f"<submit-{name}-{i}-{run_token}{secrets.token_hex(4)}@lab.invalid>"
+                rcpt = f"subscriber-{i}@recipients.lab.invalid"
+                body = (f"From: {name} <{sender}>\r\nTo: <{rcpt}>\r\n"
+                        f"Subject: sendpath lab message {i} of {count} for {name}\r\n"
+                        f"Date: {email_date()}\r\nMessage-ID: {message_id}\r\n"
+                        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+                        f"Message {i} of {count}, submitted to {name} at {site}.\r\n")
+                code, reply = smtp.mail(sender)
+                if code != 250:
+                    raise LabError(f"MAIL FROM refused by {host}:{SUBMIT_PORT}: {code} {reply!r}")
+                code, reply = smtp.rcpt(rcpt)
+                if code not in (250, 251):
+                    raise LabError(f"RCPT TO refused by {host}:{SUBMIT_PORT}: {code} {reply!r}")
+                code, reply = smtp.data(body.encode())
+                if code != 250:
+                    raise LabError(f"DATA refused by {host}:{SUBMIT_PORT}: {code} {reply!r}")
+                moment = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                line = json.dumps({"instance": name, "messageId": message_id, "site": site, "time": moment},
+                                  separators=(", ", ": ")) + "\n"
+                os.write(fd, line.encode())
+                accepted += 1
+    except (OSError, smtplib.SMTPException) as error:
+        raise LabError(f"submitting to {host}:{SUBMIT_PORT} after {accepted} of {count} messages: {error}")
+    finally:
+        os.fsync(fd)
+        os.close(fd)
+    elapsed = time.monotonic() - started
+    say(f"{count} messages submitted to {name}/{site} ({host}:{SUBMIT_PORT}) in {elapsed:.2f}s; "
+        f"listed in {p['submitted']}")
+    return 0
+
+
 def email_date():
     import email.utils
     return email.utils.formatdate(localtime=False)
 
 
 def main(argv):
-    usage = "usage: scripts/lab.sh up | down | status | backlog INSTANCE N | deps"
+    usage = "usage: scripts/lab.sh up | down | status | backlog INSTANCE N | submit INSTANCE N [SITE] | deps"
     if not argv:
         print(usage, file=sys.stderr)
         return 2
@@ -964,6 +1023,12 @@ def main(argv):
             except ValueError:
                 raise LabError(f"N must be a whole number, not {argv[2]!r}")
             return cmd_backlog(argv[1], count)
+        if argv[0] == "submit" and len(argv) in (3, 4):
+            try:
+                count = int(argv[2])
+            except ValueError:
+                raise LabError(f"N must be a whole number, not {argv[2]!r}")
+            return cmd_submit(argv[1], count, argv[3] if len(argv) == 4 else "adobe-dc")
         print(usage, file=sys.stderr)
         return 2
     except LabError as error:
