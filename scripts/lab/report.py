@@ -186,7 +186,8 @@ def expected_messages(records):
             if message_id in known:
                 repeated.append(message_id)
                 continue
-            known[message_id] = {"kind": kind, "instance": record.get("instance"), "site": record.get("site")}
+            known[message_id] = {"kind": kind, "instance": record.get("instance"), "site": record.get("site"),
+                                 "time": record.get("time")}
     return known, repeated
 
 
@@ -240,32 +241,75 @@ def helo_sites(lab):
             for site, site_info in (info.get("sites") or {}).items()}
 
 
-def check_expected_site(known, delivered, lab, expect):
+def frozen_since(windows):
+    """{instance: [freeze done ns of each of its cut-overs]}"""
+    result = collections.defaultdict(list)
+    for window in windows:
+        if window["freezeDone"] is not None:
+            for member in window["cutover"]["members"]:
+                result[member].append(window["freezeDone"])
+    return result
+
+
+def check_expected_site(known, delivered, lab, expect, windows):
+    """Backlog messages, and (with --state) messages submitted after their instance's
+    cut-over froze it: mail that arrives during or after the freeze must leave from the
+    target (docs/postfix-bgp.md, "Mail that arrives at any time")."""
     instances = lab.get("instances") or {}
     by_helo = helo_sites(lab)
-    checked = 0
+    froze = frozen_since(windows)
+    checked = collections.Counter()
     wrong = []
-    per_site = collections.Counter()
+    per_site = {"backlog": collections.Counter(), "submitted after the freeze": collections.Counter()}
     for message_id, info in known.items():
-        if info["kind"] != "backlog" or info["instance"] not in expect:
+        if info["instance"] not in expect:
             continue
+        if info["kind"] == "backlog":
+            kind = "backlog"
+        else:
+            stamp = known_time(info)
+            if stamp is None or not any(stamp > t for t in froze.get(info["instance"], ())):
+                continue
+            kind = "submitted after the freeze"
         site = expect[info["instance"]]
         want = ((instances.get(info["instance"]) or {}).get("sites") or {}).get(site, {}).get("helo")
         for delivery in delivered.get(message_id, ()):
-            checked += 1
+            checked[kind] += 1
             found = by_helo.get(delivery.get("helo"))
-            per_site[found[1] if found else delivery.get("helo")] += 1
+            per_site[kind][found[1] if found else delivery.get("helo")] += 1
             if delivery.get("helo") != want:
-                wrong.append({"messageId": message_id, "instance": info["instance"], "expected": site,
-                              "helo": delivery.get("helo"), "site": found[1] if found else None,
+                wrong.append({"messageId": message_id, "kind": info["kind"], "instance": info["instance"],
+                              "expected": site, "helo": delivery.get("helo"), "site": found[1] if found else None,
                               "time": delivery.get("time")})
     sites = sorted(set(expect.values()))
     expected_text = sites[0] if len(sites) == 1 else ", ".join(f"{k}={v}" for k, v in sorted(expect.items()))
-    by_site = ", ".join(f"{n} by {s}" for s, n in sorted(per_site.items())) or "none"
-    summary = (f"{checked - len(wrong)} of {checked} deliveries of backlog messages came from the expected site's MTA "
-               f"({expected_text}); by site: {by_site}")
-    return check("expected-site", not wrong, summary, expect=expect, checked=checked, bySite=dict(per_site),
-                 wrongCount=len(wrong), wrong=wrong[:MAX_LISTED])
+    total = sum(checked.values())
+    parts = [f"{kind} " + ", ".join(f"{n} by {s}" for s, n in sorted(counts.items()))
+             for kind, counts in per_site.items() if counts]
+    summary = (f"{total - len(wrong)} of {total} deliveries of backlog messages"
+               + (" and of messages submitted after their instance froze" if windows else "")
+               + f" came from the expected site's MTA ({expected_text}); {'; '.join(parts) or 'none'}")
+    return check("expected-site", not wrong, summary, expect=expect, checked=dict(checked),
+                 bySite={k: dict(v) for k, v in per_site.items()}, wrongCount=len(wrong), wrong=wrong[:MAX_LISTED])
+
+
+def known_time(info):
+    try:
+        return rfc3339_ns(info["time"]) if info.get("time") else None
+    except InputError:
+        return None
+
+
+def submitted_by_site(known, delivered, lab):
+    """Where submitted messages were delivered from: {site or helo: count}."""
+    by_helo = helo_sites(lab)
+    counts = collections.Counter()
+    for message_id, info in known.items():
+        if info["kind"] == "submitted":
+            for delivery in delivered.get(message_id, ()):
+                found = by_helo.get(delivery.get("helo"))
+                counts[found[1] if found else delivery.get("helo")] += 1
+    return dict(counts)
 
 
 def freeze_windows(cutovers, journal):
@@ -519,14 +563,15 @@ def build_report(args):
     records = load_records(lab)
     known, repeated = expected_messages(records)
     delivered = deliveries_by_id(records)
-    checks = [check_delivered_once(known, repeated, delivered, records),
-              check_sending_ip(known, delivered, lab)]
-    if expect:
-        checks.append(check_expected_site(known, delivered, lab, expect))
     windows = []
     if args.state:
         cutovers, journal = load_state(args.state)
         windows = freeze_windows(cutovers, journal)
+    checks = [check_delivered_once(known, repeated, delivered, records),
+              check_sending_ip(known, delivered, lab)]
+    if expect:
+        checks.append(check_expected_site(known, delivered, lab, expect, windows))
+    if args.state:
         checks.append(check_quiet_while_frozen(windows, records, lab))
     single, final = check_single_origin(records, lab)
     checks.append(single)
@@ -539,6 +584,7 @@ def build_report(args):
         "waitedSeconds": round(waited, 2),
         "ok": all(c["ok"] for c in checks),
         "checks": checks,
+        "submittedBySite": submitted_by_site(known, delivered, lab),
         "cutovers": figures,
         "totals": totals(figures) if args.state else None,
     }
@@ -556,6 +602,9 @@ def print_text(report):
         for key in ("wrong", "violations"):
             for w in item.get(key) or []:
                 print("     " + ", ".join(f"{k} {v}" for k, v in w.items()))
+    if report["submittedBySite"]:
+        print("submitted messages delivered by: "
+              + ", ".join(f"{s} {n}" for s, n in sorted(report["submittedBySite"].items())))
     for f in report["cutovers"]:
         steps = ", ".join(f"{k} {v:.3f}s" for k, v in f["stepSeconds"].items())
         rate = f"{f['messagesPerSecond']:.1f}/s" if f["messagesPerSecond"] is not None else "-"
