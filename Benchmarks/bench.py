@@ -17,11 +17,14 @@ Sections (--only, comma-separated; default all of them):
   replicas  the same apply against `simulator serve` on SQLite and on PostgreSQL, with 1 and
             with 3 reconcilers at once: journal writes per second (latency 0) and the
             makespan (latency 20ms). Starts a throwaway PostgreSQL on loopback.
+  lab       a cut-over on real daemons (scripts/lab.sh: Postfix, GoBGP) by the postfix-bgp provider,
+            freeze to unfreeze, beside the same Postfix and GoBGP operations run alone
+            (Benchmarks/lab_floor.py); 2 instances with 100 queued messages each.
 
 The binary is $SENDPATH (default .build/release/sendpath, what `make bench` builds).
 
 Usage: python3 Benchmarks/bench.py [--runs 5] [--sizes 1000,10000,100000]
-           [--only validate,dryrun,apply,http,replicas] [--dryrun-instances 100000]
+           [--only validate,dryrun,apply,http,replicas,lab] [--dryrun-instances 100000]
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ ROOT = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
 SENDPATH = os.environ.get("SENDPATH", os.path.join(ROOT, ".build", "release", "sendpath"))
 WALK = os.path.join(OUT, "yaml_walk")
-SECTIONS = ("validate", "dryrun", "apply", "http", "replicas")
+SECTIONS = ("validate", "dryrun", "apply", "http", "replicas", "lab")
 
 
 def machine() -> str:
@@ -582,6 +585,9 @@ def main() -> None:
         print_replicas_table(rows)
         for note in notes:
             print(f"\n{note}")
+    if "lab" in only:
+        from bench_lab import bench_lab, print_lab_table
+        print_lab_table(bench_lab(SENDPATH, args.runs))
 
 
 if __name__ == "__main__":

@@ -75,10 +75,10 @@ extension PostfixBGPProvider {
                 let oldest = Int64(Date().timeIntervalSince1970) - maxAge.components.seconds
                 var expired: [SnapshotMessage] = [], fresh: [SnapshotMessage] = []
                 for message in messages { if message.arrival < oldest { expired.append(message) } else { fresh.append(message) } }
-                for message in expired {
-                    try await ledger.record(MessageMove(instance: name, source: source, target: source, queueID: message.queueID,
-                                                        messageID: message.messageID, reason: "resend:\(snapshotKey)"), .expired)
-                }
+                try await ledger.record(expired.map {
+                    MessageMove(instance: name, source: source, target: source, queueID: $0.queueID, messageID: $0.messageID,
+                                reason: "resend:\(snapshotKey)")
+                }, .expired)
                 if source != target {
                     try await transfer(name, from: source, to: target, messages: fresh, reason: "resend:\(snapshotKey)")
                 }
@@ -159,7 +159,7 @@ extension PostfixBGPProvider {
             do { try await Task.sleep(for: .milliseconds(50)) } catch { throw ProviderError(.transient, "cancelled while moving messages") }
         }
         try await from.deleteHeld(pending.map(\.1.queueID))
-        for (move, _) in pending { try await ledger.record(move, .moved) }
+        try await ledger.record(pending.map(\.0), .moved)
         logger.info("messages moved", metadata: ["instance": "\(instance)", "from": "\(source.rawValue)", "to": "\(target.rawValue)",
                                                  "count": "\(pending.count)", "reason": "\(reason)"])
     }

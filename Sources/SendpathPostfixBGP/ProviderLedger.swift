@@ -20,7 +20,10 @@ final class ProviderLedger: Sendable {
             var configuration = Configuration()
             configuration.label = "sendpath.postfix-bgp-ledger"
             configuration.busyMode = .timeout(10)
-            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            // WAL with synchronous NORMAL: a transaction survives the death of the process that
+            // wrote it (what the lab tests kill). A power loss may undo the last records; the
+            // moves they describe are then found again in the queues (by Message-ID).
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             pool = try MigratedDatabasePool.open(path: path, configuration: configuration, migrator: Self.migrator,
                                                  busyTimeout: .seconds(10)).pool
             if created { try file.restrictCompanions() }
@@ -163,12 +166,20 @@ final class ProviderLedger: Sendable {
     }
 
     func record(_ move: MessageMove, _ state: MessageMove.State) async throws(ProviderError) {
+        try await record([move], state)
+    }
+
+    /// Records the state of several moves in one transaction.
+    func record(_ moves: [MessageMove], _ state: MessageMove.State) async throws(ProviderError) {
+        guard !moves.isEmpty else { return }
         try await write { db in
-            try db.execute(sql: """
-                INSERT INTO move (instance, source, queue_id, message_id, target, state, reason) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(instance, source, queue_id, message_id) DO UPDATE SET state = excluded.state, target = excluded.target
-                """, arguments: [move.instance, move.source.rawValue, move.queueID, move.messageID, move.target.rawValue,
-                                 state.rawValue, move.reason])
+            for move in moves {
+                try db.execute(sql: """
+                    INSERT INTO move (instance, source, queue_id, message_id, target, state, reason) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(instance, source, queue_id, message_id) DO UPDATE SET state = excluded.state, target = excluded.target
+                    """, arguments: [move.instance, move.source.rawValue, move.queueID, move.messageID, move.target.rawValue,
+                                     state.rawValue, move.reason])
+            }
         }
     }
 
