@@ -10,7 +10,8 @@ The operations, per instance of the group (docs/postfix-bgp.md): the target hold
 source holds (postconf -e, reload, postsuper -h ALL, postqueue -j until all held); the
 snapshot (postqueue -j, postcat -h per message); the prefix moves (gobgp del at the source,
 the collector polled until it is gone, gobgp add at the target, polled until it arrives);
-each message is copied (postcat -e, postcat -bh | sendmail -C) and, once held at the target
+each message is copied (postcat -bh | sendmail -C; senders and Message-IDs read in batches
+with postcat -e -h) and, once held at the target
 (postqueue -j polled), deleted at the source (postsuper -d - hold); the target releases
 (postconf -e, reload, postsuper -H ALL, postqueue -f). Python's own time between commands is
 not counted: the floor is the daemons' work and the tools' start-up, nothing else.
@@ -66,11 +67,18 @@ def queue(directory):
     return [json.loads(line) for line in run(["postqueue", "-c", directory, "-j"]).decode().splitlines() if line.strip()]
 
 
-def message_id(directory, queue_id):
-    for line in run(["postcat", "-c", directory, "-h", "-q", queue_id], check=False).decode(errors="replace").splitlines():
-        if line.lower().startswith("message-id:"):
-            return line.split(":", 1)[1].strip()
-    return None
+def envelopes(directory, queue_ids):
+    """{queue id: sender} from one `postcat -e -h` call per 200 ids (as the provider reads them)."""
+    senders = {}
+    for start in range(0, len(queue_ids), 200):
+        current = None
+        text = run(["postcat", "-c", directory, "-e", "-h", "-q", *queue_ids[start:start + 200]], check=False)
+        for line in text.decode(errors="replace").splitlines():
+            if line.startswith("*** ENVELOPE RECORDS "):
+                current = line.split("/")[-1].split(" ")[0]
+            elif current and line.startswith("sender:") and current not in senders:
+                senders[current] = line.split(":", 1)[1].strip()
+    return senders
 
 
 def collector_origins(api, cidr):
@@ -105,7 +113,9 @@ def main():
     snapshots = {}
     for name in members:  # snapshot
         src = directory(name, source)
-        snapshots[name] = [(m, message_id(src, m["queue_id"])) for m in queue(src) if m["queue_name"] == "hold" and m["recipients"]]
+        held = [m for m in queue(src) if m["queue_name"] == "hold" and m["recipients"]]
+        senders = envelopes(src, [m["queue_id"] for m in held])
+        snapshots[name] = [(m, senders.get(m["queue_id"], "")) for m in held]
     run(["gobgp", "-u", "127.0.0.1", "-p", str(src_api), "global", "rib", "del", "-a", "ipv4", cidr])  # switch
     poll(lambda: src_asn not in collector_origins(collector, cidr), "withdrawal at the collector")
     run(["gobgp", "-u", "127.0.0.1", "-p", str(dst_api), "global", "rib", "add", "-a", "ipv4", cidr, "origin", "igp"])
@@ -113,12 +123,7 @@ def main():
     for name in members:  # resend
         src, dst = directory(name, source), directory(name, target)
         before = sum(1 for m in queue(dst) if m["queue_name"] == "hold")
-        for entry, _ in snapshots[name]:
-            sender = ""
-            for line in run(["postcat", "-c", src, "-e", "-q", entry["queue_id"]]).decode(errors="replace").splitlines():
-                if line.startswith("sender:"):
-                    sender = line.split(":", 1)[1].strip()
-                    break
+        for entry, sender in snapshots[name]:
             content = run(["postcat", "-c", src, "-bh", "-q", entry["queue_id"]])
             run(["sendmail", "-C", dst, "-f", sender, "-i", "--"] + [r["address"] for r in entry["recipients"]], stdin=content)
         count = len(snapshots[name])

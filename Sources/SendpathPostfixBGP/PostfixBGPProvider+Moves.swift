@@ -100,11 +100,11 @@ extension PostfixBGPProvider {
                 for other in Infrastructure.allCases where other != site && configuration.instances[name]?[other] != nil {
                     let source = try mta(name, other)
                     let expired = try await ledger.expired(instance: name, site: other)
-                    var held: [SnapshotMessage] = []
-                    for entry in try await source.queue()
-                    where entry.queueName == "hold" && !entry.recipients.isEmpty && !expired.contains(entry.queueID) {
-                        guard let id = try await messageID(of: entry, at: source) else { continue }
-                        held.append(SnapshotMessage(queueID: entry.queueID, messageID: id, arrival: entry.arrivalTime))
+                    let entries = try await source.queue()
+                        .filter { $0.queueName == "hold" && !$0.recipients.isEmpty && !expired.contains($0.queueID) }
+                    let known = try await envelopes(of: entries, at: source)
+                    let held = entries.compactMap { entry in
+                        known[entry.queueID]?.messageID.map { SnapshotMessage(queueID: entry.queueID, messageID: $0, arrival: entry.arrivalTime) }
                     }
                     if !held.isEmpty {
                         if try await sender.role() != .frozen { try await hold(sender) }
@@ -138,16 +138,45 @@ extension PostfixBGPProvider {
         do { try await Task.sleep(for: .milliseconds(100)) } catch { throw ProviderError(.transient, "cancelled while moving messages") }
         atTarget.formUnion(try await messageIDs(at: to))
         for (move, message) in pending where try await ledger.moveState(move) == .staged { atTarget.insert(message.messageID) }
-        let queued = Dictionary(try await from.queue().map { ($0.queueID, $0) }, uniquingKeysWith: { first, _ in first })
-        for (move, message) in pending where !atTarget.contains(message.messageID) {
-            guard let entry = queued[message.queueID], let content = try await from.content(message.queueID),
-                  let sender = try await from.envelopeSender(message.queueID) else {
-                throw ProviderError(.transient, "message \(Escaped.value(message.messageID)) of \(instance) is neither at \(source.rawValue) nor at \(target.rawValue): it cannot be moved")
+        let listed = try await from.queue()
+        let queued = Dictionary(listed.map { ($0.queueID, $0) }, uniquingKeysWith: { first, _ in first })
+        let toCopy = pending.filter { !atTarget.contains($0.1.messageID) }
+        let senders = try await envelopes(of: toCopy.compactMap { queued[$0.1.queueID] }, at: from)
+        // Copies run a few at a time (each is two short-lived processes); the ledger records
+        // them as staged in batches (a crash before a batch is recorded leaves copies that the
+        // next run finds in the target's queue by Message-ID).
+        let ledger = try self.ledger
+        var waiting = toCopy[...]
+        do {
+            try await withThrowingTaskGroup(of: MessageMove.self) { group in
+                var copied: [MessageMove] = []
+                func startNext(_ group: inout ThrowingTaskGroup<MessageMove, any Error>) {
+                    guard let (move, message) = waiting.popFirst() else { return }
+                    let entry = queued[message.queueID], sender = senders[message.queueID]?.sender
+                    group.addTask {
+                        guard let entry, let sender, let content = try await from.content(message.queueID) else {
+                            throw ProviderError(.transient, "message \(Escaped.value(message.messageID)) of \(instance) is neither at \(source.rawValue) nor at \(target.rawValue): it cannot be moved")
+                        }
+                        // The recipients still pending (postqueue -j lists only those).
+                        try await to.submit(content, sender: sender, recipients: entry.recipients)
+                        return move
+                    }
+                }
+                for _ in 0..<Self.copiesAtOnce { startNext(&group) }
+                while let move = try await group.next() {
+                    copied.append(move)
+                    if copied.count >= 50 {
+                        try await ledger.record(copied, .staged)
+                        copied.removeAll()
+                    }
+                    startNext(&group)
+                }
+                try await ledger.record(copied, .staged)
             }
-            // The recipients still pending (postqueue -j lists only those).
-            try await to.submit(content, sender: sender, recipients: entry.recipients)
-            try await ledger.record(move, .staged)
-            atTarget.insert(message.messageID)
+        } catch let error as ProviderError {
+            throw error
+        } catch {
+            throw ProviderError(.transient, "moving \(instance)'s messages failed: \(error)")
         }
         // The copies are written to the target's maildrop; wait until its pickup has queued them.
         let wanted = Set(pending.map(\.1.messageID))
@@ -164,25 +193,37 @@ extension PostfixBGPProvider {
                                                  "count": "\(pending.count)", "reason": "\(reason)"])
     }
 
+    /// Messages copied at once by a transfer.
+    static let copiesAtOnce = 4
+
     /// The Message-IDs of what an MTA has queued (only its hold queue with `onlyHeld`).
     func messageIDs(at mta: PostfixMTA, onlyHeld: Bool = false) async throws(ProviderError) -> Set<String> {
-        var ids = Set<String>()
-        for entry in try await mta.queue() where !onlyHeld || entry.queueName == "hold" {
-            if let id = try await messageID(of: entry, at: mta) { ids.insert(id) }
-        }
-        return ids
+        let entries = try await mta.queue().filter { !onlyHeld || $0.queueName == "hold" }
+        return Set(try await envelopes(of: entries, at: mta).values.compactMap(\.messageID))
     }
 
-    /// A queued message's Message-ID, read once per message (`postcat -h`) and remembered by
-    /// MTA, queue id and arrival time: polls over a queue of hundreds run one `postqueue`.
-    func messageID(of entry: PostfixQueueEntry, at mta: PostfixMTA) async throws(ProviderError) -> String? {
-        let key = "\(mta.directory)|\(entry.queueID)|\(entry.arrivalTime)"
-        if let known = messageIDCache.withLock({ $0[key] }) { return known }
-        guard let id = try await mta.messageID(entry.queueID) else { return nil }
+    /// The envelopes (sender, Message-ID) of queued messages, each read once (`postcat -e -h`,
+    /// in batches) and remembered by MTA, queue id and arrival time: a poll over a queue of
+    /// hundreds runs one `postqueue` and reads only what is new.
+    func envelopes(of entries: [PostfixQueueEntry], at mta: PostfixMTA) async throws(ProviderError) -> [String: MessageEnvelope] {
+        func key(_ entry: PostfixQueueEntry) -> String { "\(mta.directory)|\(entry.queueID)|\(entry.arrivalTime)" }
+        var result: [String: MessageEnvelope] = [:]
+        var unknown: [PostfixQueueEntry] = []
+        messageIDCache.withLock { cache in
+            for entry in entries {
+                if let known = cache[key(entry)] { result[entry.queueID] = known } else { unknown.append(entry) }
+            }
+        }
+        guard !unknown.isEmpty else { return result }
+        let read = try await mta.envelopes(unknown.map(\.queueID))
         messageIDCache.withLock { cache in
             if cache.count > 200_000 { cache.removeAll() }
-            cache[key] = id
+            for entry in unknown {
+                guard let envelope = read[entry.queueID] else { continue }
+                cache[key(entry)] = envelope
+                result[entry.queueID] = envelope
+            }
         }
-        return id
+        return result
     }
 }

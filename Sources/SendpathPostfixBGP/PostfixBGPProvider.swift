@@ -32,7 +32,7 @@ public final class PostfixBGPProvider: Provider {
 
     private let openedLedger = Mutex<ProviderLedger?>(nil)
     /// Message-IDs read from queues, by MTA, queue id and arrival time.
-    let messageIDCache = Mutex<[String: String]>([:])
+    let messageIDCache = Mutex<[String: MessageEnvelope]>([:])
 
     /// The ledger, created with its folder by the first call that changes something: a
     /// dry run or `status` creates nothing.
@@ -227,11 +227,11 @@ public final class PostfixBGPProvider: Provider {
                 var messages = try await ledger.snapshot(key: context.idempotencyKey, instance: name)?.messages
                 if messages == nil {
                     let source = try mta(name, site)
-                    var taken: [SnapshotMessage] = []
                     // A held message with no recipient left was delivered while it was being held.
-                    for entry in try await source.queue() where entry.queueName == "hold" && !entry.recipients.isEmpty {
-                        guard let id = try await messageID(of: entry, at: source) else { continue }
-                        taken.append(SnapshotMessage(queueID: entry.queueID, messageID: id, arrival: entry.arrivalTime))
+                    let entries = try await source.queue().filter { $0.queueName == "hold" && !$0.recipients.isEmpty }
+                    let known = try await envelopes(of: entries, at: source)
+                    var taken = entries.compactMap { entry in
+                        known[entry.queueID]?.messageID.map { SnapshotMessage(queueID: entry.queueID, messageID: $0, arrival: entry.arrivalTime) }
                     }
                     taken.sort { ($0.arrival, $0.queueID) < ($1.arrival, $1.queueID) }
                     try await ledger.saveSnapshot(key: context.idempotencyKey, instance: name, site: site, messages: taken)

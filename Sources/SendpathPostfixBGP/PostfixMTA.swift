@@ -25,6 +25,12 @@ struct PostfixQueueEntry: Sendable, Hashable, Decodable {
     }
 }
 
+/// A queued message's envelope sender and Message-ID.
+struct MessageEnvelope: Sendable, Hashable {
+    var sender: String
+    var messageID: String?
+}
+
 /// What an MTA is told to do: send, hold everything, or pass new mail on to the MTA of the
 /// instance's active site. Sendpath owns two settings of the MTAs it manages for this:
 /// `header_checks` (`static:HOLD` holds every new message) and `default_transport`.
@@ -111,11 +117,49 @@ struct PostfixMTA: Sendable {
         return entries
     }
 
-    /// A queued message's Message-ID (`postcat -h`), or nil when it has none or is gone.
-    func messageID(_ queueID: String) async throws(ProviderError) -> String? {
-        let output = try await tools.output("postcat", ["-c", directory, "-h", "-q", queueID])
-        guard output.status == 0 else { return nil }
-        return Self.messageID(inHeaders: output.text)
+    /// What `postcat -e -h` says of queued messages, read in one call per 200 ids: each one's
+    /// exact envelope sender and its Message-ID. Messages gone meanwhile are absent.
+    func envelopes(_ queueIDs: [String]) async throws(ProviderError) -> [String: MessageEnvelope] {
+        var result: [String: MessageEnvelope] = [:]
+        var start = 0
+        while start < queueIDs.count {
+            let chunk = Array(queueIDs[start..<min(start + 200, queueIDs.count)])
+            start += chunk.count
+            // postcat exits non-zero when some id is gone; what it printed for the others holds.
+            let output = try await tools.output("postcat", ["-c", directory, "-e", "-h", "-q"] + chunk)
+            result.merge(Self.envelopes(inPostcat: output.text)) { first, _ in first }
+        }
+        return result
+    }
+
+    /// Splits `postcat -e -h` output at its `*** ENVELOPE RECORDS QUEUE/ID ***` markers (a
+    /// header line cannot look like one: a field name has no spaces).
+    static func envelopes(inPostcat text: String) -> [String: MessageEnvelope] {
+        var result: [String: MessageEnvelope] = [:]
+        var queueID: String?, sender: String?, headers = "", inHeaders = false
+        func finish() {
+            if let queueID, let sender { result[queueID] = MessageEnvelope(sender: sender, messageID: messageID(inHeaders: headers)) }
+        }
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("*** ENVELOPE RECORDS "), line.hasSuffix(" ***") {
+                finish()
+                let path = line.dropFirst("*** ENVELOPE RECORDS ".count).dropLast(" ***".count)
+                queueID = path.split(separator: "/").last.map(String.init)
+                sender = nil
+                headers = ""
+                inHeaders = false
+            } else if line.hasPrefix("*** MESSAGE CONTENTS ") {
+                inHeaders = true
+            } else if line.hasPrefix("*** HEADER EXTRACTED ") || line.hasPrefix("*** MESSAGE FILE END ") {
+                inHeaders = false
+            } else if inHeaders {
+                headers += line + "\n"
+            } else if sender == nil, line.hasPrefix("sender:") {
+                sender = String(line.dropFirst("sender:".count)).trimmingCharacters(in: .whitespaces)
+            }
+        }
+        finish()
+        return result
     }
 
     /// The Message-ID header of a header block (folded lines joined).
@@ -198,17 +242,6 @@ struct PostfixMTA: Sendable {
     func deleteHeld(_ queueIDs: [String]) async throws(ProviderError) {
         guard !queueIDs.isEmpty else { return }
         try await tools.run("postsuper", ["-c", directory, "-d", "-", "hold"], input: Array(queueIDs.map { $0 + "\n" }.joined().utf8))
-    }
-
-    /// A queued message's exact envelope sender (`postcat -e`'s `sender:` record; `postqueue
-    /// -j` shows the null sender as MAILER-DAEMON); nil when the message is gone.
-    func envelopeSender(_ queueID: String) async throws(ProviderError) -> String? {
-        let output = try await tools.output("postcat", ["-c", directory, "-e", "-q", queueID])
-        guard output.status == 0 else { return nil }
-        for line in output.text.split(separator: "\n", omittingEmptySubsequences: false) where line.hasPrefix("sender:") {
-            return String(line.dropFirst("sender:".count)).trimmingCharacters(in: .whitespaces)
-        }
-        return nil
     }
 
     /// Queues a message with its envelope (`sendmail -C DIR -f SENDER -i -- RCPT...`).

@@ -21,6 +21,16 @@ struct LabCLITests {
             usleep(250_000)
             report = try lab.report(state: state, expectSites: sites)
         }
+        if report.status != 0 {
+            // Keep the evidence: the lab's records and the journal, for whoever reads the failure.
+            let kept = "/tmp/sendpath-lab-failure-\(Int(Date().timeIntervalSince1970))"
+            try? FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true)
+            for file in ["lab.json", "backlog.jsonl", "submitted.jsonl", "deliveries.jsonl", "routes.jsonl"] {
+                try? FileManager.default.copyItem(atPath: lab.directory + "/" + file, toPath: kept + "/" + file)
+            }
+            try? FileManager.default.copyItem(atPath: state, toPath: kept + "/state.db")
+            report.text += "\n(records kept in \(kept))"
+        }
         return report
     }
 

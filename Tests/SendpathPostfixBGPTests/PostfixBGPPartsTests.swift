@@ -78,4 +78,33 @@ struct PostfixBGPPartsTests {
         #expect(PostfixBGPProvider.digest([a, b]) == PostfixBGPProvider.digest([b, a]))
         #expect(PostfixBGPProvider.digest([a, b]) != PostfixBGPProvider.digest([a]))
     }
+
+    /// One `postcat -e -h` call reads the sender and Message-ID of many messages; a header
+    /// cannot pass for a marker, and the null sender is empty.
+    @Test func envelopesAreSplitAtPostcatsMarkers() {
+        let text = """
+            *** ENVELOPE RECORDS hold/3156AFDE5E6 ***
+            message_size:             581             742               1               0             581               0
+            sender: backlog@lab-a1.lab.invalid
+            recipient: customer-2@recipients.lab.invalid
+            *** MESSAGE CONTENTS hold/3156AFDE5E6 ***
+            Received: from backlog.lab.invalid (localhost [127.0.0.1])
+            \tby lab-a1-adobe-dc.lab.invalid (Postfix) with ESMTP id 3156AFDE5E6
+            Subject: *** ENVELOPE RECORDS hold/FORGED ***
+            Message-ID: <backlog-2@lab.invalid>
+            *** HEADER EXTRACTED hold/3156AFDE5E6 ***
+            *** MESSAGE FILE END hold/3156AFDE5E6 ***
+            *** ENVELOPE RECORDS hold/2F19AFDE5DC ***
+            sender:
+            *** MESSAGE CONTENTS hold/2F19AFDE5DC ***
+            message-id: <bounce@lab.invalid>
+            *** HEADER EXTRACTED hold/2F19AFDE5DC ***
+            *** MESSAGE FILE END hold/2F19AFDE5DC ***
+
+            """
+        #expect(PostfixMTA.envelopes(inPostcat: text) == [
+            "3156AFDE5E6": MessageEnvelope(sender: "backlog@lab-a1.lab.invalid", messageID: "<backlog-2@lab.invalid>"),
+            "2F19AFDE5DC": MessageEnvelope(sender: "", messageID: "<bounce@lab.invalid>"),
+        ])
+    }
 }

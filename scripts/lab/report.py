@@ -314,7 +314,7 @@ def submitted_by_site(known, delivered, lab):
 
 def freeze_windows(cutovers, journal):
     """Per cut-over: the freeze interval (first freeze entry .. last unfreeze done) and the
-    silent window (first freeze done .. last unfreeze intent before that done)."""
+    silent window (first freeze done .. first unfreeze intent after it)."""
     entries = collections.defaultdict(list)
     for entry in journal:
         if entry["cutover_id"]:
@@ -328,9 +328,12 @@ def freeze_windows(cutovers, journal):
         freeze_done = next((e["at"] for e in freezes if e["phase"] == "done"), None)
         unfreeze_dones = [e["at"] for e in unfreezes if e["phase"] == "done"]
         unfreeze_done = unfreeze_dones[-1] if unfreeze_dones else None
+        # The silent window ends at the FIRST unfreeze intent after the freeze: a run killed
+        # after asking for the unfreeze (before journalling it done) may have released the
+        # instance already; the run that finishes the cut-over asks again, later.
         intents = [e["at"] for e in unfreezes if e["phase"] == "intent"
-                   and (unfreeze_done is None or e["at"] <= unfreeze_done)]
-        unfreeze_intent = intents[-1] if (intents and unfreeze_done is not None) else None
+                   and (freeze_done is None or e["at"] >= freeze_done)]
+        unfreeze_intent = intents[0] if intents else None
         windows.append({"cutover": cutover, "entries": mine, "freezeStart": freeze_start, "freezeDone": freeze_done,
                         "unfreezeIntent": unfreeze_intent, "unfreezeDone": unfreeze_done})
     return windows
