@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SendpathCore
 import SendpathHTTP
 import SendpathPostfixBGP
 
@@ -48,22 +49,42 @@ struct ProviderCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let token = ProcessInfo.processInfo.environment["SENDPATH_PROVIDER_TOKEN"] ?? ""
-            guard !token.isEmpty else {
-                throw ValidationError("set SENDPATH_PROVIDER_TOKEN to the bearer token clients must present (it is never taken from the command line)")
-            }
-            let address = try ListenAddress(listen)
+            let served = try ServedProvider(listen: listen, logFormat: logFormat, label: "sendpath.provider")
             try await withCommandErrors {
-                LogSetup.bootstrap(LogSetup.Format(rawValue: logFormat) ?? .human)
-                var logger = Logger(label: "sendpath.provider")
-                logger.logLevel = .info
-                let provider = try PostfixBGPProvider.open(path: config, logger: logger)
-                let host = address.host
-                let app = ProviderAPIServer.makeApplication(provider: provider, token: token, host: host, port: address.port, logger: logger) { port in
-                    StandardStreams.out("serving the postfix-bgp provider on http://\(host):\(port)\n")
-                }
-                try await app.runService()
+                let provider = try PostfixBGPProvider.open(path: config, logger: served.logger)
+                try await served.serve(provider, as: "the postfix-bgp provider")
             }
         }
+    }
+}
+
+/// What `simulator serve` and `provider serve` share: the bearer token (from the environment
+/// only), the listen address, the logs, and the provider API server itself.
+struct ServedProvider {
+    let token: String
+    let address: ListenAddress
+    /// Logs go to stderr in the chosen format, from info up.
+    let logger: Logger
+
+    init(listen: String, logFormat: String, label: String) throws {
+        let token = ProcessInfo.processInfo.environment["SENDPATH_PROVIDER_TOKEN"] ?? ""
+        guard !token.isEmpty else {
+            throw ValidationError("set SENDPATH_PROVIDER_TOKEN to the bearer token clients must present (it is never taken from the command line)")
+        }
+        self.token = token
+        address = try ListenAddress(listen)
+        LogSetup.bootstrap(LogSetup.Format(rawValue: logFormat) ?? .human)
+        var logger = Logger(label: label)
+        logger.logLevel = .info
+        self.logger = logger
+    }
+
+    /// Serves `provider` until stopped; prints the address once listening.
+    func serve(_ provider: any Provider, as name: String) async throws {
+        let host = address.host
+        let app = ProviderAPIServer.makeApplication(provider: provider, token: token, host: host, port: address.port, logger: logger) { port in
+            StandardStreams.out("serving \(name) on http://\(host):\(port)\n")
+        }
+        try await app.runService()
     }
 }

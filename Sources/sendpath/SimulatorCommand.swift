@@ -65,29 +65,19 @@ struct SimulatorCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let token = ProcessInfo.processInfo.environment["SENDPATH_PROVIDER_TOKEN"] ?? ""
-            guard !token.isEmpty else {
-                throw ValidationError("set SENDPATH_PROVIDER_TOKEN to the bearer token clients must present (it is never taken from the command line)")
-            }
-            let address = try ListenAddress(listen)
+            let served = try ServedProvider(listen: listen, logFormat: logFormat, label: "sendpath.simulator")
             let manifests = try seed.map { path in
                 var options = try ManifestOptions.parse([path])
                 options.paths = [path]
                 return try options.loadFleet()
             }
             try await withCommandErrors {
-                LogSetup.bootstrap(LogSetup.Format(rawValue: logFormat) ?? .human)
-                var logger = Logger(label: "sendpath.simulator")
-                logger.logLevel = .info
+                let logger = served.logger
                 let rules = try faults.map { try FleetSimulator.loadFaults(path: $0) } ?? []
                 let simulator = try FleetSimulator(path: fleet, clock: SystemClock(), latency: ManifestDuration.parse(latency)!,
                                                    faults: rules, logger: logger)
                 if let manifests { _ = try await simulator.seed(from: manifests) }
-                let host = address.host
-                let app = ProviderAPIServer.makeApplication(provider: simulator, token: token, host: host, port: address.port, logger: logger) { port in
-                    StandardStreams.out("serving the fleet simulator on http://\(host):\(port)\n")
-                }
-                try await app.runService()
+                try await served.serve(simulator, as: "the fleet simulator")
             }
         }
     }
