@@ -142,41 +142,35 @@ extension PostfixBGPProvider {
         let queued = Dictionary(listed.map { ($0.queueID, $0) }, uniquingKeysWith: { first, _ in first })
         let toCopy = pending.filter { !atTarget.contains($0.1.messageID) }
         let senders = try await envelopes(of: toCopy.compactMap { queued[$0.1.queueID] }, at: from)
+        var staged: [MessageMove] = []
         // Copies run a few at a time (each is two short-lived processes); the ledger records
         // them as staged in batches (a crash before a batch is recorded leaves copies that the
         // next run finds in the target's queue by Message-ID).
         let ledger = try self.ledger
-        var waiting = toCopy[...]
-        do {
-            try await withThrowingTaskGroup(of: MessageMove.self) { group in
-                var copied: [MessageMove] = []
-                func startNext(_ group: inout ThrowingTaskGroup<MessageMove, any Error>) {
-                    guard let (move, message) = waiting.popFirst() else { return }
-                    let entry = queued[message.queueID], sender = senders[message.queueID]?.sender
-                    group.addTask {
-                        guard let entry, let sender, let content = try await from.content(message.queueID) else {
-                            throw ProviderError(.transient, "message \(Escaped.value(message.messageID)) of \(instance) is neither at \(source.rawValue) nor at \(target.rawValue): it cannot be moved")
-                        }
-                        // The recipients still pending (postqueue -j lists only those).
-                        try await to.submit(content, sender: sender, recipients: entry.recipients)
-                        return move
-                    }
-                }
-                for _ in 0..<Self.copiesAtOnce { startNext(&group) }
-                while let move = try await group.next() {
-                    copied.append(move)
-                    if copied.count >= 50 {
-                        try await ledger.record(copied, .staged)
-                        copied.removeAll()
-                    }
-                    startNext(&group)
-                }
-                try await ledger.record(copied, .staged)
+        var start = 0
+        while start < toCopy.count {
+            let batch = Array(toCopy[start..<min(start + Self.copiesAtOnce, toCopy.count)])
+            start += batch.count
+            let jobs = batch.map { move, message in
+                CopyJob(move: move, message: message, entry: queued[message.queueID], sender: senders[message.queueID]?.sender)
             }
-        } catch let error as ProviderError {
-            throw error
-        } catch {
-            throw ProviderError(.transient, "moving \(instance)'s messages failed: \(error)")
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for job in jobs {
+                        group.addTask { try await self.copy(job, from: from, to: to, instance: instance, source: source, target: target) }
+                    }
+                    try await group.waitForAll()
+                }
+            } catch let error as ProviderError {
+                throw error
+            } catch {
+                throw ProviderError(.transient, "moving \(instance)'s messages failed: \(error)")
+            }
+            staged.append(contentsOf: batch.map(\.0))
+            if staged.count >= 50 || start == toCopy.count {
+                try await ledger.record(staged, .staged)
+                staged.removeAll()
+            }
         }
         // The copies are written to the target's maildrop; wait until its pickup has queued them.
         let wanted = Set(pending.map(\.1.messageID))
@@ -195,6 +189,24 @@ extension PostfixBGPProvider {
 
     /// Messages copied at once by a transfer.
     static let copiesAtOnce = 4
+
+    /// One message to copy, with what the source's queue said of it.
+    struct CopyJob: Sendable {
+        var move: MessageMove
+        var message: SnapshotMessage
+        var entry: PostfixQueueEntry?
+        var sender: String?
+    }
+
+    /// Queues a copy of one message at the target, held, with its envelope.
+    func copy(_ job: CopyJob, from: PostfixMTA, to: PostfixMTA, instance: String, source: Infrastructure,
+              target: Infrastructure) async throws(ProviderError) {
+        guard let entry = job.entry, let sender = job.sender, let content = try await from.content(job.message.queueID) else {
+            throw ProviderError(.transient, "message \(Escaped.value(job.message.messageID)) of \(instance) is neither at \(source.rawValue) nor at \(target.rawValue): it cannot be moved")
+        }
+        // The recipients still pending (postqueue -j lists only those).
+        try await to.submit(content, sender: sender, recipients: entry.recipients)
+    }
 
     /// The Message-IDs of what an MTA has queued (only its hold queue with `onlyHeld`).
     func messageIDs(at mta: PostfixMTA, onlyHeld: Bool = false) async throws(ProviderError) -> Set<String> {

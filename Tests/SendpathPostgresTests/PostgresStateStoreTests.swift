@@ -182,6 +182,35 @@ struct PostgresStateStoreTests {
         }
     }
 
+    /// Numbers read back are range-checked where they enter (issue 10), as on SQLite: a time,
+    /// a duration or a snapshot count planted out of range is a corrupt store naming the column.
+    @Test(arguments: [
+        ("UPDATE journal SET at = 9000000000000000000", "column at holds 9000000000000000000 ns, a time outside the range"),
+        ("UPDATE journal SET duration_ns = -5", "column duration_ns holds -5 ns, a duration outside the range"),
+        ("UPDATE cutover SET started_at = -1", "column started_at holds -1 ns, a time outside the range"),
+        (#"UPDATE journal SET detail = '{"snapshots":[{"instance":"a","messageCount":9000000000000000000,"digest":"d"}]}'"#,
+         "is not a count from 0 to 1000000000"),
+    ])
+    func valuesOutOfRangeInTheStoreAreReportedAsCorrupt(planting: String, expected: String) async throws {
+        try await StoreRunner.withStores { runner in
+            let configuration = try await TestPostgres.freshConfiguration()
+            let store = try await runner.store(configuration)
+            try await store.beginCutover(CutoverRecord(id: "g1#1", group: "g1", wave: "w1", members: ["a"],
+                                                       window: Window(start: Self.t0, end: Self.t0 + .seconds(60)), startedAt: Self.t0,
+                                                       baseline: Self.baseline))
+            try await store.append(JournalEntry(cutoverID: "g1#1", group: "g1", step: .snapshotQueue, phase: .done, attempt: 1,
+                                                idempotencyKey: "k", fencingToken: FencingToken(1), at: Self.t0, duration: .seconds(3),
+                                                holder: "x"))
+            try await TestPostgres.psql(configuration, [planting])
+            do {
+                _ = try await store.cutovers(groups: nil)
+                Issue.record("a planted value was read: \(planting)")
+            } catch let StateStoreError.corrupt(message) {
+                #expect(message.contains(expected), "\(message)")
+            }
+        }
+    }
+
     @Test func journalMistakesAreReportedAsCorrupt() async throws {
         try await StoreRunner.withStores { runner in
             let store = try await runner.store()
