@@ -134,7 +134,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], swiftSettings: strict),
-        .testTarget(name: "SendpathHTTPTests", dependencies: ["SendpathHTTP", "SendpathSimulator", "SendpathYAML", "SendpathCore"], swiftSettings: strict),
+        .testTarget(name: "SendpathHTTPTests", dependencies: ["SendpathHTTP", "SendpathSimulator", "SendpathYAML", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathPostfixBGPTests", dependencies: ["SendpathPostfixBGP", "SendpathCore"], swiftSettings: strict),
         .testTarget(name: "SendpathPostgresTests", dependencies: ["SendpathPostgres", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathCLITests", dependencies: ["SendpathCore"], exclude: ["Support/check_schema.py", "Support/check_openapi.py"], swiftSettings: strict),

@@ -5,7 +5,7 @@ public import GRDB
 /// in this one) may be doing the same to the same new file: the state database and the fleet
 /// simulator's file are both opened this way.
 ///
-/// Two races are retried:
+/// Three races are retried:
 /// - `PRAGMA journal_mode = WAL` answers `SQLITE_BUSY` at once (no busy handler) while another
 ///   connection switches the file to WAL: retried, with a growing pause, until `busyTimeout`.
 /// - GRDB reads the applied migrations once, then runs each migration in its own
@@ -13,6 +13,8 @@ public import GRDB
 ///   winner's tables. The loser retries as long as someone else has applied a migration since
 ///   it last looked: each retry starts further along, so there are at most as many retries as
 ///   migrations. A failure with nothing applied meanwhile is this opener's own, and thrown.
+/// - GRDB reads the size of the `-wal` file it has just seen exist; another opener's last
+///   connection closing in between deletes it (Foundation's "no such file"): retried.
 public enum MigratedDatabasePool {
     /// Opens the pool at `path` and applies `migrator`'s missing migrations.
     /// Throws GRDB's errors (a `DatabaseError` when SQLite refuses).
@@ -77,6 +79,11 @@ public enum MigratedDatabasePool {
                 }
                 return pool
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: delay / .seconds(1))
+                delay = min(delay * 2, .milliseconds(100))
+            } catch let error as CocoaError where error.code == .fileReadNoSuchFile && ContinuousClock.now < deadline {
+                // GRDB checks that the -wal file exists, then reads its size: another opener's
+                // last connection closing in between deletes it. Opening again sees it anew.
                 Thread.sleep(forTimeInterval: delay / .seconds(1))
                 delay = min(delay * 2, .milliseconds(100))
             }

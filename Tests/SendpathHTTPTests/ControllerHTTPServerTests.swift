@@ -1,6 +1,7 @@
 import Foundation
 import AsyncHTTPClient
 import NIOCore
+import SendpathTestSupport
 import Testing
 @testable import SendpathHTTP
 
@@ -125,20 +126,10 @@ struct ControllerHTTPServerTests {
         }
         // And Prometheus's own parser and linter (`make validators` installs promtool) take it
         // with no problem: no lint warning is accepted.
-        let promtool = Process()
-        promtool.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        promtool.arguments = ["promtool", "check", "metrics"]
-        let input = Pipe(), output = Pipe()
-        promtool.standardInput = input
-        promtool.standardOutput = output
-        promtool.standardError = output
         do {
-            try promtool.run()
-            input.fileHandleForWriting.write(Data(text.utf8))
-            try input.fileHandleForWriting.close()
-            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            promtool.waitUntilExit()
-            #expect(promtool.terminationStatus == 0 && printed.isEmpty, "promtool check metrics: \(printed)", sourceLocation: sourceLocation)
+            let result = try ChildProcess.run(["promtool", "check", "metrics"], input: Array(text.utf8))
+            let printed = result.stdout + result.stderr
+            #expect(result.status == 0 && printed.isEmpty, "promtool check metrics: \(printed)", sourceLocation: sourceLocation)
         } catch {
             Issue.record("promtool did not run: \(error)", sourceLocation: sourceLocation)
         }

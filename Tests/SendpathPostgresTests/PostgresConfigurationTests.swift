@@ -1,4 +1,5 @@
 import Foundation
+import SendpathTestSupport
 import Logging
 import SendpathCore
 import SendpathPostgres
@@ -175,14 +176,10 @@ struct PostgresConfigurationTests {
                                                      now: PostgresStateStoreTests.t0)
             // Another session holds the lease row for 6 seconds: the renewal gets a connection
             // but no answer until then.
-            let locker = Process()
-            locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            locker.arguments = ["psql", base, "-q", "-c", """
+            let locker = try ChildProcess.start(["psql", base, "-q", "-c", """
                 /* lease-row-locker */ BEGIN; SET search_path TO \(schema); SELECT 1 FROM lease WHERE scope = 'reconciler' FOR UPDATE; \
                 SELECT pg_sleep(6); COMMIT;
-                """]
-            locker.standardOutput = FileHandle.nullDevice
-            try locker.run()
+                """])
             // Wait until the locker holds the row (it is sleeping, so its SELECT ... FOR UPDATE
             // has returned), however slowly psql starts beside the other tests.
             try await TestPostgres.waitUntilSleeping(marker: "lease-row-locker", url: base)
@@ -195,7 +192,7 @@ struct PostgresConfigurationTests {
                 #expect(message.contains(configuration.endpoint))
             }
             #expect(ContinuousClock.now - started < .seconds(5))
-            locker.waitUntilExit()
+            _ = locker.wait()
             // Once the lock is gone the store answers again.
             let renewed = try await store.renewLease(lease, ttl: .seconds(30), now: PostgresStateStoreTests.t0 + .seconds(5))
             #expect(renewed.token == lease.token)

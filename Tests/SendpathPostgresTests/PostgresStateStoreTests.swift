@@ -185,9 +185,9 @@ struct PostgresStateStoreTests {
     /// Numbers read back are range-checked where they enter (issue 10), as on SQLite: a time,
     /// a duration or a snapshot count planted out of range is a corrupt store naming the column.
     @Test(arguments: [
-        ("UPDATE journal SET at = 9000000000000000000", "column at holds 9000000000000000000 ns, a time outside the range"),
-        ("UPDATE journal SET duration_ns = -5", "column duration_ns holds -5 ns, a duration outside the range"),
-        ("UPDATE cutover SET started_at = -1", "column started_at holds -1 ns, a time outside the range"),
+        ("UPDATE journal SET at = 9000000000000000000", "at holds 9000000000000000000 ns, a time outside the range"),
+        ("UPDATE journal SET duration_ns = -5", "duration_ns holds -5 ns, a duration outside the range"),
+        ("UPDATE cutover SET started_at = -1", "started_at holds -1 ns, a time outside the range"),
         (#"UPDATE journal SET detail = '{"snapshots":[{"instance":"a","messageCount":9000000000000000000,"digest":"d"}]}'"#,
          "is not a count from 0 to 1000000000"),
     ])

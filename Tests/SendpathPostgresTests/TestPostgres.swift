@@ -1,4 +1,5 @@
 import Foundation
+import SendpathTestSupport
 import Logging
 import SendpathCore
 import SendpathPostgres
@@ -44,40 +45,28 @@ enum TestPostgres {
     /// returns what it printed (unaligned, tuples only). Fails when psql does.
     @discardableResult
     static func psql(_ configuration: PostgresConfiguration, _ commands: [String]) async throws -> String {
-        let process = psqlProcess(configuration, commands, stopOnError: true)
+        let (arguments, environment) = psqlCommand(configuration, commands, stopOnError: true)
         return try await offThePool {
-            let output = Pipe()
-            let errors = Pipe()
-            process.standardOutput = output
-            process.standardError = errors
-            try process.run()
-            let out = output.fileHandleForReading.readDataToEndOfFile()
-            let err = errors.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw TestClusterError("psql failed (\(process.terminationStatus)): " + String(decoding: err, as: UTF8.self))
+            let result = try ChildProcess.run(arguments, environment: environment)
+            guard result.status == 0 else {
+                throw TestClusterError("psql failed (\(result.status)): " + result.stderr)
             }
-            return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
     }
 
     /// A psql session running `commands` in the background (say, holding a lock while it sleeps);
     /// end it with ``cancel(marker:_:)`` on its sleep, then ``finish(_:)``.
     static func startPsql(_ configuration: PostgresConfiguration, _ commands: [String]) throws -> BackgroundPsql {
-        let process = psqlProcess(configuration, commands, stopOnError: false)
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        return BackgroundPsql(process: process, output: output)
+        let (arguments, environment) = psqlCommand(configuration, commands, stopOnError: false)
+        return BackgroundPsql(process: try ChildProcess.start(arguments, environment: environment))
     }
 
     /// Waits for a background psql session to exit; returns what it printed.
     static func finish(_ session: BackgroundPsql) async throws -> String {
         try await offThePool {
-            let out = session.output.fileHandleForReading.readDataToEndOfFile()
-            session.process.waitUntilExit()
-            return String(decoding: out, as: UTF8.self)
+            let result = session.process.wait()
+            return result.stdout + result.stderr
         }
     }
 
@@ -97,16 +86,12 @@ enum TestPostgres {
             + "AND query NOT LIKE '%pg_stat_activity%' LIMIT 1)"
     }
 
-    private static func psqlProcess(_ configuration: PostgresConfiguration, _ commands: [String], stopOnError: Bool) -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    private static func psqlCommand(_ configuration: PostgresConfiguration, _ commands: [String],
+                                    stopOnError: Bool) -> (arguments: [String], environment: [String: String]) {
         let url = "postgresql://\(configuration.user)@\(configuration.host):\(configuration.port)/\(configuration.database)"
-        process.arguments = ["psql", url, "-X", "-tAq", "-v", "ON_ERROR_STOP=\(stopOnError ? 1 : 0)"] + commands.flatMap { ["-c", $0] }
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ["PGCONNECT_TIMEOUT": "10"]
         if let schema = configuration.schema { environment["PGOPTIONS"] = "-c search_path=\(schema)" }
-        environment["PGCONNECT_TIMEOUT"] = "10"
-        process.environment = environment
-        return process
+        return (["psql", url, "-X", "-tAq", "-v", "ON_ERROR_STOP=\(stopOnError ? 1 : 0)"] + commands.flatMap { ["-c", $0] }, environment)
     }
 
     /// Starts a cluster of its own in a new temporary folder; returns its URL and the folder
@@ -140,15 +125,7 @@ enum TestPostgres {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             let sleeping = try await offThePool {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                process.arguments = ["psql", url, "-tAq", "-c", query]
-                let output = Pipe()
-                process.standardOutput = output
-                try process.run()
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                try ChildProcess.run(["psql", url, "-tAq", "-c", query]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             }
             if let count = Int(sleeping), count > 0 { return }
             try await Task.sleep(for: .milliseconds(50))
@@ -183,26 +160,13 @@ enum TestPostgres {
 
     @discardableResult
     private static func runScript(_ command: String, _ folder: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, command, folder]
         // The script's watcher stops the cluster should this process die without running atexit.
-        var environment = ProcessInfo.processInfo.environment
-        environment["POSTGRES_TEST_CLUSTER_OWNER"] = String(getpid())
-        process.environment = environment
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestClusterError("\(script) \(command) \(folder) failed (\(process.terminationStatus)): "
-                                   + String(decoding: err, as: UTF8.self))
+        let result = try ChildProcess.run(["/bin/bash", script, command, folder],
+                                          environment: ["POSTGRES_TEST_CLUSTER_OWNER": String(getpid())])
+        guard result.status == 0 else {
+            throw TestClusterError("\(script) \(command) \(folder) failed (\(result.status)): " + result.stderr)
         }
-        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// A loopback port nothing listens on (bound, then released).
@@ -237,9 +201,8 @@ actor SharedServer {
 }
 
 /// A psql session running in the background.
-struct BackgroundPsql: @unchecked Sendable {
-    let process: Process
-    let output: Pipe
+struct BackgroundPsql: Sendable {
+    let process: ChildProcess
 }
 
 /// Why the test server is not there.

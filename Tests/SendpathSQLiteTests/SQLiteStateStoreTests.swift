@@ -206,12 +206,8 @@ struct SQLiteStateStoreTests {
         try await store.append(JournalEntry(cutoverID: "g1#1", group: "g1", step: .snapshotQueue, phase: .done, attempt: 1,
                                             idempotencyKey: "k", fencingToken: FencingToken(1), at: Self.t0, duration: .seconds(3),
                                             holder: "x"))
-        let sqlite = Process()
-        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        sqlite.arguments = [path, planting]
-        try sqlite.run()
-        sqlite.waitUntilExit()
-        #expect(sqlite.terminationStatus == 0)
+        let sqlite = try ChildProcess.run(["/usr/bin/sqlite3", path, planting])
+        #expect(sqlite.status == 0, "\(sqlite.stderr)")
         do {
             _ = try await store.cutovers(groups: nil)
             Issue.record("a planted value was read: \(planting)")

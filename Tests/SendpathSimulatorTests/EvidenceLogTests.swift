@@ -1,4 +1,5 @@
 import Foundation
+import SendpathTestSupport
 import Testing
 import SendpathCore
 import SendpathSimulator
@@ -76,16 +77,8 @@ struct EvidenceLogTests {
         try FleetFile.execute(fixture.path, "DELETE FROM message WHERE id = 'beta-dc/m2'")
 
         func check(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["simulator", "check", "--fleet", fixture.path] + arguments
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, printed)
+            let result = try ChildProcess.run([binary, "simulator", "check", "--fleet", fixture.path] + arguments)
+            return (result.status, result.stdout)
         }
         let text = try check([])
         #expect(text.status == 1)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SendpathCore
 import SendpathSimulator
+import SendpathTestSupport
 
 /// Plants violations directly in a fleet file, as something other than the simulator would
 /// (with the `sqlite3` shell), and reads reports as `simulator check --output json` prints
@@ -16,17 +17,9 @@ enum FleetFile {
     /// Runs SQL with the sqlite3 shell and returns what it prints: one line per row, columns
     /// separated by `|`.
     static func query(_ path: String, _ sql: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> [String] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = ["-bail", path, sql]
-        let output = Pipe(), errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = output
-        try process.run()
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "sqlite3 failed: \(message)", sourceLocation: sourceLocation)
+        let result = try ChildProcess.run(["/usr/bin/sqlite3", "-bail", path, sql])
+        let printed = result.stdout
+        try #require(result.status == 0, "sqlite3 failed: \(result.stderr)", sourceLocation: sourceLocation)
         return printed.split(separator: "\n").map(String.init)
     }
 
