@@ -22,7 +22,7 @@ struct LeaseHolderCLITests {
             db.execute("UPDATE fencing SET last_token = max(last_token, 1000) WHERE id = 1")
             db.execute("DELETE FROM lease WHERE scope = 'reconciler'")
             db.execute("INSERT INTO lease (scope, holder_id, holder_host, holder_pid, holder_command, token, acquired_at, expires_at) "
-                       "VALUES ('reconciler', ?, ?, 999999, 'sendpath reconcile', 1000, 0, 9000000000000000000)", (sys.argv[2], sys.argv[3]))
+                       "VALUES ('reconciler', ?, ?, 999999, 'sendpath reconcile', 1000, 0, 7000000000000000000)", (sys.argv[2], sys.argv[3]))
             db.commit()
             """
         let process = Process()
