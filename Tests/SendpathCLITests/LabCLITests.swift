@@ -34,6 +34,13 @@ struct LabCLITests {
         return report
     }
 
+    /// How many entries the journal in the SQLite state file holds (0 before it exists).
+    static func journalEntries(_ state: String) -> Int {
+        guard FileManager.default.fileExists(atPath: state),
+              let count = try? Command.run("/usr/bin/sqlite3", ["file:\(state)?mode=ro", "SELECT count(*) FROM journal"]) else { return 0 }
+        return Int(count.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
     static func reconcileProcess(_ arguments: [String], folder: TemporaryFolder, environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: SendpathBinary.path)
@@ -61,12 +68,18 @@ struct LabCLITests {
         var random = CrashSafetyTests.SplitMix64(state: seed)
         let state = folder.path + "/state.db"
         let arguments = ["reconcile", "--provider", lab.providerURL, "--state", "sqlite:" + state, "--retry-delay", "50ms", lab.manifests]
+        // Each kill lands at a random point of the work, not of the clock: once the journal has
+        // grown by 1 to 3 entries since the run started (so the instants do not depend on how
+        // fast this machine is, and the migration cannot finish before the 15th kill).
+        let journalEntries = { Self.journalEntries(state) }
         var kills = 0
-        for round in 0..<40 where kills < 15 {
+        for round in 0..<60 where kills < 15 {
             let instance = lab.instances[round % lab.instances.count]
             try lab.submit(instance, 5, site: round % 3 == 0 ? "aws" : "adobe-dc")
+            let target = journalEntries() + Int.random(in: 1...3, using: &random)
             let process = try Self.reconcileProcess(arguments, folder: folder)
-            usleep(UInt32.random(in: 50_000...1_500_000, using: &random))
+            let deadline = Date().addingTimeInterval(120)
+            while process.isRunning && journalEntries() < target && Date() < deadline { usleep(10_000) }
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
                 kills += 1
@@ -99,7 +112,12 @@ struct LabCLITests {
         let arguments = ["reconcile", "--provider", first.url, "--state", "sqlite:" + state, "--retry-delay", "200ms",
                          "--attempts", "30", "--output", "json", lab.manifests]
         let run = try Self.reconcileProcess(arguments, folder: folder, environment: first.environment)
-        usleep(UInt32.random(in: 300_000...1_500_000))
+        // The server dies mid-run: once the journal holds a few entries (a point of the work,
+        // whatever this machine's speed).
+        let target = Int.random(in: 2...10)
+        let deadline = Date().addingTimeInterval(120)
+        while run.isRunning && Self.journalEntries(state) < target && Date() < deadline { usleep(10_000) }
+        #expect(run.isRunning, "the migration ended before the provider server was killed")
         first.kill()
         try lab.submit("lab-a2", 10)
         let second = try SimulatorServer(folder: folder, arguments: ["provider", "serve", "--config", lab.providerConfig,
