@@ -7,7 +7,7 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show desired (manifest), observed (provider) and journal state per instance.",
-        discussion: "Read-only. Exits with the code a dry run would (0, 3, 4 or 5), so scripts can branch on it."
+        discussion: "Read-only. Exits with the code a dry run would (0, 3, 4 or 5), so scripts can branch on it. With --at, evaluates the gates at that time, as `reconcile --dry-run --at` does."
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
@@ -18,13 +18,23 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: "text or json.")
     var output: Format = .text
 
+    @Option(help: ArgumentHelp("Evaluate windows, notices and bake times at this RFC 3339 time, as a dry run at that time would.",
+                               valueName: "time"))
+    var at: String?
+
+    func validate() throws {
+        if let at { _ = try FlagValues.time(at, flag: "--at") }
+    }
+
     func run() async throws {
-        let stopped = output == .json ? StoppedReport.Context(dryRun: true, at: SystemClock().now()) : nil
+        let instant = at.flatMap { Timestamp(rfc3339: $0) }
+        let stopped = output == .json ? StoppedReport.Context(dryRun: true, at: instant ?? SystemClock().now()) : nil
         let fleet = try manifests.loadFleet(json: stopped)
         let scope = try runtime.scope(in: fleet, json: stopped)
         try await withCommandErrors(json: stopped) {
             let logger = runtime.logger("sendpath.status")
-            let clock = SystemClock()
+            // Read-only at any provider: a time given is only where the gates are evaluated.
+            let clock: any WallClock = instant.map { ManualClock($0) } ?? SystemClock()
             let runtime = self.runtime
             let report = try await runtime.withStore(logger: logger, create: false) { store in
                 let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger, create: false)
