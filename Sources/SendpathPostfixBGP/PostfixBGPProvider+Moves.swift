@@ -5,21 +5,17 @@ extension PostfixBGPProvider {
     // MARK: - Paths
 
     public func switchPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        _ = try await once("switch-path", change, resources: resourceNames(change), context: context) { () async throws(ProviderError) -> Bool in
+        _ = try await once("switch-path", change, resources: resources(change), context: context) { () async throws(ProviderError) -> Bool in
             try await move(change)
             return true
         }
     }
 
     public func rollbackPath(_ change: PathChange, context: MutationContext) async throws(ProviderError) {
-        _ = try await once("rollback-path", change, resources: resourceNames(change), context: context) { () async throws(ProviderError) -> Bool in
+        _ = try await once("rollback-path", change, resources: resources(change), context: context) { () async throws(ProviderError) -> Bool in
             try await move(change)
             return true
         }
-    }
-
-    private func resourceNames(_ change: PathChange) -> [String] {
-        change.instances.keys.sorted() + change.prefixes.keys.map { "prefix:\($0)" }.sorted()
     }
 
     /// Moves a group to where `change` says: the new sites' MTAs hold, the prefixes move one
@@ -221,14 +217,14 @@ extension PostfixBGPProvider {
         func key(_ entry: PostfixQueueEntry) -> String { "\(mta.directory)|\(entry.queueID)|\(entry.arrivalTime)" }
         var result: [String: MessageEnvelope] = [:]
         var unknown: [PostfixQueueEntry] = []
-        messageIDCache.withLock { cache in
+        envelopeCache.withLock { cache in
             for entry in entries {
                 if let known = cache[key(entry)] { result[entry.queueID] = known } else { unknown.append(entry) }
             }
         }
         guard !unknown.isEmpty else { return result }
         let read = try await mta.envelopes(unknown.map(\.queueID))
-        messageIDCache.withLock { cache in
+        envelopeCache.withLock { cache in
             if cache.count > 200_000 { cache.removeAll() }
             for entry in unknown {
                 guard let envelope = read[entry.queueID] else { continue }

@@ -31,8 +31,8 @@ public final class PostfixBGPProvider: Provider {
     }
 
     private let openedLedger = Mutex<ProviderLedger?>(nil)
-    /// Message-IDs read from queues, by MTA, queue id and arrival time.
-    let messageIDCache = Mutex<[String: MessageEnvelope]>([:])
+    /// Envelopes (sender, Message-ID) read from queues, by MTA, queue id and arrival time.
+    let envelopeCache = Mutex<[String: MessageEnvelope]>([:])
 
     /// The ledger, created with its folder by the first call that changes something: a
     /// dry run or `status` creates nothing.
@@ -159,7 +159,8 @@ public final class PostfixBGPProvider: Provider {
         return answer
     }
 
-    private func resources(_ change: PathChange) -> [String] {
+    /// What a path change fences: its instances and its prefixes.
+    func resources(_ change: PathChange) -> [String] {
         change.instances.keys.sorted() + change.prefixes.keys.map { "prefix:\($0)" }.sorted()
     }
 

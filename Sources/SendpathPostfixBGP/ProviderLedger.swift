@@ -165,10 +165,6 @@ final class ProviderLedger: Sendable {
         }
     }
 
-    func record(_ move: MessageMove, _ state: MessageMove.State) async throws(ProviderError) {
-        try await record([move], state)
-    }
-
     /// Records the state of several moves in one transaction.
     func record(_ moves: [MessageMove], _ state: MessageMove.State) async throws(ProviderError) {
         guard !moves.isEmpty else { return }

@@ -69,26 +69,3 @@ struct Lab {
         var description: String { message }
     }
 }
-
-/// Runs any program to its end with a deadline, collecting its output.
-enum Command {
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                    directory: String? = nil, timeout: TimeInterval = 120) throws -> SendpathBinary.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let stdout = SendpathBinary.Drain(out.fileHandleForReading), stderr = SendpathBinary.Drain(err.fileHandleForReading)
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return SendpathBinary.Result(status: process.terminationStatus, stdout: stdout.text(), stderr: stderr.text())
-    }
-}

@@ -23,28 +23,7 @@ enum SendpathBinary {
     @discardableResult
     static func run(_ arguments: [String], directory: String? = nil, environment: [String: String] = [:],
                     timeout: TimeInterval = 120) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory ?? packageRoot)
-        var env = ProcessInfo.processInfo.environment
-        env.merge(environment) { $1 }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Drain both pipes while the process runs, so a large output cannot block it.
-        let stdoutData = Drain(out.fileHandleForReading), stderrData = Drain(err.fileHandleForReading)
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: stdoutData.text(), stderr: stderrData.text())
+        try Command.run(path, arguments, environment: environment, directory: directory ?? packageRoot, timeout: timeout)
     }
 
     /// Reads a pipe to its end on a background thread.
@@ -82,4 +61,27 @@ struct TemporaryFolder {
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Runs any program to its end with a deadline, collecting its output.
+enum Command {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                    directory: String? = nil, timeout: TimeInterval = 120) throws -> SendpathBinary.Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let stdout = SendpathBinary.Drain(out.fileHandleForReading), stderr = SendpathBinary.Drain(err.fileHandleForReading)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return SendpathBinary.Result(status: process.terminationStatus, stdout: stdout.text(), stderr: stderr.text())
+    }
 }
