@@ -50,7 +50,9 @@ struct HonestRecordTests {
         let refusing = DyingStore(fixture.store, afterWrite: false, failure: StateStoreError.leaseLost(scope: "group:pfx-b"),
                                   once: true, diesAt: DyingStore.Write.entry(.snapshotQueue, .intent))
         _ = try await PinnedCutoverTests.reconciler(fixture, fleet: fixture.fleet, store: refusing).run()
-        let record = try #require(await fixture.store.cutovers(groups: nil).first)
+        // Groups run side by side: the refused intent is whichever group's came first.
+        let records = await fixture.store.cutovers(groups: nil)
+        let record = try #require(records.first { $0.entries.contains { $0.phase == .fenced } }, "no fenced entry in \(records.map(\.id))")
         let fenced = try #require(record.entries.first { $0.phase == .fenced })
         #expect(fenced.step == .snapshotQueue)
         #expect(fenced.attempt == 1)
