@@ -171,7 +171,11 @@ struct LabCLITests {
                                             sites: Self.sites(lab, "aws", except: ["lab-b1": "adobe-dc", "lab-b2": "adobe-dc"]))
         #expect(report.status == 0, "\(report.text)")
     }
+}
 
+/// The postfix-bgp provider's configuration, checked without daemons.
+@Suite("postfix-bgp configuration")
+struct ProviderConfigurationCLITests {
     /// Mistakes in a provider configuration are reported like manifest mistakes: one line each,
     /// file:line:column, every one at once, and nothing is started.
     @Test func aProviderConfigurationWithMistakesIsReportedByLineAndColumn() throws {
