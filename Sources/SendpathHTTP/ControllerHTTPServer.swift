@@ -3,8 +3,11 @@ public import Logging
 import HTTPTypes
 import NIOCore
 
-/// The controller's own HTTP server: `GET /healthz`, `/readyz`, `/metrics` and `/status`.
+/// The controller's own HTTP server: `GET /` (when a page is given), `/healthz`, `/readyz`,
+/// `/metrics` and `/status`.
 ///
+/// - `/`: ``ControllerEndpoints/page``'s HTML, `text/html; charset=utf-8` (503 in plain text
+///   when it cannot be produced); the page refreshes itself.
 /// - `/healthz`: 200 `ok` while the process serves at all (liveness).
 /// - `/readyz`: 200 or 503 with ``ControllerEndpoints/ready``'s detail (readiness).
 /// - `/metrics`: the Prometheus text exposition, `text/plain; version=0.0.4`.
@@ -24,10 +27,20 @@ public enum ControllerHTTPServer {
     ) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: AccessLogMiddleware(level: .debug))
-        let paths = Dictionary(uniqueKeysWithValues: ["/healthz", "/readyz", "/metrics", "/status"].map { ($0, [HTTPRequest.Method.get]) })
+        let served = (endpoints.page == nil ? [] : ["/"]) + ["/healthz", "/readyz", "/metrics", "/status"]
+        let paths = Dictionary(uniqueKeysWithValues: served.map { ($0, [HTTPRequest.Method.get]) })
         router.add(middleware: RequestGateMiddleware(allowed: paths, jsonBodies: false) { status, _, message in
             text(message + "\n", status: status)
         })
+        if let page = endpoints.page {
+            router.get("/") { _, _ in
+                do {
+                    return text(try await page(), status: .ok, contentType: "text/html; charset=utf-8")
+                } catch {
+                    return text("the schedule cannot be read now: \(error)\n", status: .serviceUnavailable)
+                }
+            }
+        }
         router.get("/healthz") { _, _ in
             text("ok", status: .ok)
         }

@@ -15,7 +15,7 @@ import Synchronization
 struct ControllerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "controller",
-        abstract: "Reconcile continuously; serve /healthz, /readyz, /metrics and /status.",
+        abstract: "Reconcile continuously; serve / (the schedule page), /healthz, /readyz, /metrics and /status.",
         discussion: """
         Reconciles every --interval (with 10% jitter) and at once when a manifest file changes. On SIGTERM or SIGINT \
         it finishes the cut-overs in flight (or their rollbacks), starts no new group, and exits 0. Invalid manifests \
@@ -40,6 +40,9 @@ struct ControllerCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Wait before the first retry; it doubles each time, with jitter.", valueName: "duration"))
     var retryDelay: String = "1s"
+
+    /// How often the schedule page at `/` reloads itself.
+    static let pageRefreshSeconds = 10
 
     func validate() throws {
         _ = try ListenAddress(listen)
@@ -123,9 +126,17 @@ struct ControllerCommand: AsyncParsableCommand {
                                                       options: ReconcileOptions(dryRun: true, scope: scope), holder: holder).status()
                     return Array(try ReportPrinter.json(report).utf8)
                 },
-                metrics: metrics)
+                metrics: metrics,
+                page: {
+                    let fleet = current.withLock { $0 }
+                    let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
+                                                options: ReconcileOptions(dryRun: true, scope: scope), holder: holder)
+                    let report = try await reconciler.status()
+                    return ScheduleHTML.page(try await reconciler.schedule(for: report, title: "Status"),
+                                             refreshSeconds: ControllerCommand.pageRefreshSeconds)
+                })
             let server = ControllerHTTPServer.makeApplication(endpoints: endpoints, host: address.host, port: address.port, logger: logger) { port in
-                logger.notice("serving /healthz, /readyz, /metrics and /status", metadata: ["http.address": "\(address.host):\(port)"])
+                logger.notice("serving /, /healthz, /readyz, /metrics and /status", metadata: ["http.address": "\(address.host):\(port)"])
             }
             services += [.init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup), .init(service: server)]
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

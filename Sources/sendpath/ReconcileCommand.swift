@@ -14,12 +14,12 @@ struct ReconcileCommand: AsyncParsableCommand {
         """
     )
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, html }
 
     @OptionGroup var manifests: ManifestOptions
     @OptionGroup var runtime: RuntimeOptions
 
-    @Option(help: "text (a plan table) or json (one object).")
+    @Option(help: "text (a plan table), json (one object) or html (the schedule as one self-contained page; with --dry-run).")
     var output: Format = .text
 
     @Flag(help: "Plan only: print what an apply at the same time would run, change nothing.")
@@ -50,6 +50,9 @@ struct ReconcileCommand: AsyncParsableCommand {
             throw ValidationError("--at is allowed with --dry-run, or with a sim: provider; a real fleet is changed only at the real time")
         }
         if detailedExitcode && !dryRun { throw ValidationError("--detailed-exitcode goes with --dry-run") }
+        if output == .html && !dryRun {
+            throw ValidationError("--output html goes with --dry-run: an apply reports what it did as text or json; 'sendpath status --output html' shows the schedule after it")
+        }
         if let maxParallel { try FlagValues.integer(maxParallel, flag: "--max-parallel", in: FlagValues.maxParallel) }
         try FlagValues.integer(attempts, flag: "--attempts", in: FlagValues.attempts)
         _ = try FlagValues.duration(retryDelay, flag: "--retry-delay", in: FlagValues.retryDelay, example: "1s or 250ms")
@@ -82,18 +85,23 @@ struct ReconcileCommand: AsyncParsableCommand {
                                            retry: RetryPolicy(maxAttempts: attempts, baseDelay: ManifestDuration.parse(retryDelay)!))
             let live = !dryRun && (runtime.verbose || (StandardStreams.stdoutIsTerminal && output == .text))
             let runtime = self.runtime
-            let report = try await runtime.withStore(logger: logger, create: !dryRun) { store in
+            let output = self.output
+            let (report, page) = try await runtime.withStore(logger: logger, create: !dryRun) { store in
                 let lease = options.dryRun ? nil : LeaseKeeper(store: store, holder: holder, ttl: runtime.leaseDuration, clock: realClock,
                                                        isAlive: ThisProcess.isAlive, logger: logger)
                 let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger, create: !dryRun)
                 return try await opened.use { provider in
-                    try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
-                                         progress: live ? LiveProgress() : nil, options: options, holder: holder, command: command).run()
+                    let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
+                                                progress: live ? LiveProgress() : nil, options: options, holder: holder, command: command)
+                    let report = try await reconciler.run()
+                    let page = output == .html ? ScheduleHTML.page(try await reconciler.schedule(for: report, title: "Plan")) : nil
+                    return (report, page)
                 }
             }
             switch output {
             case .text: StandardStreams.out(ReportPrinter.text(report, fleet: fleet, title: dryRun ? "Plan" : "Applied"))
             case .json: StandardStreams.out(try ReportPrinter.json(report))
+            case .html: StandardStreams.out(page ?? "")
             }
             if report.outcome != .converged { throw ExitCode(report.outcome.exitCode) }
         }

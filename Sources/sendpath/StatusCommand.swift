@@ -10,12 +10,12 @@ struct StatusCommand: AsyncParsableCommand {
         discussion: "Read-only. Exits with the code a dry run would (0, 3, 4 or 5), so scripts can branch on it. With --at, evaluates the gates at that time, as `reconcile --dry-run --at` does."
     )
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, html }
 
     @OptionGroup var manifests: ManifestOptions
     @OptionGroup var runtime: RuntimeOptions
 
-    @Option(help: "text or json.")
+    @Option(help: "text, json, or html (the schedule as one self-contained page).")
     var output: Format = .text
 
     @Option(help: ArgumentHelp("Evaluate windows, notices and bake times at this RFC 3339 time, as a dry run at that time would.",
@@ -36,17 +36,22 @@ struct StatusCommand: AsyncParsableCommand {
             // Read-only at any provider: a time given is only where the gates are evaluated.
             let clock: any WallClock = instant.map { ManualClock($0) } ?? SystemClock()
             let runtime = self.runtime
-            let report = try await runtime.withStore(logger: logger, create: false) { store in
+            let output = self.output
+            let (report, page) = try await runtime.withStore(logger: logger, create: false) { store in
                 let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger, create: false)
                 return try await opened.use { provider in
-                    try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
-                                         options: ReconcileOptions(dryRun: true, scope: scope),
-                                         holder: ThisProcess.holder(command: "sendpath status"), command: "status").status()
+                    let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
+                                                options: ReconcileOptions(dryRun: true, scope: scope),
+                                                holder: ThisProcess.holder(command: "sendpath status"), command: "status")
+                    let report = try await reconciler.status()
+                    let page = output == .html ? ScheduleHTML.page(try await reconciler.schedule(for: report, title: "Status")) : nil
+                    return (report, page)
                 }
             }
             switch output {
             case .json: StandardStreams.out(try ReportPrinter.json(report))
             case .text: StandardStreams.out(StatusPrinter.text(report))
+            case .html: StandardStreams.out(page ?? "")
             }
             if report.outcome != .converged { throw ExitCode(report.outcome.exitCode) }
         }
