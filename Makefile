@@ -5,7 +5,7 @@
 SWIFT ?= swift
 BENCH_RUNS ?= 5
 
-.PHONY: all deps postgres-deps validators lab-deps build test run bench clean soak fuzz check lab
+.PHONY: all deps postgres-deps validators lab-deps browser-deps build test run bench clean soak fuzz check lab
 
 all: build
 
@@ -43,6 +43,11 @@ postgres-deps:
 		command -v psql >/dev/null && command -v openssl >/dev/null || \
 		{ apt-get update && apt-get install -y postgresql postgresql-client openssl; }
 
+# Headless Chromium (Debian's `chromium`, without its recommends): the schedule page's tests render
+# the page and check its DOM and a screenshot.
+browser-deps:
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y --no-install-recommends chromium; }
+
 # The real daemons of the lab (docs/lab.md): Postfix (debconf "No configuration"), GoBGP and
 # aiosmtpd from Debian's packages; the lab tests in `make test` start them on loopback.
 lab-deps:
@@ -55,7 +60,7 @@ build: deps
 # Two passes: the in-process tests in parallel, then the end-to-end tests of the built binary
 # one at a time. Those start servers, kill processes and wait on wall-clock timing; run beside
 # each other on two cores, they starve one another and the in-process tests.
-test: deps postgres-deps validators lab-deps
+test: deps postgres-deps validators lab-deps browser-deps
 	$(SWIFT) build --build-tests
 	@dir=$$(mktemp -d /tmp/sendpath-pg.XXXXXX); \
 	url=$$(./scripts/postgres-test-cluster.sh start "$$dir") || exit 1; \
