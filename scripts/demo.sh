@@ -40,6 +40,12 @@ step "4. The plan inside the first production window (13 Jan 2024, 21:00 UTC): n
   sendpath reconcile --dry-run --wave prod-2024-01a --at 2024-01-13T21:00:00Z
 run "$SENDPATH" reconcile --dry-run --wave prod-2024-01a --at 2024-01-13T21:00:00Z
 
+step "4b. The same moment as one self-contained page: every wave on a time axis, its notice, deadline and groups" \
+  sendpath reconcile --dry-run --at 2024-01-13T21:00:00Z --output html ">" .sendpath/schedule.html
+page() { "$SENDPATH" reconcile --dry-run --at 2024-01-13T21:00:00Z --output html > .sendpath/schedule.html; }
+run page
+echo "Wrote .sendpath/schedule.html ($(wc -c < .sendpath/schedule.html) bytes); open it in a browser (docs/schedule.png shows it)"
+
 step "5. Apply inside the production window: freeze, snapshot, switch, verify, resend, unfreeze" \
   sendpath reconcile --wave prod-2024-01a --at 2024-01-13T21:00:00Z
 run "$SENDPATH" reconcile --wave prod-2024-01a --at 2024-01-13T21:00:00Z

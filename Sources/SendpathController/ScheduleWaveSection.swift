@@ -48,7 +48,7 @@ struct ScheduleWaveSection {
         out += "\(wave.instances) instances</span>\n"
         let needed = projectedEnd() - window.start, length = window.end - window.start
         out += "<span class=\"\(needed > length ? "bad" : "")\">the groups need about <b>\(ManifestDuration.formatEstimate(needed))</b> "
-        out += "of the window, run from its start</span>\n</div>\n"
+        out += "from the window's start\(needed > length ? ", more than the window" : "")</span>\n</div>\n"
         return out
     }
 
@@ -77,7 +77,9 @@ struct ScheduleWaveSection {
         for (group, slot) in zip(wave.groups, slots) {
             let width = max((slot.end - slot.start).seconds / length * 100, 0.8)
             out += "<div class=\"slot s-\(group.status.rawValue)\" style=\"left:\(percent(slot.start))%;top:\(slot.lane * 20 + 3)px;"
-            out += "width:\(ScheduleHTML.number(width))%\" title=\"\(ScheduleHTML.escape(Self.hover(group)))\">\(ScheduleHTML.escape(group.id))</div>\n"
+            // Named where there is room for a name; the table below names every group.
+            let label = width >= 6 ? ScheduleHTML.escape(group.id) : ""
+            out += "width:\(ScheduleHTML.number(width))%\" title=\"\(ScheduleHTML.escape(Self.hover(group)))\">\(label)</div>\n"
         }
         if at >= wave.window.start && at <= wave.window.end {
             out += "<div class=\"now\" style=\"left:\(percent(at))%\" title=\"now\"></div>\n"
