@@ -189,7 +189,7 @@ struct HostileInputCLITests {
         try folder.write("manifests/fleet.yaml", Self.fleet)
         // The faults file's name comes back in the error a provider raises, as any provider text may.
         let forged = "no\nmanifests/fleet.yaml:1:1: warning: [fake] all good\u{1B}[2K"
-        for output in ["text", "json"] {
+        for output in ["text", "json", "html"] {
             let result = try SendpathBinary.run(["reconcile", "--dry-run", "--at", "2024-01-16T21:00:00Z", "--output", output,
                                                  "--provider", "sim:.sendpath/fleet.db?faults=" + forged], directory: folder.path)
             #expect(result.status == 1, "\(result.stderr)")
