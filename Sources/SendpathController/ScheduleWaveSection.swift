@@ -1,8 +1,8 @@
 import SendpathCore
 
 /// One wave's part of the schedule page: its facts (window, notice, deadline, order, bake),
-/// its groups laid out in the window as they would run from its start (`maxParallel` lanes,
-/// each group for its expected duration), and a row per group. Above the aggregation
+/// its groups laid out in the window as they would run from its start (in batches of
+/// `maxParallel`, as its notice estimates), and a row per group. Above the aggregation
 /// threshold, counts per status and reason instead, and only the groups needing attention.
 struct ScheduleWaveSection {
     let wave: Schedule.WaveLine
@@ -54,16 +54,25 @@ struct ScheduleWaveSection {
 
     // MARK: The window, group by group
 
-    /// Each group's start and end if the wave ran from its window's start: groups in order,
-    /// each taking the first free of `maxParallel` lanes.
+    /// Each group's start and end if the wave ran from its window's start, by the model its
+    /// notice announces (`DurationEstimator.wave`): the longest groups first, in batches of
+    /// `maxParallel`, each batch as long as its longest group. O(n log n) for any fleet.
     func slots() -> [(lane: Int, start: Timestamp, end: Timestamp)] {
-        var lanes = [Timestamp](repeating: wave.window.start, count: max(1, min(wave.maxParallel, max(wave.groups.count, 1))))
-        return wave.groups.map { group in
-            let lane = lanes.indices.min { lanes[$0] < lanes[$1] }!
-            let start = lanes[lane], end = start + group.expectedDuration
-            lanes[lane] = end
-            return (lane, start, end)
+        let groups = wave.groups, width = max(1, wave.maxParallel)
+        let order = groups.indices.sorted { a, b in
+            groups[a].expectedDuration != groups[b].expectedDuration ? groups[a].expectedDuration > groups[b].expectedDuration : a < b
         }
+        var slots = [(lane: Int, start: Timestamp, end: Timestamp)](repeating: (0, wave.window.start, wave.window.start), count: groups.count)
+        var batchStart = wave.window.start
+        var position = 0
+        while position < order.count {
+            let batch = order[position..<min(position + width, order.count)]
+            for (lane, index) in batch.enumerated() { slots[index] = (lane, batchStart, batchStart + groups[index].expectedDuration) }
+            // Sorted longest first: the batch lasts as long as its first group.
+            batchStart = batchStart + groups[batch.first!].expectedDuration
+            position += width
+        }
+        return slots
     }
 
     func projectedEnd() -> Timestamp { slots().map(\.end).max() ?? wave.window.start }

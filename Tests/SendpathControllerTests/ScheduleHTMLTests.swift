@@ -168,6 +168,29 @@ struct ScheduleHTMLTests {
         #expect(page.contains("and 60 more"))
     }
 
+    @Test func aWaveNeedsWhatItsNoticeAnnounces() async throws {
+        var schedule = try await Self.plan()
+        schedule.waves[1].maxParallel = 2
+        schedule.waves[1].groups = [10, 30, 20].map { minutes in
+            var group = Self.group("g\(minutes)", .pending)
+            group.expectedDuration = .seconds(minutes * 60)
+            return group
+        }
+        // In batches of two, longest first: 30m beside 20m, then 10m: 40m, as DurationEstimator.wave says.
+        let section = ScheduleWaveSection(wave: schedule.waves[1], at: schedule.at, aggregateAbove: ScheduleHTML.aggregateAbove)
+        let start = schedule.waves[1].window.start
+        let slots = section.slots()
+        #expect(slots.map(\.lane) == [0, 0, 1])
+        #expect(slots.map { $0.start - start } == [.seconds(1800), .zero, .zero])
+        #expect(section.projectedEnd() == start + .seconds(2400))
+        #expect(ScheduleHTML.page(schedule).contains("the groups need about <b>40m</b> from the window's start</span>"))
+        // Many groups and many lanes stay cheap.
+        schedule.waves[1].maxParallel = 10_000
+        schedule.waves[1].groups = (0..<100_000).map { Self.group("g\($0)", .pending) }
+        let wide = ScheduleWaveSection(wave: schedule.waves[1], at: schedule.at, aggregateAbove: ScheduleHTML.aggregateAbove)
+        #expect(wide.projectedEnd() == start + .seconds(10 * 900))
+    }
+
     @Test func noticeInForceIsTheLaterOfStoredAndDeclared() async throws {
         let schedule = try await Self.plan()
         let wave = try #require(EngineFixtureFleet.wave(named: "w1"))
