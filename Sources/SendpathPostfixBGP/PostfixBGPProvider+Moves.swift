@@ -108,7 +108,7 @@ extension PostfixBGPProvider {
                     }
                 }
                 try await sender.assume(.sending)
-                try await sender.releaseAll()
+                try await sender.releaseAll(patience: configuration.commandTimeout * 2)
             }
             return true
         }

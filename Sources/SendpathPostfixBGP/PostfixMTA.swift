@@ -8,12 +8,20 @@ struct PostfixQueueEntry: Sendable, Hashable, Decodable {
     var arrivalTime: Int64
     var sender: String
     var recipients: [String]
+    /// Deferred with no reason given for any recipient: put back by a queue manager that could
+    /// not go on (a `postfix reload` under it), not by a failed delivery.
+    var deferredWithoutReason: Bool
 
     enum CodingKeys: String, CodingKey {
         case queueName = "queue_name", queueID = "queue_id", arrivalTime = "arrival_time", sender, recipients
     }
 
-    struct Recipient: Decodable { var address: String }
+    struct Recipient: Decodable {
+        var address: String
+        var delayReason: String?
+
+        enum CodingKeys: String, CodingKey { case address, delayReason = "delay_reason" }
+    }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -21,7 +29,15 @@ struct PostfixQueueEntry: Sendable, Hashable, Decodable {
         queueID = try container.decode(String.self, forKey: .queueID)
         arrivalTime = try container.decode(Int64.self, forKey: .arrivalTime)
         sender = try container.decodeIfPresent(String.self, forKey: .sender) ?? ""
-        recipients = try container.decodeIfPresent([Recipient].self, forKey: .recipients)?.map(\.address) ?? []
+        let listed = try container.decodeIfPresent([Recipient].self, forKey: .recipients) ?? []
+        recipients = listed.map(\.address)
+        deferredWithoutReason = queueName == "deferred" && listed.allSatisfy { ($0.delayReason ?? "").isEmpty }
+    }
+
+    /// Waiting on this MTA's own queue manager rather than on a remote server: new, being
+    /// delivered, or deferred without a reason.
+    var awaitsQueueManager: Bool {
+        queueName == "maildrop" || queueName == "incoming" || queueName == "active" || deferredWithoutReason
     }
 }
 
@@ -231,10 +247,24 @@ struct PostfixMTA: Sendable {
         try await tools.run("postsuper", ["-c", directory, "-h", "ALL"])
     }
 
-    /// Releases every held message and asks for delivery now.
-    func releaseAll() async throws(ProviderError) {
+    /// Releases every held message and asks for delivery now, then asks again until every
+    /// released message was taken up (delivered, or deferred by the remote with a reason), for
+    /// at most `patience`. A `postfix reload` just before (the role change that unfreezes) can
+    /// swallow the first request: the queue manager that gets it exits for the reload with the
+    /// messages put back as deferred, and the next one starts only at its 300 s wakeup.
+    func releaseAll(patience: Duration) async throws(ProviderError) {
         try await tools.run("postsuper", ["-c", directory, "-H", "ALL"])
-        try await tools.run("postqueue", ["-c", directory, "-f"])
+        let deadline = ContinuousClock.now + patience
+        while true {
+            try await tools.run("postqueue", ["-c", directory, "-f"])
+            let retry = min(deadline, ContinuousClock.now + .seconds(2))
+            repeat {
+                do { try await Task.sleep(for: .milliseconds(200)) } catch { throw ProviderError(.transient, "cancelled while releasing \(directory)") }
+                if try await !queue().contains(where: \.awaitsQueueManager) { return }
+            } while ContinuousClock.now < retry
+            // Released all the same: Postfix delivers the rest at its next queue run.
+            if ContinuousClock.now >= deadline { return }
+        }
     }
 
     /// Deletes held messages in one call (`postsuper -d - hold`, ids on stdin); ids already

@@ -27,13 +27,10 @@ struct LabCLITests {
             report = try lab.report(state: state, expectSites: sites)
         }
         if report.status != 0 {
-            // Keep the evidence: the lab's records and the journal, for whoever reads the failure.
+            // Keep the evidence: the lab's records, the MTAs' logs and queues, the ledger and the
+            // journal, for whoever reads the failure.
             let kept = "/tmp/sendpath-lab-failure-\(Int(Date().timeIntervalSince1970))"
-            try? FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true)
-            for file in ["lab.json", "backlog.jsonl", "submitted.jsonl", "deliveries.jsonl", "routes.jsonl"] {
-                try? FileManager.default.copyItem(atPath: lab.directory + "/" + file, toPath: kept + "/" + file)
-            }
-            try? FileManager.default.copyItem(atPath: state, toPath: kept + "/state.db")
+            lab.keepEvidence(in: kept, state: state)
             report.text += "\n(records kept in \(kept))"
         }
         return report

@@ -40,6 +40,20 @@ struct PostfixBGPPartsTests {
         // Delivered while it was being held: no recipient left.
         let done = try JSONDecoder().decode(PostfixQueueEntry.self, from: Data(#"{"queue_name": "hold", "queue_id": "X", "arrival_time": 1, "sender": "s", "recipients": []}"#.utf8))
         #expect(done.recipients.isEmpty)
+        #expect(!entry.awaitsQueueManager, "held: waiting for a release, not for the queue manager")
+    }
+
+    /// Released messages are deferred with no reason until a queue manager takes them up; one
+    /// the remote turned away says why. Unfreeze asks again for delivery while any message is
+    /// of the first kind (a reload can swallow the first request).
+    @Test func aDeferralWithoutReasonAwaitsTheQueueManagerOneWithAReasonAwaitsTheRemote() throws {
+        func entry(_ json: String) throws -> PostfixQueueEntry { try JSONDecoder().decode(PostfixQueueEntry.self, from: Data(json.utf8)) }
+        let released = try entry(#"{"queue_name": "deferred", "queue_id": "A", "arrival_time": 1, "sender": "s", "recipients": [{"address": "a@example.com"}]}"#)
+        #expect(released.deferredWithoutReason && released.awaitsQueueManager)
+        let refused = try entry(#"{"queue_name": "deferred", "queue_id": "B", "arrival_time": 1, "sender": "s", "recipients": [{"address": "a@example.com", "delay_reason": "connect to 127.0.0.1[127.0.0.1]:2525: Connection refused"}]}"#)
+        #expect(!refused.deferredWithoutReason && !refused.awaitsQueueManager)
+        let active = try entry(#"{"queue_name": "active", "queue_id": "C", "arrival_time": 1, "sender": "s", "recipients": [{"address": "a@example.com"}]}"#)
+        #expect(active.awaitsQueueManager)
     }
 
     @Test(arguments: [

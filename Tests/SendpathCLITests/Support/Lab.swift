@@ -64,6 +64,28 @@ struct Lab {
         return (result.status, result.stdout + result.stderr)
     }
 
+    /// Copies what explains a failed report into `folder`: the lab's records, each MTA's
+    /// maillog and queue listing (`postqueue -j`), the provider's ledger and the state file.
+    func keepEvidence(in folder: String, state: String) {
+        let files = FileManager.default
+        try? files.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for file in ["lab.json", "backlog.jsonl", "submitted.jsonl", "deliveries.jsonl", "routes.jsonl"] {
+            try? files.copyItem(atPath: directory + "/" + file, toPath: folder + "/" + file)
+        }
+        try? files.copyItem(atPath: directory + "/provider", toPath: folder + "/provider")
+        try? files.copyItem(atPath: state, toPath: folder + "/state.db")
+        for instance in instances {
+            for site in ["adobe-dc", "aws"] {
+                let name = "\(instance)-\(site)"
+                try? files.copyItem(atPath: "\(directory)/spool/\(instance)/\(site)/maillog", toPath: "\(folder)/\(name).maillog")
+                try? files.copyItem(atPath: mta(instance, site) + "/main.cf", toPath: "\(folder)/\(name).main.cf")
+                if let queue = try? Command.run("/usr/sbin/postqueue", ["-c", mta(instance, site), "-j"]) {
+                    _ = files.createFile(atPath: "\(folder)/\(name).queue.jsonl", contents: Data(queue.stdout.utf8))
+                }
+            }
+        }
+    }
+
     struct LabError: Error, CustomStringConvertible {
         var message: String
         var description: String { message }
