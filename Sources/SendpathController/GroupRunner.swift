@@ -39,6 +39,13 @@ struct GroupRunner: Sendable {
     func run() async -> GroupResult {
         var result = GroupResult(plan: plan, status: plan.status, reasons: plan.reasons, moves: [], skipped: [], messages: [:])
         do {
+            // A suspension recorded since the plan (by another process) stops anything new,
+            // prepare-target included; cut-overs in flight go on.
+            if plan.decision == .prepare || plan.decision == .start, let reason = try await lateControlReason() {
+                result.status = .blocked
+                result.reasons = [reason]
+                return result
+            }
             if plan.decision == .prepare || (plan.decision == .start && plan.needsPrepare) {
                 guard try await prepare(into: &result) else { return result }
                 if plan.decision == .prepare { return result }
@@ -85,6 +92,20 @@ struct GroupRunner: Sendable {
                          metadata: ["cutover.group": "\(group.id)", "error": "\(error)"])
         }
         return result
+    }
+
+    /// A suspension, or a spent failure budget, that came about after the plan (recorded by
+    /// another process, or groups of this run that failed meanwhile).
+    private func lateControlReason() async throws -> BlockReason? {
+        let controls = OperatorControls(try await store.controls())
+        if let suspension = controls.suspension(of: plan.wave.name) {
+            return BlockReason(.suspended, "suspended by \(suspension.by) at \(suspension.at) after this run planned; nothing new starts until 'sendpath resume'")
+        }
+        guard plan.decision == .start, let budget = plan.wave.maxFailures else { return nil }
+        let groups = fleet.groups.filter { $0.wave == plan.wave.name }.map(\.id)
+        let records = Dictionary(grouping: try await store.cutovers(groups: Set(groups)), by: \.group)
+        return FailureBudgetGate.reason(wave: plan.wave, budget: budget, groups: groups, cutovers: { records[$0] ?? [] },
+                                        forgivenBefore: controls.lastResume(of: plan.wave.name))
     }
 
     /// Runs prepare-target with retries; `false` when it failed (nothing that sends was changed).

@@ -10,6 +10,11 @@ public struct JournalGauges: Sendable, Hashable {
     public var messagesAwaitingResend: Int
     /// Per group (as its cut-over names it), the members its open cut-over keeps frozen.
     public var frozenByGroup: [String: Int]
+    /// Suspensions in force: `everything` for one of every wave, else the suspended waves.
+    public var suspended: [String] = []
+    /// Per reason code, the groups blocked by it in the pass's report (the operators'
+    /// controls among them: suspended, awaiting-approval, canary, failure-budget).
+    public var blockedGroups: [ReasonCode: Int] = [:]
 
     public init(cutovers: [CutoverRecord]) {
         var groups = 0, frozen = 0, awaiting = 0
@@ -34,5 +39,16 @@ public struct JournalGauges: Sendable, Hashable {
         instancesFrozen = frozen
         messagesAwaitingResend = awaiting
         frozenByGroup = byGroup
+    }
+
+    /// Fills `blockedGroups` from a pass's report: each group once, under its first reason.
+    public mutating func count(blockedIn report: ReconcileReport) {
+        var seen = Set<String>()
+        var counts: [ReasonCode: Int] = [:]
+        for instance in report.instances where instance.status == .blocked {
+            guard let code = instance.reasonCode, seen.insert(instance.group).inserted else { continue }
+            counts[code, default: 0] += 1
+        }
+        blockedGroups = counts
     }
 }

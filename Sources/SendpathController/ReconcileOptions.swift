@@ -14,10 +14,16 @@ public struct ReconcileOptions: Sendable {
     public var maxRollbacksPerWindow: Int
     /// Set on SIGTERM: groups in flight finish their cut-over (or its rollback); no new group starts.
     public var stop: StopRequest?
+    /// `--plan FILE`: apply exactly this plan, or refuse with ``StalePlanError``.
+    public var savedPlan: SavedPlan?
+    /// The digest of the manifest files (for saved plans).
+    public var manifestDigest: String
 
     public init(dryRun: Bool = false, detailedExitCode: Bool = false, scope: Set<String>? = nil, resumeHeld: Set<String> = [],
                 maxParallel: Int? = nil, retry: RetryPolicy = RetryPolicy(), maxRollbacksPerWindow: Int = 3,
-                stop: StopRequest? = nil) {
+                stop: StopRequest? = nil, savedPlan: SavedPlan? = nil, manifestDigest: String = "") {
+        self.savedPlan = savedPlan
+        self.manifestDigest = manifestDigest
         self.dryRun = dryRun
         self.detailedExitCode = detailedExitCode
         self.scope = scope

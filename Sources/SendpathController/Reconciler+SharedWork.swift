@@ -7,9 +7,10 @@ extension Reconciler {
     func applySharingWork() async throws -> ReconcileReport {
         let runID = "\(holder.id)-\(clock.now().nanosecondsSinceEpoch)"
         var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
+        let (plan, input) = try await observeAndPlan()
+        try checkSavedPlan(plan, input: input)
         try await store.recordRun(record)
         if let lease { try await markDiedRuns(except: record.id, lease: lease, exclusive: false) }
-        let (plan, input) = try await observeAndPlan()
         let observed = input.observedInstances
         for notice in plan.noticesToRecord { try await store.recordNotice(notice) }
         let order: [GroupPlan.Decision: Int] = [.resume: 0, .start: 1, .prepare: 2]
@@ -96,9 +97,17 @@ extension Reconciler {
             for (name, state) in try await provider.observeInstances(group.instances, step: nil) { input.observedInstances[name] = state }
             for (block, state) in try await provider.observePrefixes(group.blocks) { input.observedPrefixes[block] = state }
             input.cutovers = input.cutovers.filter { $0.group != group.id } + (try await store.cutovers(groups: [group.id]))
+            // A suspend or an approval recorded since the pass counts now.
+            input.controls = OperatorControls(try await store.controls())
             input.now = clock.now()
             input.scope = [group.id]
-            guard let replanned = Planner.plan(input).groups.first(where: { $0.group.id == group.id }),
+            let replannedGroup = Planner.plan(input).groups.first(where: { $0.group.id == group.id })
+            // A gate that closed since the pass (a suspend, an approval still missing, the failure
+            // budget spent by another reconciler's group): reported as such.
+            if let blocked = replannedGroup, [.blocked, .held, .rolledBack].contains(blocked.decision) {
+                return GroupResult(plan: blocked, status: blocked.status, reasons: blocked.reasons, moves: [], skipped: [], messages: [:])
+            }
+            guard let replanned = replannedGroup,
                   [.start, .resume, .prepare].contains(replanned.decision),
                   // Claimed without a slot to resume: it may only resume.
                   slot != nil || replanned.decision == .resume else {

@@ -45,22 +45,28 @@ public struct Reconciler: Sendable {
     /// The plan, and what it was made from.
     func observeAndPlan() async throws -> (Plan, PlanInput) {
         let names = fleet.instances.map(\.name)
-        // The four reads are independent: run them at once.
+        // The five reads are independent: run them at once.
         async let observedInstances = provider.observeInstances(names, step: nil)
         async let observedPrefixes = provider.observePrefixes(fleet.prefixes.map(\.cidr.value))
         async let journal = store.cutovers(groups: nil)
         async let announced = store.notices()
-        let (observed, prefixes, cutovers, notices) = try await (observedInstances, observedPrefixes, journal, announced)
+        async let recordedControls = store.controls()
+        let (observed, prefixes, cutovers, notices, controls) = try await (observedInstances, observedPrefixes, journal, announced,
+                                                                           recordedControls)
         let input = PlanInput(fleet: fleet, observedInstances: observed, observedPrefixes: prefixes, cutovers: cutovers,
                               notices: notices, now: clock.now(), scope: options.scope, resumeHeld: options.resumeHeld,
-                              maxAttempts: options.retry.maxAttempts, maxRollbacksPerWindow: options.maxRollbacksPerWindow)
+                              maxAttempts: options.retry.maxAttempts, maxRollbacksPerWindow: options.maxRollbacksPerWindow,
+                              controls: OperatorControls(controls))
         return (Planner.plan(input), input)
     }
 
     /// Desired, observed and journal state side by side (read-only, like a dry run).
     public func status() async throws -> ReconcileReport {
-        let (plan, observed) = try await plan()
+        let (plan, input) = try await observeAndPlan()
+        let observed = input.observedInstances
         var report = ReportBuilder.plan(plan, observed: observed, dryRun: true, detailedExitCode: false)
+        let suspensions = [input.controls.everything].compactMap { $0 } + input.controls.waves.keys.sorted().compactMap { input.controls.waves[$0] }
+        report.suspensions = suspensions.isEmpty ? nil : suspensions
         var latest: [String: CutoverRecord] = [:]
         for group in plan.groups { if let record = group.latest { latest[group.group.id] = record } }
         for index in report.instances.indices {
@@ -106,10 +112,12 @@ public struct Reconciler: Sendable {
         let runID = "\(holder.id)-\(clock.now().nanosecondsSinceEpoch)"
         var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
         do {
+            let (plan, input) = try await observeAndPlan()
+            // A saved plan that no longer holds: refused before anything is written.
+            try checkSavedPlan(plan, input: input)
             try await store.recordRun(record)
             // Under the store's only reconciler lease, any other apply still open has died.
             try await markDiedRuns(except: record.id, lease: lease, exclusive: true)
-            let (plan, input) = try await observeAndPlan()
             for notice in plan.noticesToRecord { try await store.recordNotice(notice) }
             let results = await execute(plan, observed: input.observedInstances, prefixes: input.observedPrefixes, lease: lease)
             // Reasons as they stand after the run, for the groups that waited.
@@ -122,6 +130,9 @@ public struct Reconciler: Sendable {
             try await store.recordRun(record)
             await lease.release()
             return report
+        } catch let stale as StalePlanError {
+            await lease.release()
+            throw stale
         } catch {
             record.finishedAt = clock.now()
             record.outcome = .error
@@ -211,8 +222,25 @@ extension Reconciler {
         }
     }
 
+    /// A dry run that also returns the plan to save (`--out FILE`).
+    public func plannedForSaving() async throws -> (report: ReconcileReport, plan: SavedPlan) {
+        let (plan, input) = try await observeAndPlan()
+        let report = ReportBuilder.plan(plan, observed: input.observedInstances, dryRun: true, detailedExitCode: options.detailedExitCode)
+        return (report, SavedPlan(plan: plan, fingerprint: PlanFingerprint(input: input, manifests: options.manifestDigest)))
+    }
+
+    /// Throws ``StalePlanError`` when `--plan FILE` no longer matches what is planned now.
+    func checkSavedPlan(_ plan: Plan, input: PlanInput) throws {
+        guard let saved = options.savedPlan else { return }
+        let changes = saved.differences(from: plan, fingerprint: PlanFingerprint(input: input, manifests: options.manifestDigest))
+        if !changes.isEmpty { throw StalePlanError(changes: changes) }
+    }
+
     /// What is open in the journal now (for the controller's gauges).
     public func gauges() async throws -> JournalGauges {
-        JournalGauges(cutovers: try await store.cutovers(groups: nil))
+        var gauges = JournalGauges(cutovers: try await store.cutovers(groups: nil))
+        let controls = OperatorControls(try await store.controls())
+        gauges.suspended = (controls.everything == nil ? [] : ["everything"]) + controls.waves.keys.sorted()
+        return gauges
     }
 }

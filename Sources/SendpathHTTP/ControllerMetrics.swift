@@ -1,5 +1,6 @@
 public import SendpathCore
 public import Prometheus
+import Synchronization
 
 /// The controller's Prometheus metrics, in their own ``PrometheusCollectorRegistry``.
 ///
@@ -7,7 +8,9 @@ public import Prometheus
 /// base units): `sendpath_steps_total{step,result}`, `sendpath_groups_in_progress`,
 /// `sendpath_instances_frozen`, `sendpath_messages_awaiting_resend`,
 /// `sendpath_reconcile_duration_seconds`, `sendpath_last_successful_reconcile_timestamp_seconds`,
-/// `sendpath_reconciles_total{outcome}` and `sendpath_fencing_rejections_total`. The unlabelled
+/// `sendpath_reconciles_total{outcome}`, `sendpath_fencing_rejections_total`,
+/// `sendpath_suspended{wave}` (1 while suspended; `wave="*"` for every wave) and
+/// `sendpath_groups_blocked{reason}` (groups blocked, by reason code). The unlabelled
 /// ones exist from the start (at 0), so `/metrics` lists them before the first reconcile.
 public final class ControllerMetrics: Sendable {
     /// The registry the metrics live in; hand it to a `PrometheusMetricsFactory` to add
@@ -19,6 +22,7 @@ public final class ControllerMetrics: Sendable {
     private let messagesAwaitingResend: Gauge
     private let reconcileDuration: ValueHistogram
     private let lastSuccessfulReconcile: Gauge
+    private let suspendedWaves = Mutex<Set<String>>([])
 
     /// Seconds: from a quick level-triggered pass to a long cut-over batch.
     public static let reconcileDurationBuckets: [Double] = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600]
@@ -39,6 +43,7 @@ public final class ControllerMetrics: Sendable {
         // and `increase()` sees the first event after a restart.
         for fence in Fence.allCases { _ = fencingCounter(by: fence) }
         for outcome in Outcome.allCases { _ = reconcilesCounter(outcome: outcome.rawValue) }
+        setBlockedGroups([:])
         for step in Self.stepLabels {
             for result in Self.stepResults { _ = stepsCounter(step: step, result: result) }
         }
@@ -81,6 +86,27 @@ public final class ControllerMetrics: Sendable {
 
     /// `sendpath_messages_awaiting_resend`.
     public func setMessagesAwaitingResend(_ count: Int) { messagesAwaitingResend.set(to: Double(count)) }
+
+    /// `sendpath_suspended{wave}`: 1 for each suspension in force (`*` for every wave), 0 for
+    /// one lifted since the controller started.
+    public func setSuspended(_ waves: [String]) {
+        let now = Set(waves.map { $0 == "everything" ? "*" : $0 })
+        suspendedWaves.withLock { known in
+            known.formUnion(now)
+            for wave in known {
+                registry.makeGauge(descriptor: Self.name("suspended", "", "1 while reconciling is suspended (wave \"*\": every wave)."),
+                                   labels: [("wave", wave)]).set(to: now.contains(wave) ? 1 : 0)
+            }
+        }
+    }
+
+    /// `sendpath_groups_blocked{reason}`: groups blocked after the last pass, per reason code.
+    public func setBlockedGroups(_ counts: [ReasonCode: Int]) {
+        for code in ReasonCode.allCases {
+            registry.makeGauge(descriptor: Self.name("groups_blocked", "", "Cut-over groups blocked after the last pass, by reason code."),
+                               labels: [("reason", code.rawValue)]).set(to: Double(counts[code] ?? 0))
+        }
+    }
 
     /// Records one pass in `sendpath_reconcile_duration_seconds`.
     public func observeReconcileDuration(seconds: Double) { reconcileDuration.record(seconds) }

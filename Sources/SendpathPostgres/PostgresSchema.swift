@@ -110,6 +110,10 @@ enum PostgresSchema {
             """,
             "CREATE INDEX run_on_started_at ON run (started_at)",
         ]),
+        // Operators' controls (suspend, resume, approve), in the order they were recorded.
+        Migration(name: "v2-controls", statements: [
+            "CREATE TABLE control (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, record TEXT NOT NULL)",
+        ]),
     ]
 
     /// Applies the migrations missing from the database; returns their names.

@@ -102,6 +102,16 @@ enum StateSchema {
                 """)
         }
 
+        // Operators' controls (suspend, resume, approve), in the order they were recorded.
+        migrator.registerMigration("v2-controls") { db in
+            try db.execute(sql: """
+                CREATE TABLE control (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    record TEXT NOT NULL
+                );
+                """)
+        }
+
         return migrator
     }()
 }

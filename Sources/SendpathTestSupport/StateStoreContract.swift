@@ -22,6 +22,28 @@ public struct StateStoreContract: Sendable {
         try await journalKeepsCutoversInOrder()
         try await noticesAndRunsRoundTrip()
         try await journalRefusesHoldersThatLostTheirLease()
+        try await controlsKeepTheirOrder()
+    }
+
+    /// Suspend, approve and resume come back in the order they were recorded (even at the
+    /// same instant), and read as the state they leave.
+    public func controlsKeepTheirOrder() async throws {
+        let store = try await makeStore()
+        #expect(try await store.controls().isEmpty)
+        let records = [
+            ControlRecord(kind: .suspend, by: "alice@host-a", at: Self.t0, reason: "incident 42: bounces"),
+            ControlRecord(kind: .suspend, wave: "w1", by: "bob@host-b", at: Self.t0),
+            ControlRecord(kind: .approve, group: "g1", cutover: 2, by: "carol", at: Self.t0 + .seconds(1)),
+            ControlRecord(kind: .resume, by: "alice@host-a", at: Self.t0 + .seconds(2)),
+        ]
+        for record in records { try await store.recordControl(record) }
+        let read = try await store.controls()
+        #expect(read == records)
+        let state = OperatorControls(read)
+        #expect(state.suspension(of: "w1") == nil)
+        #expect(state.lastResume(of: "w1") == Self.t0 + .seconds(2))
+        #expect(state.approval(group: "g1", cutover: 2)?.by == "carol")
+        #expect(state.approval(group: "g1", cutover: 3) == nil)
     }
 
     public func journalRefusesHoldersThatLostTheirLease() async throws {

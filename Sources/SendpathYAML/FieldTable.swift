@@ -37,6 +37,7 @@ final class FieldTable: Sendable {
     static let waveSpec = FieldTable(ManifestSchema.waveSpec)
     static let window = FieldTable(ManifestSchema.window)
     static let notice = FieldTable(ManifestSchema.notice)
+    static let canary = FieldTable(ManifestSchema.canary)
     static let policySpec = FieldTable(ManifestSchema.policySpec)
     static let noticeLeadTime = FieldTable(ManifestSchema.noticeLeadTime)
 }
@@ -68,6 +69,7 @@ extension Hosting: ManifestEnumeration { static let byteTable = makeByteTable() 
 extension Environment: ManifestEnumeration { static let byteTable = makeByteTable() }
 extension Infrastructure: ManifestEnumeration { static let byteTable = makeByteTable() }
 extension VerificationFailurePolicy: ManifestEnumeration { static let byteTable = makeByteTable() }
+extension ApprovalPolicy: ManifestEnumeration { static let byteTable = makeByteTable() }
 
 /// Whether a byte array and a buffer hold the same bytes.
 @inline(__always)

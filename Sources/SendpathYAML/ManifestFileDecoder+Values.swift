@@ -123,7 +123,12 @@ extension ManifestFileDecoder {
             return nil
         }
         let expectedTag = if case .integer = type { "tag:yaml.org,2002:int" } else { Self.stringTag }
-        guard acceptsTag(event, expectedTag) else {
+        let fits = if case .failureBudget = type {
+            acceptsTag(event, expectedTag) || acceptsTag(event, "tag:yaml.org,2002:int")
+        } else {
+            acceptsTag(event, expectedTag)
+        }
+        guard fits else {
             report(.unsupportedTag, at: event, "tag '\(Escaped.value(String(decoding: event.tag!, as: UTF8.self)))' does not fit '\(field)' in \(schema.title), which is \(type.noun)",
                    hint: "remove the tag")
             return nil
@@ -225,6 +230,29 @@ extension ManifestFileDecoder {
             return nil
         }
         return value
+    }
+
+    /// A failure budget: a plain integer from 1 to 10000, or a percentage from 1% to 100%.
+    func readFailureBudget(_ field: String, in schema: ObjectSchema) throws(YAMLReadError) -> FailureBudget? {
+        guard let event = try readScalar(field, in: schema, .failureBudget) else { return nil }
+        let text = event.string
+        if text.hasSuffix("%"), let percent = Int(text.dropLast()), text.dropLast().allSatisfy(\.isASCII) {
+            guard (1...100).contains(percent) else {
+                report(.valueOutOfRange, at: event, "'\(field)' in \(schema.title) is out of range: a percentage must be from 1% to 100%, found '\(Escaped.value(text))'")
+                return nil
+            }
+            return .percent(percent)
+        }
+        if event.plain || event.tag != nil, let count = Int(text), text.allSatisfy(\.isASCII) {
+            guard (1...10_000).contains(count) else {
+                report(.valueOutOfRange, at: event, "'\(field)' in \(schema.title) is out of range: a count must be from 1 to 10000, found \(count)")
+                return nil
+            }
+            return .count(count)
+        }
+        report(.badValue, at: event, "'\(field)' in \(schema.title) must be a count or a percentage, found '\(Escaped.value(text))'",
+               hint: "for example 2 or 10%")
+        return nil
     }
 
     /// The value of a whole number written with more digits than an `Int` holds, or as a

@@ -213,10 +213,23 @@ final class ManifestFileDecoder {
         var window: Window?, windowLocation: SourceLocation?
         var maxParallel = 1, maxParallelOK = true
         var after: [Located<String>]? = []
-        var noticeOK = true
+        var noticeOK = true, controlsOK = true
         var notice: Located<Timestamp>?
+        var approval = ApprovalPolicy.none, canary: CanaryPolicy?, maxFailures: FailureBudget?
         let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             switch field {
+            case "approval":
+                if let value = try readEnum("approval", in: schema, ApprovalPolicy.self) { approval = value } else { controlsOK = false }
+            case "canary":
+                guard let start = try readMapping("canary", in: schema) else { controlsOK = false; return }
+                var groups: Int?, bake: Duration?
+                let whole = try forEachField(of: FieldTable.canary, opening: start) { (part, _) throws(YAMLReadError) in
+                    if part == "groups" { groups = try readInteger("groups", in: ManifestSchema.canary, minimum: 1, maximum: 10_000) }
+                    else { bake = try readDuration("bake", in: ManifestSchema.canary) }
+                }
+                if whole, let groups, let bake { canary = CanaryPolicy(groups: groups, bake: bake) } else { controlsOK = false }
+            case "maxFailures":
+                if let value = try readFailureBudget("maxFailures", in: schema) { maxFailures = value } else { controlsOK = false }
             case "window":
                 if let start = try readMapping("window", in: schema) {
                     windowLocation = location(of: start)
@@ -241,9 +254,9 @@ final class ManifestFileDecoder {
                 }
             }
         }
-        guard complete, maxParallelOK, noticeOK, let window, let windowLocation, let after else { return nil }
+        guard complete, maxParallelOK, noticeOK, controlsOK, let window, let windowLocation, let after else { return nil }
         return Wave(metadata: metadata, window: window, windowLocation: windowLocation, maxParallel: maxParallel,
-                    after: after, noticeSentAt: notice)
+                    after: after, noticeSentAt: notice, approval: approval, canary: canary, maxFailures: maxFailures)
     }
 
     private func decodePolicySpec(_ metadata: Metadata) throws(YAMLReadError) -> Policy? {

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import SendpathCore
 import SendpathPostfixBGP
@@ -50,6 +51,11 @@ func withCommandErrors(json: StoppedReport.Context? = nil, _ body: () async thro
         StderrLine.write("sendpath: error: \(message)", level: .error, message: message, fields: ["outcome": "invalid"])
         StoppedReport.print(.invalid, json, error: message, diagnostics: configuration.diagnostics)
         throw ExitCode(Outcome.invalid.exitCode)
+    } catch let stale as StalePlanError {
+        let message = Escaped.line(stale.description)
+        StderrLine.write("sendpath: stale plan: \(message)", level: .error, message: message, fields: ["outcome": "stale-plan"])
+        StoppedReport.print(.stalePlan, json, error: message)
+        throw ExitCode(Outcome.stalePlan.exitCode)
     } catch StateStoreError.locked(let holder, let scope, let expiresAt) {
         let message = Escaped.line("another reconciler holds the \(scope) lease: \(holder), until \(expiresAt); try again when it has finished")
         StderrLine.write("sendpath: locked: \(message)", level: .error, message: message, fields: ["outcome": "locked"])
@@ -68,6 +74,11 @@ extension ManifestOptions {
     /// Loads and validates; prints the diagnostics and exits 65 when invalid (with a `json`
     /// context, a ``StoppedReport`` with the diagnostics goes to stdout too).
     func loadFleet(json: StoppedReport.Context? = nil) throws -> Fleet {
+        try loadFleetAndFiles(json: json).fleet
+    }
+
+    /// ``loadFleet(json:)``, with the files read (for their digest).
+    func loadFleetAndFiles(json: StoppedReport.Context? = nil) throws -> (fleet: Fleet, files: [String]) {
         let result = load()
         printDiagnostics(result.diagnostics)
         guard let fleet = result.fleet else {
@@ -77,6 +88,20 @@ extension ManifestOptions {
                                 diagnostics: result.diagnostics)
             throw ExitCode(Outcome.invalid.exitCode)
         }
-        return fleet
+        return (fleet, result.files)
+    }
+
+    /// The digest of the manifest files read: each file's path and bytes (FNV-1a 64). A file
+    /// that cannot be read again gives a digest no plan matches.
+    static func digest(files: [String]) -> String {
+        var hasher = FNV1a()
+        for file in files {
+            hasher.combine(file.utf8)
+            hasher.combine(CollectionOfOne(0))
+            hasher.combine(FileManager.default.contents(atPath: file) ?? Data("unreadable".utf8))
+            hasher.combine(CollectionOfOne(0))
+        }
+        let hex = String(hasher.value, radix: 16)
+        return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

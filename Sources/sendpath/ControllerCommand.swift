@@ -101,7 +101,9 @@ struct ControllerCommand: AsyncParsableCommand {
                 // What is frozen as the pass starts; the gauge then moves as freezes and unfreezes happen.
                 if let gauges = try? await reconciler.gauges() { progress.start(from: gauges) }
                 let report = try await reconciler.run()
-                return (report, try? await reconciler.gauges())
+                var gauges = try? await reconciler.gauges()
+                gauges?.count(blockedIn: report)
+                return (report, gauges)
             }
             let loop = ReconcileLoop(pass: pass, interval: ManifestDuration.parse(interval)!, watcher: ManifestWatcher(paths: manifests.paths),
                                      clock: clock, logger: logger, observer: MetricsObserver(metrics: metrics))
@@ -199,6 +201,8 @@ struct MetricsObserver: ReconcileLoopObserver {
             metrics.setGroupsInProgress(gauges.groupsInProgress)
             metrics.setInstancesFrozen(gauges.instancesFrozen)
             metrics.setMessagesAwaitingResend(gauges.messagesAwaitingResend)
+            metrics.setSuspended(gauges.suspended)
+            metrics.setBlockedGroups(gauges.blockedGroups)
         }
     }
 }

@@ -10,7 +10,8 @@ struct ReconcileCommand: AsyncParsableCommand {
         abstract: "Plan and (unless --dry-run) apply the manifests to the fleet.",
         discussion: """
         Exit codes: 0 converged, 1 error, 2 changes pending (--dry-run --detailed-exitcode), 3 waiting (blocked by a \
-        window, notice or order), 4 rolled back, 5 held for a human, 64 usage, 65 invalid manifests, 75 locked.
+        window, notice, order or an operator's control), 4 rolled back, 5 held for a human, 6 stale plan (--plan), \
+        64 usage, 65 invalid manifests, 75 locked. A dry run ranks 5 > 4 > 2 > 3 > 0, an apply 5 > 4 > 3 > 0.
         """
     )
 
@@ -27,6 +28,12 @@ struct ReconcileCommand: AsyncParsableCommand {
 
     @Flag(help: "With --dry-run, exit 2 when some change can run now.")
     var detailedExitcode = false
+
+    @Option(help: ArgumentHelp("With --dry-run, also write the plan (JSON, with fingerprints of the manifests, the fleet and the journal) to this file.", valueName: "file"))
+    var out: String?
+
+    @Option(help: ArgumentHelp("Apply exactly this saved plan, or change nothing and exit 6 if the manifests, the fleet or the journal changed since.", valueName: "file"))
+    var plan: String?
 
     @Option(help: ArgumentHelp("Cut-over groups in flight at once, across waves (each wave's maxParallel still applies).", valueName: "n"))
     var maxParallel: Int?
@@ -53,6 +60,8 @@ struct ReconcileCommand: AsyncParsableCommand {
         if output == .html && !dryRun {
             throw ValidationError("--output html goes with --dry-run: an apply reports what it did as text or json; 'sendpath status --output html' shows the schedule after it")
         }
+        if out != nil && !dryRun { throw ValidationError("--out goes with --dry-run (apply a saved plan with --plan FILE)") }
+        if plan != nil && dryRun { throw ValidationError("--plan applies a saved plan: it does not go with --dry-run") }
         if let maxParallel { try FlagValues.integer(maxParallel, flag: "--max-parallel", in: FlagValues.maxParallel) }
         try FlagValues.integer(attempts, flag: "--attempts", in: FlagValues.attempts)
         _ = try FlagValues.duration(retryDelay, flag: "--retry-delay", in: FlagValues.retryDelay, example: "1s or 250ms")
@@ -61,7 +70,8 @@ struct ReconcileCommand: AsyncParsableCommand {
     func run() async throws {
         let stopped = output == .json
             ? StoppedReport.Context(dryRun: dryRun, at: at.flatMap { Timestamp(rfc3339: $0) } ?? SystemClock().now()) : nil
-        let fleet = try manifests.loadFleet(json: stopped)
+        let (fleet, files) = try manifests.loadFleetAndFiles(json: stopped)
+        let saved = try plan.map(SavedPlanFile.read)
         let scope = try runtime.scope(in: fleet, json: stopped)
         let resume = try Set(resumeHeld.map { name -> String in
             if let group = fleet.group(of: name) { return group.id }
@@ -82,28 +92,38 @@ struct ReconcileCommand: AsyncParsableCommand {
             let holder = ThisProcess.holder(command: command)
             let options = ReconcileOptions(dryRun: dryRun, detailedExitCode: detailedExitcode, scope: scope, resumeHeld: resume,
                                            maxParallel: maxParallel,
-                                           retry: RetryPolicy(maxAttempts: attempts, baseDelay: ManifestDuration.parse(retryDelay)!))
+                                           retry: RetryPolicy(maxAttempts: attempts, baseDelay: ManifestDuration.parse(retryDelay)!),
+                                           savedPlan: saved,
+                                           manifestDigest: out != nil || saved != nil ? ManifestOptions.digest(files: files) : "")
             let live = !dryRun && (runtime.verbose || (StandardStreams.stdoutIsTerminal && output == .text))
             let runtime = self.runtime
             let output = self.output
-            let (report, page) = try await runtime.withStore(logger: logger, create: !dryRun) { store in
+            let saving = out != nil
+            let (report, page, planned) = try await runtime.withStore(logger: logger, create: !dryRun) { store in
                 let lease = options.dryRun ? nil : LeaseKeeper(store: store, holder: holder, ttl: runtime.leaseDuration, clock: realClock,
                                                        isAlive: ThisProcess.isAlive, logger: logger)
                 let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger, create: !dryRun)
                 return try await opened.use { provider in
                     let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
                                                 progress: live ? LiveProgress() : nil, options: options, holder: holder, command: command)
-                    let report = try await reconciler.run()
+                    var planned: SavedPlan?
+                    let report: ReconcileReport
+                    if saving {
+                        (report, planned) = try await reconciler.plannedForSaving()
+                    } else {
+                        report = try await reconciler.run()
+                    }
                     let page = output == .html ? ScheduleHTML.page(try await reconciler.schedule(for: report, title: "Plan")) : nil
-                    return (report, page)
+                    return (report, page, planned)
                 }
             }
+            if let out, let planned { try SavedPlanFile.write(planned, to: out) }
             switch output {
             case .text: StandardStreams.out(ReportPrinter.text(report, fleet: fleet, title: dryRun ? "Plan" : "Applied"))
             case .json: StandardStreams.out(try ReportPrinter.json(report))
             case .html: StandardStreams.out(page ?? "")
             }
-            if report.outcome != .converged { throw ExitCode(report.outcome.exitCode) }
+            if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }
     }
 }

@@ -48,7 +48,7 @@ enum ReportPrinter {
         let summary = InstanceStatus.allCases.compactMap { status in
             report.summary[status.rawValue].map { "\($0) \(status.rawValue)" }
         }
-        out += "\nSummary: \(summary.isEmpty ? "no instances" : summary.joined(separator: ", ")). Outcome: \(report.outcome.rawValue) (exit \(report.outcome.exitCode))\n"
+        out += "\nSummary: \(summary.isEmpty ? "no instances" : summary.joined(separator: ", ")). \(report.outcomeLine)\n"
         return out
     }
 

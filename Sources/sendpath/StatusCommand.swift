@@ -53,7 +53,7 @@ struct StatusCommand: AsyncParsableCommand {
             case .text: StandardStreams.out(StatusPrinter.text(report))
             case .html: StandardStreams.out(page ?? "")
             }
-            if report.outcome != .converged { throw ExitCode(report.outcome.exitCode) }
+            if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }
     }
 }
@@ -75,9 +75,14 @@ enum StatusPrinter {
             rows.append([instance.name, instance.wave, instance.target.description, observed, journal, status])
         }
         var out = "Status at \(report.at.secondsDescription)\n\n"
+        for suspension in report.suspensions ?? [] {
+            let what = suspension.wave.map { "Wave \($0) is suspended" } ?? "Every wave is suspended"
+            out += "\(what) by \(Escaped.value(suspension.by)) since \(suspension.at)\(suspension.reason.map { ": " + Escaped.value($0) } ?? ""); 'sendpath resume\(suspension.wave.map { " --wave " + $0 } ?? "")' lifts it.\n"
+        }
+        if report.suspensions != nil { out += "\n" }
         out += ReportPrinter.table(header: ["INSTANCE", "WAVE", "DESIRED", "OBSERVED", "JOURNAL", "STATUS"], rows: rows, indent: "")
         let summary = InstanceStatus.allCases.compactMap { status in report.summary[status.rawValue].map { "\($0) \(status.rawValue)" } }
-        out += "\nSummary: \(summary.joined(separator: ", ")). Outcome: \(report.outcome.rawValue) (exit \(report.outcome.exitCode))\n"
+        out += "\nSummary: \(summary.joined(separator: ", ")). \(report.outcomeLine)\n"
         return out
     }
 }

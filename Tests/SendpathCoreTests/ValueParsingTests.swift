@@ -136,7 +136,16 @@ struct OutcomeTests {
         #expect(Outcome.error.combined(with: .held) == .error)
     }
 
+    /// A dry run ranks 5 > 4 > 2 > 3 > 0: a change that can run now outranks changes that wait.
+    @Test func inADryRunAChangeThatCanRunNowOutranksWaiting() {
+        #expect(Outcome.changesPending.combined(with: .waiting, dryRun: true) == .changesPending)
+        #expect(Outcome.waiting.combined(with: .changesPending, dryRun: true) == .changesPending)
+        #expect(Outcome.changesPending.combined(with: .rolledBack, dryRun: true) == .rolledBack)
+        #expect(Outcome.held.combined(with: .changesPending, dryRun: true) == .held)
+        #expect(Outcome.converged.combined(with: .waiting, dryRun: true) == .waiting)
+    }
+
     @Test func exitCodesMatchTheContract() {
-        #expect(Outcome.allCases.map(\.exitCode) == [0, 1, 2, 3, 4, 5, 64, 65, 75])
+        #expect(Outcome.allCases.map(\.exitCode) == [0, 1, 2, 3, 4, 5, 6, 64, 65, 75])
     }
 }

@@ -87,9 +87,19 @@ public struct Wave: Sendable, Hashable {
     public var after: [Located<String>]
     /// A notice sent by another system, if the manifest declares one.
     public var noticeSentAt: Located<Timestamp>?
+    /// Whether each cut-over waits for `sendpath approve` before it freezes.
+    public var approval: ApprovalPolicy
+    /// Groups that run alone first, and how long they bake.
+    public var canary: CanaryPolicy?
+    /// Failed groups (rolled back or held) in one window that stop the rest of the wave.
+    public var maxFailures: FailureBudget?
 
     public init(metadata: Metadata, window: Window, windowLocation: SourceLocation, maxParallel: Int = 1,
-                after: [Located<String>] = [], noticeSentAt: Located<Timestamp>? = nil) {
+                after: [Located<String>] = [], noticeSentAt: Located<Timestamp>? = nil, approval: ApprovalPolicy = .none,
+                canary: CanaryPolicy? = nil, maxFailures: FailureBudget? = nil) {
+        self.approval = approval
+        self.canary = canary
+        self.maxFailures = maxFailures
         self.metadata = metadata
         self.window = window
         self.windowLocation = windowLocation

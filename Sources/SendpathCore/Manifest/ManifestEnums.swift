@@ -50,6 +50,48 @@ public enum VerificationFailurePolicy: String, Sendable, Hashable, Codable, Case
     case hold
 }
 
+/// Whether a wave's groups wait for a human between prepare-target and freeze.
+public enum ApprovalPolicy: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Groups freeze as soon as their gates pass.
+    case none
+    /// Each cut-over waits after prepare-target until `sendpath approve` records an approval.
+    case required
+}
+
+/// A wave's canaries: its first `groups` cut-over groups (in the wave's group order: by id)
+/// run alone; the others start once every canary completed and baked for `bake`.
+public struct CanaryPolicy: Sendable, Hashable {
+    public var groups: Int
+    public var bake: Duration
+
+    public init(groups: Int, bake: Duration) {
+        self.groups = groups
+        self.bake = bake
+    }
+}
+
+/// How many groups of a wave may roll back or be held in one window before the rest of the
+/// wave stops starting: a count, or a percentage of the wave's groups (rounded up).
+public enum FailureBudget: Sendable, Hashable, CustomStringConvertible {
+    case count(Int)
+    case percent(Int)
+
+    /// The number of failed groups that stops the wave, for a wave of `groups` groups (at least 1).
+    public func limit(groups: Int) -> Int {
+        switch self {
+        case .count(let count): max(1, count)
+        case .percent(let percent): max(1, (groups * percent + 99) / 100)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .count(let count): "\(count)"
+        case .percent(let percent): "\(percent)%"
+        }
+    }
+}
+
 /// A sending path: the infrastructure and the site or region within it.
 public struct SendingPath: Sendable, Hashable, Codable, CustomStringConvertible {
     public var infrastructure: Infrastructure

@@ -138,6 +138,9 @@ public enum ManifestJSONSchema {
         case .ipAddress: ["$ref": "#/$defs/ipAddress"]
         case .cidr: ["$ref": "#/$defs/cidr"]
         case .awsRegion: ["$ref": "#/$defs/awsRegion"]
+        case .failureBudget:
+            ["oneOf": [["type": "integer", "minimum": 1, "maximum": 10_000],
+                       ["type": "string", "pattern": "^(100|[1-9][0-9]?)%$"]]]
         case .list(let element, let nonEmpty):
             nonEmpty ? ["type": "array", "minItems": 1, "items": self.type(element)]
                 : ["type": "array", "items": self.type(element)]

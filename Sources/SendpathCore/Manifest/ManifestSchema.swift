@@ -55,6 +55,8 @@ public indirect enum FieldType: Sendable {
     case ipAddress
     case cidr
     case awsRegion
+    /// A count (an integer) or a percentage ("10%").
+    case failureBudget
     case list(FieldType, nonEmpty: Bool)
     case stringMap
     case object(ObjectSchema)
@@ -64,6 +66,7 @@ public indirect enum FieldType: Sendable {
         switch self {
         case .string, .constant, .name, .enumeration, .duration, .time, .ipAddress, .cidr, .awsRegion: "a string"
         case .integer: "an integer"
+        case .failureBudget: "an integer or a percentage"
         case .list: "a list"
         case .stringMap, .object: "a mapping"
         }
@@ -115,6 +118,16 @@ public enum ManifestSchema {
         FieldSchema("maxParallel", .integer(minimum: 1, maximum: 10_000), summary: "Cut-over groups moved at once (at most 10000).", default: "1"),
         FieldSchema("after", .list(.name, nonEmpty: false), summary: "Waves that must have completed first.", default: "[]"),
         FieldSchema("notice", .object(notice), summary: "A notice sent by another system; otherwise record one with `sendpath notify`."),
+        FieldSchema("approval", .enumeration(ApprovalPolicy.allCases.map(\.rawValue)),
+                    summary: "required: each cut-over waits after prepare-target until `sendpath approve` before it freezes.", default: "none"),
+        FieldSchema("canary", .object(canary), summary: "The wave's first groups (by id) run alone and bake before the others start."),
+        FieldSchema("maxFailures", .failureBudget,
+                    summary: "Groups that may roll back or be held in one window (a count, or a percentage like 10%) before no further group of the wave starts."),
+    ])
+
+    public static let canary = ObjectSchema("Wave canary", summary: "Canary groups of a wave.", fields: [
+        FieldSchema("groups", .integer(minimum: 1, maximum: 10_000), required: true, summary: "How many groups, first by id, run alone."),
+        FieldSchema("bake", .duration, required: true, summary: "How long every canary runs on its new path before the rest of the wave starts."),
     ])
 
     public static let noticeLeadTime = ObjectSchema("Policy noticeLeadTime", summary: "Minimum notice before a window, per environment.", fields: [

@@ -82,10 +82,14 @@ public struct PlanInput: Sendable {
     public var resumeHeld: Set<String>
     public var maxAttempts: Int
     public var maxRollbacksPerWindow: Int
+    /// Suspensions, resumes and approvals recorded by operators.
+    public var controls: OperatorControls
 
     public init(fleet: Fleet, observedInstances: [String: ObservedInstance], observedPrefixes: [AddressBlock: ObservedPrefix],
                 cutovers: [CutoverRecord], notices: [String: NoticeRecord], now: Timestamp, scope: Set<String>? = nil,
-                resumeHeld: Set<String> = [], maxAttempts: Int = 4, maxRollbacksPerWindow: Int = 3) {
+                resumeHeld: Set<String> = [], maxAttempts: Int = 4, maxRollbacksPerWindow: Int = 3,
+                controls: OperatorControls = .none) {
+        self.controls = controls
         self.fleet = fleet
         self.observedInstances = observedInstances
         self.observedPrefixes = observedPrefixes

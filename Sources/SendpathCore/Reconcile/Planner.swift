@@ -77,6 +77,7 @@ public enum Planner {
         reasons += context.noticeReasons(group, wave: wave)
         reasons += context.orderReasons(group, wave: wave)
         reasons += context.windowReasons(wave, expected: expected, now: input.now)
+        reasons += context.controlReasons(group, wave: wave, history: history)
         plan.needsPrepare = group.instances.contains { input.observedInstances[$0]?.preparedTarget != group.target }
 
         // Rolled back before in this window: try again, a limited number of times.
@@ -102,8 +103,9 @@ public enum Planner {
             return plan
         }
         // prepare-target changes nothing that sends: it may run before the window, once the wave
-        // is announced, the group matches its manifest and nothing but the clock holds it.
-        let prepareAllowed = plan.reasons.allSatisfy { $0.code == .windowNotOpen }
+        // is announced, the group matches its manifest and nothing but the clock (or a pending
+        // approval, which comes after prepare-target) holds it.
+        let prepareAllowed = plan.reasons.allSatisfy { $0.code == .windowNotOpen || $0.code == .awaitingApproval }
         if prepareAllowed && plan.needsPrepare {
             plan.decision = .prepare
             plan.steps = [CutoverMachine.Move(.prepareTarget)]
@@ -115,7 +117,8 @@ public enum Planner {
 
     /// Which reason is shown first when several gates fail.
     static func order(of code: ReasonCode) -> Int {
-        [ReasonCode.drift, .held, .changedDuringCutover, .noticeMissing, .noticeTooLate, .noticeStale, .order, .windowClosed, .windowNotOpen, .windowTooShort]
+        [ReasonCode.drift, .held, .changedDuringCutover, .suspended, .failureBudget, .canary, .noticeMissing, .noticeTooLate, .noticeStale,
+         .order, .windowClosed, .windowNotOpen, .windowTooShort, .awaitingApproval]
             .firstIndex(of: code)!
     }
 

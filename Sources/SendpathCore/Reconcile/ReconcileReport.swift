@@ -42,6 +42,14 @@ public enum ReasonCode: String, Sendable, Hashable, Codable, CaseIterable {
     case order
     case drift
     case held
+    /// `sendpath suspend`: nothing new starts until `sendpath resume`.
+    case suspended
+    /// The wave requires `sendpath approve` before the cut-over freezes.
+    case awaitingApproval = "awaiting-approval"
+    /// The wave's canary groups have not all completed and baked (or one failed).
+    case canary
+    /// Too many groups of the wave rolled back or were held in this window.
+    case failureBudget = "failure-budget"
     /// The manifests changed under an open cut-over, which goes on as pinned at its start.
     case changedDuringCutover = "changed-during-cutover"
 }
@@ -201,7 +209,11 @@ public struct JournalSummary: Sendable, Hashable, Codable {
 
 /// The result of `reconcile` (dry-run or apply) and of `status`, as printed with `--output json`.
 public struct ReconcileReport: Sendable, Hashable, Codable {
+    /// What the run found or did, by the order of SPEC section 3 (a dry run: 5 > 4 > 2 > 3 > 0).
     public var outcome: Outcome
+    /// The process's exit status: the outcome's code, except `changes-pending` without
+    /// `--detailed-exitcode`, which exits 0 (the outcome still says changes are pending).
+    public var exitCode: Int32
     public var dryRun: Bool
     public var at: Timestamp
     /// Instances per status.
@@ -209,6 +221,8 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
     public var instances: [InstanceReport]
     /// Per group: expected duration, for plans and notices.
     public var groups: [GroupSummary]
+    /// `status`: the suspensions in force (`sendpath suspend`), oldest first.
+    public var suspensions: [ControlRecord]?
     /// Runtime failures that stopped a group mid-run (the next run resumes it); they make the
     /// outcome `error`.
     public var errors: [String]?
@@ -242,12 +256,20 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
         var outcome = Outcome.converged
         for instance in instances {
             summary[instance.status.rawValue, default: 0] += 1
-            outcome = outcome.combined(with: instance.status.outcome(dryRun: dryRun))
+            outcome = outcome.combined(with: instance.status.outcome(dryRun: dryRun), dryRun: dryRun)
         }
-        // Without --detailed-exitcode, "changes pending" is a success like "converged".
-        if outcome == .changesPending && !detailedExitCode { outcome = .converged }
         if !errors.isEmpty { outcome = .error }
         self.summary = summary
         self.outcome = outcome
+        // Without --detailed-exitcode, "changes pending" exits 0 like "converged".
+        exitCode = outcome == .changesPending && !detailedExitCode ? 0 : outcome.exitCode
+    }
+
+    /// The outcome as the summary line prints it: never a different exit status than the one
+    /// the process ends with.
+    public var outcomeLine: String {
+        exitCode == outcome.exitCode
+            ? "Outcome: \(outcome.rawValue) (exit \(exitCode))"
+            : "Outcome: \(outcome.rawValue) (exit \(exitCode); with --detailed-exitcode, \(outcome.exitCode))"
     }
 }

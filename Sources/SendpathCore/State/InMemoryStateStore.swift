@@ -9,12 +9,17 @@ public actor InMemoryStateStore: StateStore {
     private var preparationList: [JournalEntry] = []
     private var noticeByWave: [String: NoticeRecord] = [:]
     private var runs: [RunRecord] = []
+    private var controlList: [ControlRecord] = []
     /// Whether reconcilers share its work through per-group leases (like PostgreSQL).
     public nonisolated let sharesWork: Bool
 
     public init(sharesWork: Bool = false) {
         self.sharesWork = sharesWork
     }
+
+    public func recordControl(_ control: ControlRecord) { controlList.append(control) }
+
+    public func controls() -> [ControlRecord] { controlList }
 
     public func acquireLease(scope: String, holder: LeaseHolder, ttl: Duration, now: Timestamp) throws -> Lease {
         if let current = leases[scope], current.expiresAt > now, current.holder.id != holder.id {

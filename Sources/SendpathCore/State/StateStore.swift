@@ -64,6 +64,12 @@ public protocol StateStore: Sendable {
     /// The most recent runs, newest first.
     func recentRuns(limit: Int) async throws -> [RunRecord]
 
+    /// Records an operator's decision (suspend, resume, approve), durably, after every earlier one.
+    func recordControl(_ control: ControlRecord) async throws
+
+    /// Every recorded control, oldest first.
+    func controls() async throws -> [ControlRecord]
+
     /// Whether several reconcilers may share this store's work, each claiming cut-over groups
     /// with a lease per group (PostgreSQL). Otherwise one reconciler at a time holds the
     /// store's `reconciler` lease (SQLite).

@@ -18,7 +18,8 @@ enum GeneratedFleet {
     }
 
     static func write(into folder: TemporaryFolder, groups: Int, perGroup: Int = 2, maxParallel: Int = 4, policy: String = "",
-                      window: (start: String, end: String, notice: String)? = nil, withNotice: Bool = true) throws {
+                      window: (start: String, end: String, notice: String)? = nil, withNotice: Bool = true,
+                      waveSpec: String = "") throws {
         var prefixes = "", instances = ""
         for g in 0..<groups {
             prefixes += "---\napiVersion: sendpath/v1\nkind: AddressPrefix\nmetadata: {name: pfx-\(g)}\nspec: {cidr: 10.\(g / 256).\(g % 256).0/24}\n"
@@ -49,6 +50,7 @@ enum GeneratedFleet {
           window: {start: \(window?.start ?? windowStart), end: \(window?.end ?? windowEnd)}
           maxParallel: \(maxParallel)
         \(withNotice ? "  notice: {sentAt: \(window?.notice ?? "2024-01-15T09:00:00Z")}" : "")
+        \(waveSpec.isEmpty ? "" : "  " + waveSpec)
 
         """
         try folder.write("manifests/prefixes.yaml", prefixes)
