@@ -66,6 +66,12 @@ struct GroupRunner: Sendable {
                     result.reasons = late
                     return result
                 }
+                // Again after prepare-target, which can take a while: the last look before the freeze.
+                if plan.needsPrepare, let reason = try await lateControlReason() {
+                    result.status = .blocked
+                    result.reasons = [reason]
+                    return result
+                }
                 try await cutover(record: try await begin(), resumed: false, into: &result)
             case .resume:
                 guard let record = plan.resuming else { return result }

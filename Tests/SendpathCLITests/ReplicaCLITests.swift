@@ -163,6 +163,64 @@ struct ReplicaCLITests {
         }
     }
 
+    /// `sendpath suspend` with two controllers on one PostgreSQL: the cut-overs in flight
+    /// finish, nothing else starts on either replica (not even prepare-target), both show it in
+    /// /status and /metrics; `resume` lets the rest go.
+    @Test func aSuspendHoldsBothReplicasAndTheCutoversInFlightFinish() throws {
+        let cluster = try Cluster()
+        defer { cluster.remove() }
+        let folder = try TemporaryFolder("pg-suspend")
+        try GeneratedFleet.write(into: folder, groups: 12, perGroup: 2, maxParallel: 2, window: GeneratedFleet.liveWindow())
+        let harness = try ProviderHarness(.http, folder: folder, latency: "150ms")
+        defer { harness.stop() }
+        let arguments = ["--state", cluster.url, "--interval", "1s", "--lease-ttl", "10s", "--retry-delay", "100ms"] + harness.providerArguments
+        let replicas = try (1...2).map { try ControllerCLITests.Controller(folder: folder, arguments: arguments, name: "suspend-\($0)",
+                                                                          environment: harness.environment) }
+        defer { for replica in replicas { _ = replica.terminate() } }
+        let inFlight = Self.waitForStatus(harness, state: cluster.url, timeout: 60) { status in
+            Self.journals(status).contains { $0["outcome"] as? String == "in-progress" }
+        }
+        #expect(inFlight != nil, "no cut-over was ever seen in flight")
+        let suspend = try harness.sendpath(["suspend", "--state", cluster.url, "--by", "oncall", "--reason", "bounce storm"])
+        #expect(suspend.status == 0, "\(suspend.stderr)")
+        let suspendedAt = try #require(suspend.stdout.split(separator: " ").first { $0.hasPrefix("20") }
+            .flatMap { ISO8601DateFormatter.seconds($0) }, "\(suspend.stdout)")
+
+        // Each replica runs two passes that see the suspension; by then what was in flight is done.
+        for replica in replicas {
+            let before = replica.wait(for: "/metrics") { ControllerCLITests.Controller.sample($0, "sendpath_suspended", ["wave": "*"]) == 1 }
+            #expect(before != nil, "\(replica.get("/metrics")?.body ?? "no /metrics")")
+            let passes = ControllerCLITests.Controller.sample(before ?? "", "sendpath_reconciles_total") ?? 0
+            #expect(replica.wait(for: "/metrics", timeout: 60) { (ControllerCLITests.Controller.sample($0, "sendpath_reconciles_total") ?? 0) >= passes + 2 } != nil)
+        }
+        let settled = try #require(Self.waitForStatus(harness, state: cluster.url, timeout: 60) { status in
+            !Self.journals(status).contains { $0["outcome"] as? String == "in-progress" }
+        }, "the cut-overs in flight did not finish")
+        let migrated = Self.migrated(settled)
+        #expect(migrated >= 2 && migrated < 24, "\(settled["summary"] ?? "")")
+        // Nothing began after the suspension was recorded (beyond the one store write between a
+        // runner's last look at the controls and the start of its cut-over).
+        for journal in Self.journals(settled) {
+            let started = (journal["startedAt"] as? String).flatMap { ISO8601DateFormatter.seconds($0) }
+            #expect(started.map { $0 < suspendedAt.addingTimeInterval(3) } ?? false, "\(journal) began after the suspend at \(suspendedAt)")
+        }
+        let blocked = (settled["instances"] as? [[String: Any]] ?? []).filter { $0["status"] as? String == "blocked" }
+        #expect(blocked.count == 24 - migrated && blocked.allSatisfy { $0["reasonCode"] as? String == "suspended" }, "\(blocked)")
+        let page = try #require(replicas[0].get("/status"))
+        #expect(page.body.contains("\"suspensions\"") && page.body.contains("bounce storm"), "\(page.body.prefix(400))")
+        let metrics = replicas[1].get("/metrics")?.body ?? ""
+        #expect(ControllerCLITests.Controller.sample(metrics, "sendpath_groups_blocked", ["reason": "suspended"]) ?? 0 >= 1, "\(metrics)")
+        #expect(try harness.check().status == 0)
+
+        #expect(try harness.sendpath(["resume", "--state", cluster.url]).status == 0)
+        let done = Self.waitForStatus(harness, state: cluster.url, timeout: 120) { Self.migrated($0) == 24 }
+        #expect(done != nil, "did not converge after resume: \(Self.status(harness, state: cluster.url)?["summary"] ?? "no status")")
+        #expect(replicas[0].wait(for: "/metrics") { ControllerCLITests.Controller.sample($0, "sendpath_suspended", ["wave": "*"]) == 0 } != nil)
+        for replica in replicas { #expect(replica.terminate() == 0) }
+        let check = try harness.check()
+        #expect(check.status == 0, "\(check.report)")
+    }
+
     @Test func controllersRecoverWhenPostgresRestartsMidRun() throws {
         let cluster = try Cluster()
         defer { cluster.remove() }
@@ -210,5 +268,14 @@ struct ReplicaCLITests {
             result[fields[0], default: []].append(Entry(phase: fields[1], token: token, holder: fields[3]))
         }
         return result
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// The whole second of a UTC time as sendpath prints it (`2026-12-05T17:31:23.0839Z`, or
+    /// followed by punctuation): its first 19 characters.
+    static func seconds(_ text: some StringProtocol) -> Date? {
+        guard text.count >= 19 else { return nil }
+        return ISO8601DateFormatter().date(from: String(text.prefix(19)) + "Z")
     }
 }

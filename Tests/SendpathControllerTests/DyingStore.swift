@@ -85,11 +85,13 @@ actor DyingStore: StateStore {
 }
 
 extension DyingStore.Write {
-    /// The `done` entry of a forward (or, with `rollback`, a backward) step.
-    static func done(_ step: StepName, rollback: Bool = false) -> @Sendable (DyingStore.Write) -> Bool {
+    /// The `done` entry of a forward (or, with `rollback`, a backward) step, of `group` if
+    /// named (groups of different waves run side by side: the first to get there is not
+    /// always the same one).
+    static func done(_ step: StepName, rollback: Bool = false, group: String? = nil) -> @Sendable (DyingStore.Write) -> Bool {
         { write in
             guard case .append(let entry) = write else { return false }
-            return entry.step == step && entry.rollback == rollback && entry.phase == .done
+            return entry.step == step && entry.rollback == rollback && entry.phase == .done && (group == nil || entry.group == group)
         }
     }
 

@@ -13,7 +13,7 @@ struct LivenessTests {
         let fixture = try await EngineFixture(sharesWork: true)
         defer { fixture.remove() }
         // pfx-a's cut-over is left open (frozen, snapshot taken) by a reconciler that died.
-        _ = try await PinnedCutoverTests.killedRun(fixture, diesAt: DyingStore.Write.done(.snapshotQueue))
+        _ = try await PinnedCutoverTests.killedRun(fixture, diesAt: DyingStore.Write.done(.snapshotQueue, group: "pfx-a"))
         #expect(try await PinnedCutoverTests.frozen(fixture, ["a1", "a2"]) == ["a1", "a2"])
         // Another reconciler holds w1's only slot (maxParallel 1) for a long time.
         let other = LeaseHolder(id: "other", host: "other-host", pid: 2, command: "sendpath controller")

@@ -54,7 +54,7 @@ struct PinnedCutoverTests {
     @Test func aPrefixRenamedUnderAnOpenCutoverDoesNotOrphanIt() async throws {
         let fixture = try await EngineFixture()
         defer { fixture.remove() }
-        _ = try await Self.killedRun(fixture, diesAt: DyingStore.Write.done(.snapshotQueue))
+        _ = try await Self.killedRun(fixture, diesAt: DyingStore.Write.done(.snapshotQueue, group: "pfx-a"))
         #expect(try await Self.frozen(fixture, ["a1", "a2"]) == ["a1", "a2"])
 
         let renamed = try Self.edit(fixture, "prefixes.yaml") { $0.replacingOccurrences(of: "{name: pfx-a}", with: "{name: pfx-a-renamed}") }
@@ -98,7 +98,7 @@ struct PinnedCutoverTests {
     @Test func anInstanceAddedToAMovingPrefixTurnsTheCutoverBack() async throws {
         let fixture = try await EngineFixture()
         defer { fixture.remove() }
-        _ = try await Self.killedRun(fixture, diesAt: DyingStore.Write.done(.snapshotQueue))
+        _ = try await Self.killedRun(fixture, diesAt: DyingStore.Write.done(.snapshotQueue, group: "pfx-a"))
         let grown = try Self.edit(fixture, "instances.yaml") { text in
             text + "---\n" + text.components(separatedBy: "---\n")[1]
                 .replacingOccurrences(of: "a2", with: "a3").replacingOccurrences(of: "198.51.100.11", with: "198.51.100.12")
