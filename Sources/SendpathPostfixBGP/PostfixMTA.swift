@@ -34,10 +34,12 @@ struct PostfixQueueEntry: Sendable, Hashable, Decodable {
         deferredWithoutReason = queueName == "deferred" && listed.allSatisfy { ($0.delayReason ?? "").isEmpty }
     }
 
-    /// Waiting on this MTA's own queue manager rather than on a remote server: new, being
-    /// delivered, or deferred without a reason.
+    /// Not yet taken up by this MTA's queue manager: in `maildrop` or `incoming`, or deferred
+    /// without a reason (released from hold, or put back by a queue manager that could not go
+    /// on). A message in `active` is being delivered; one deferred with a reason waits on the
+    /// remote.
     var awaitsQueueManager: Bool {
-        queueName == "maildrop" || queueName == "incoming" || queueName == "active" || deferredWithoutReason
+        queueName == "maildrop" || queueName == "incoming" || deferredWithoutReason
     }
 }
 
@@ -248,8 +250,8 @@ struct PostfixMTA: Sendable {
     }
 
     /// Releases every held message and asks for delivery now, then asks again until every
-    /// released message was taken up (delivered, or deferred by the remote with a reason), for
-    /// at most `patience`. A `postfix reload` just before (the role change that unfreezes) can
+    /// released message was taken up by the queue manager (being delivered, delivered, or
+    /// deferred by the remote with a reason), for at most `patience`. A `postfix reload` just before (the role change that unfreezes) can
     /// swallow the first request: the queue manager that gets it exits for the reload with the
     /// messages put back as deferred, and the next one starts only at its 300 s wakeup.
     func releaseAll(patience: Duration) async throws(ProviderError) {
@@ -259,7 +261,7 @@ struct PostfixMTA: Sendable {
             try await tools.run("postqueue", ["-c", directory, "-f"])
             let retry = min(deadline, ContinuousClock.now + .seconds(2))
             repeat {
-                do { try await Task.sleep(for: .milliseconds(200)) } catch { throw ProviderError(.transient, "cancelled while releasing \(directory)") }
+                do { try await Task.sleep(for: .milliseconds(50)) } catch { throw ProviderError(.transient, "cancelled while releasing \(directory)") }
                 if try await !queue().contains(where: \.awaitsQueueManager) { return }
             } while ContinuousClock.now < retry
             // Released all the same: Postfix delivers the rest at its next queue run.

@@ -53,7 +53,9 @@ struct PostfixBGPPartsTests {
         let refused = try entry(#"{"queue_name": "deferred", "queue_id": "B", "arrival_time": 1, "sender": "s", "recipients": [{"address": "a@example.com", "delay_reason": "connect to 127.0.0.1[127.0.0.1]:2525: Connection refused"}]}"#)
         #expect(!refused.deferredWithoutReason && !refused.awaitsQueueManager)
         let active = try entry(#"{"queue_name": "active", "queue_id": "C", "arrival_time": 1, "sender": "s", "recipients": [{"address": "a@example.com"}]}"#)
-        #expect(active.awaitsQueueManager)
+        #expect(!active.awaitsQueueManager, "being delivered: taken up")
+        let incoming = try entry(#"{"queue_name": "incoming", "queue_id": "D", "arrival_time": 1, "sender": "s", "recipients": [{"address": "a@example.com"}]}"#)
+        #expect(incoming.awaitsQueueManager)
     }
 
     @Test(arguments: [
