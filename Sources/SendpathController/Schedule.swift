@@ -13,6 +13,8 @@ public struct Schedule: Sendable, Hashable {
     public var at: Timestamp
     public var dryRun: Bool
     public var outcome: Outcome
+    /// The exit status of the command that printed the page (the report's).
+    public var exitCode: Int32
     /// Instances per status.
     public var summary: [InstanceStatus: Int]
     /// The waves that hold a group of the report, in the manifests' (name) order.
@@ -82,6 +84,7 @@ public struct Schedule: Sendable, Hashable {
         at = report.at
         dryRun = report.dryRun
         outcome = report.outcome
+        exitCode = report.exitCode
         var summary: [InstanceStatus: Int] = [:]
         for (key, count) in report.summary { if let status = InstanceStatus(rawValue: key) { summary[status] = count } }
         self.summary = summary

@@ -46,7 +46,7 @@ public enum ScheduleHTML {
         if schedule.dryRun && schedule.title != "Status" { out += " (dry run: nothing was changed)" }
         if let refreshSeconds { out += " · refreshes every \(refreshSeconds)s" }
         out += "</p>\n<p class=\"outcome o-\(schedule.outcome.rawValue)\" data-outcome=\"\(schedule.outcome.rawValue)\">"
-        out += "Outcome: <b>\(schedule.outcome.rawValue)</b> (exit \(schedule.outcome.exitCode))</p>\n"
+        out += "Outcome: <b>\(schedule.outcome.rawValue)</b> (exit \(schedule.exitCode))</p>\n"
         out += "<ul class=\"summary\">\n"
         for status in InstanceStatus.allCases {
             let count = schedule.summary[status] ?? 0
