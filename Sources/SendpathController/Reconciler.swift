@@ -67,17 +67,19 @@ public struct Reconciler: Sendable {
         var report = ReportBuilder.plan(plan, observed: observed, dryRun: true, detailedExitCode: false)
         let suspensions = [input.controls.everything].compactMap { $0 } + input.controls.waves.keys.sorted().compactMap { input.controls.waves[$0] }
         report.suspensions = suspensions.isEmpty ? nil : suspensions
-        var latest: [String: CutoverRecord] = [:]
-        for group in plan.groups { if let record = group.latest { latest[group.group.id] = record } }
+        // One summary per group's latest cut-over, shared by its members.
+        var latest: [String: JournalSummary] = [:]
+        for group in plan.groups { if let record = group.latest { latest[group.group.id] = JournalSummary(record) } }
         for index in report.instances.indices {
             let name = report.instances[index].name
             if let state = observed[name], let instance = fleet.instance(named: name) {
+                let addresses = Array(Set(state.sendingIPs)).sorted()
                 report.instances[index].observed = ObservedSummary(
-                    frozen: state.frozen, sendingIPs: Array(Set(state.sendingIPs)).sorted(), build: state.build,
-                    queueDepth: state.queueDepth, ipsMatchManifest: Array(Set(state.sendingIPs)).sorted() == instance.declaredIPs,
+                    frozen: state.frozen, sendingIPs: addresses, build: state.build,
+                    queueDepth: state.queueDepth, ipsMatchManifest: addresses == instance.declaredIPs,
                     buildMatchesManifest: state.build == instance.build)
             }
-            if let record = latest[report.instances[index].group] { report.instances[index].journal = JournalSummary(record) }
+            if let summary = latest[report.instances[index].group] { report.instances[index].journal = summary }
         }
         return report
     }

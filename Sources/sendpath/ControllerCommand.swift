@@ -126,7 +126,9 @@ struct ControllerCommand: AsyncParsableCommand {
                     let fleet = current.withLock { $0 }
                     let report = try await Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
                                                       options: ReconcileOptions(dryRun: true, scope: scope), holder: holder).status()
-                    return Array(try ReportPrinter.json(report).utf8)
+                    var body: [UInt8] = []
+                    ReportJSONWriter.write(report) { body += $0 }
+                    return body
                 },
                 metrics: metrics,
                 page: {

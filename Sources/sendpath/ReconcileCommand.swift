@@ -119,8 +119,8 @@ struct ReconcileCommand: AsyncParsableCommand {
             }
             if let out, let planned { try SavedPlanFile.write(planned, to: out) }
             switch output {
-            case .text: StandardStreams.out(ReportPrinter.text(report, fleet: fleet, title: dryRun ? "Plan" : "Applied"))
-            case .json: StandardStreams.out(try ReportPrinter.json(report))
+            case .text: ReportPrinter.text(report, fleet: fleet, title: dryRun ? "Plan" : "Applied") { StandardStreams.out($0) }
+            case .json: ReportPrinter.streamJSON(report)
             case .html: StandardStreams.out(page ?? "")
             }
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }

@@ -9,15 +9,29 @@ enum ReportPrinter {
         return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
     }
 
+    /// A report as JSON, written to stdout as it is produced (``ReportJSONWriter``).
+    static func streamJSON(_ report: ReconcileReport) {
+        ReportJSONWriter.write(report) { StandardStreams.out(bytes: $0) }
+    }
+
     static func text(_ report: ReconcileReport, fleet: Fleet, title: String) -> String {
+        var all = ""
+        text(report, fleet: fleet, title: title) { all += $0 }
+        return all
+    }
+
+    /// The plan table, handed to `write` a group at a time.
+    static func text(_ report: ReconcileReport, fleet: Fleet, title: String, write: (String) -> Void) {
         var out = "\(title) at \(report.at.secondsDescription)\(report.dryRun ? " (dry run: nothing was changed)" : "")\n"
-        let byGroup = Dictionary(grouping: report.instances, by: \.group)
+        // Positions, not copies, of each group's members.
+        var byGroup: [String: [Int]] = [:]
+        for (index, instance) in report.instances.enumerated() { byGroup[instance.group, default: []].append(index) }
         let groupsByWave = Dictionary(grouping: report.groups, by: \.wave)
         for waveName in groupsByWave.keys.sorted() {
             guard let wave = fleet.wave(named: waveName) else { continue }
             out += "\nWave \(wave.name): window \(wave.window.start) to \(wave.window.end), maxParallel \(wave.maxParallel)\n"
             for group in groupsByWave[waveName]!.sorted(by: { $0.id < $1.id }) {
-                let members = byGroup[group.id] ?? []
+                let members = (byGroup[group.id] ?? []).map { report.instances[$0] }
                 guard let first = members.first else { continue }
                 var heading = "  Group \(group.id): \(group.status.rawValue)"
                 if let code = first.reasonCode { heading += " (\(code.rawValue))" }
@@ -43,13 +57,17 @@ enum ReportPrinter {
                     }
                     out += "\n"
                 }
+                if out.utf8.count >= 1 << 16 {
+                    write(out)
+                    out = ""
+                }
             }
         }
         let summary = InstanceStatus.allCases.compactMap { status in
             report.summary[status.rawValue].map { "\($0) \(status.rawValue)" }
         }
         out += "\nSummary: \(summary.isEmpty ? "no instances" : summary.joined(separator: ", ")). \(report.outcomeLine)\n"
-        return out
+        write(out)
     }
 
     /// A plain table with columns padded to their widest cell.

@@ -6,6 +6,12 @@ enum StandardStreams {
         FileHandle.standardOutput.write(Data(text.utf8))
     }
 
+    /// One chunk of a document written as it is produced.
+    static func out(bytes: [UInt8]) {
+        bytes.withUnsafeBytes { FileHandle.standardOutput.write(Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress!),
+                                                                       count: $0.count, deallocator: .none)) }
+    }
+
     static func err(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
     }

@@ -49,7 +49,7 @@ struct StatusCommand: AsyncParsableCommand {
                 }
             }
             switch output {
-            case .json: StandardStreams.out(try ReportPrinter.json(report))
+            case .json: ReportPrinter.streamJSON(report)
             case .text: StandardStreams.out(StatusPrinter.text(report))
             case .html: StandardStreams.out(page ?? "")
             }
