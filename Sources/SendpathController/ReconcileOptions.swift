@@ -18,6 +18,9 @@ public struct ReconcileOptions: Sendable {
     public var savedPlan: SavedPlan?
     /// The digest of the manifest files (for saved plans).
     public var manifestDigest: String
+    /// A long-running controller's reader of the journal, kept from pass to pass: each pass
+    /// reads only what was appended since (``JournalFollower``). `nil`: the journal is read whole.
+    public var journal: JournalFollower?
 
     public init(dryRun: Bool = false, detailedExitCode: Bool = false, scope: Set<String>? = nil, resumeHeld: Set<String> = [],
                 maxParallel: Int? = nil, retry: RetryPolicy = RetryPolicy(), maxRollbacksPerWindow: Int = 3,

@@ -48,7 +48,7 @@ public struct Reconciler: Sendable {
         // The five reads are independent: run them at once.
         async let observedInstances = provider.observeInstances(names, step: nil)
         async let observedPrefixes = provider.observePrefixes(fleet.prefixes.map(\.cidr.value))
-        async let journal = store.cutovers(groups: nil)
+        async let journal = journalNow()
         async let announced = store.notices()
         async let recordedControls = store.controls()
         let (observed, prefixes, cutovers, notices, controls) = try await (observedInstances, observedPrefixes, journal, announced,
@@ -224,6 +224,13 @@ extension Reconciler {
         }
     }
 
+    /// Every cut-over with its entries: from the controller's follower (only what is new since
+    /// the last pass is read), or the whole journal.
+    func journalNow() async throws -> [CutoverRecord] {
+        if let follower = options.journal { return try await follower.cutovers() }
+        return try await store.cutovers(groups: nil)
+    }
+
     /// A dry run that also returns the plan to save (`--out FILE`).
     public func plannedForSaving() async throws -> (report: ReconcileReport, plan: SavedPlan) {
         let (plan, input) = try await observeAndPlan()
@@ -240,7 +247,7 @@ extension Reconciler {
 
     /// What is open in the journal now (for the controller's gauges).
     public func gauges() async throws -> JournalGauges {
-        var gauges = JournalGauges(cutovers: try await store.cutovers(groups: nil))
+        var gauges = JournalGauges(cutovers: try await journalNow())
         let controls = OperatorControls(try await store.controls())
         gauges.suspended = (controls.everything == nil ? [] : ["everything"]) + controls.waves.keys.sorted()
         return gauges

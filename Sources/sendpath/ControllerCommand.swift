@@ -83,6 +83,8 @@ struct ControllerCommand: AsyncParsableCommand {
             let isSimulator = (try? ProviderLocation(runtime.provider))?.isSimulator ?? false
 
             let frozen = FrozenTally()
+            // Kept from pass to pass: each pass reads only the journal appended since the last.
+            let journal = JournalFollower(store: store)
             let pass: ReconcileLoop.Pass = { stop in
                 // Manifests are read afresh each pass: they change in Git under the controller.
                 let loaded = manifests.load()
@@ -94,6 +96,7 @@ struct ControllerCommand: AsyncParsableCommand {
                 if isSimulator, let simulator = provider as? FleetSimulator { _ = try await simulator.seed(from: fleet) }
                 var passOptions = options
                 passOptions.stop = stop
+                passOptions.journal = journal
                 let progress = MetricsProgress(metrics: metrics, tally: frozen, fleet: fleet)
                 let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
                                             progress: progress, options: passOptions, holder: holder,

@@ -7,4 +7,9 @@ struct InMemoryStateStoreTests {
     @Test func honoursTheStateStoreContract() async throws {
         try await StateStoreContract { InMemoryStateStore() }.runAll()
     }
+
+    @Test func aFollowerReadsOnlyWhatIsNew() async throws {
+        let store = InMemoryStateStore()
+        try await JournalFollowerContract { store }.runAll()
+    }
 }

@@ -25,6 +25,14 @@ struct PostgresStateStoreTests {
         }
     }
 
+    /// The journal read from a cursor, by pages of bounded JSON, from two pools and after reopening.
+    @Test func aFollowerReadsOnlyWhatIsNew() async throws {
+        try await StoreRunner.withStores { runner in
+            let configuration = try await TestPostgres.freshConfiguration(leaseClock: .caller)
+            try await JournalFollowerContract { try await runner.store(configuration) }.runAll()
+        }
+    }
+
     @Test func sharesWork() throws {
         // Nothing is contacted until the store runs.
         let configuration = try PostgresConfiguration(url: "postgres://sendpath@db.invalid/state", environment: [:])

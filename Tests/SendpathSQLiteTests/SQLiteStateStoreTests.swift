@@ -28,6 +28,14 @@ struct SQLiteStateStoreTests {
         try await StateStoreContract { try SQLiteStateStore(path: folder.freshDatabasePath(), logger: .quiet) }.runAll()
     }
 
+    /// The journal read from a cursor, by pages, from two connections and after reopening.
+    @Test func aFollowerReadsOnlyWhatIsNew() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.freshDatabasePath()
+        try await JournalFollowerContract { try SQLiteStateStore(path: path, logger: .quiet) }.runAll()
+    }
+
     @Test func dataSurvivesReopeningTheFile() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

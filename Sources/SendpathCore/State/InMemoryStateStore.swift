@@ -1,6 +1,6 @@
 /// The in-memory twin of the durable stores: same contract, nothing persisted.
 /// For tests and for `--state memory:`.
-public actor InMemoryStateStore: StateStore {
+public actor InMemoryStateStore: StateStore, JournalCursorReading {
     private var leases: [String: Lease] = [:]
     /// The last token granted per scope, kept after release: the journal's fence.
     private var granted: [String: FencingToken] = [:]
@@ -10,6 +10,8 @@ public actor InMemoryStateStore: StateStore {
     private var noticeByWave: [String: NoticeRecord] = [:]
     private var runs: [RunRecord] = []
     private var controlList: [ControlRecord] = []
+    /// Every entry in append order, numbered from 1, for readers that follow the journal.
+    private var journalLog: [SequencedEntry] = []
     /// Whether reconcilers share its work through per-group leases (like PostgreSQL).
     public nonisolated let sharesWork: Bool
 
@@ -66,6 +68,7 @@ public actor InMemoryStateStore: StateStore {
             throw StateStoreError.corrupt("cut-over \(record.id) already exists")
         }
         cutoverList.append(record)
+        for entry in record.entries { journalLog.append(SequencedEntry(sequence: Int64(journalLog.count + 1), entry: entry)) }
     }
 
     public func append(_ entry: JournalEntry) throws {
@@ -78,12 +81,32 @@ public actor InMemoryStateStore: StateStore {
         }
         guard let id = entry.cutoverID else {
             preparationList.append(entry)
+            journalLog.append(SequencedEntry(sequence: Int64(journalLog.count + 1), entry: entry))
             return
         }
         guard let index = cutoverList.firstIndex(where: { $0.id == id }) else {
             throw StateStoreError.corrupt("no cut-over \(id) for a journal entry")
         }
         cutoverList[index].entries.append(entry)
+        journalLog.append(SequencedEntry(sequence: Int64(journalLog.count + 1), entry: entry))
+    }
+
+    public func journalEntries(after sequence: Int64, including: [Int64], limit: Int) -> [SequencedEntry] {
+        let start = Int(max(0, min(sequence, Int64(journalLog.count))))
+        let earlier = Set(including).filter { $0 >= 1 && $0 <= Int64(start) }.sorted().map { journalLog[Int($0) - 1] }
+        return earlier + journalLog[start..<min(journalLog.count, start + max(1, limit))]
+    }
+
+    /// Cut-overs are numbered from 1 in the order they were begun.
+    public func cutoverHeaders(after sequence: Int64, including: [String], limit: Int) -> [SequencedCutover] {
+        let start = Int(max(0, min(sequence, Int64(cutoverList.count))))
+        let wanted = Set(including)
+        let earlier = cutoverList[..<start].indices.filter { wanted.contains(cutoverList[$0].id) }
+        return (earlier + Array(start..<min(cutoverList.count, start + max(1, limit)))).map { index in
+            var record = cutoverList[index]
+            record.entries = []
+            return SequencedCutover(sequence: Int64(index + 1), record: record)
+        }
     }
 
     public func finishCutover(id: String, outcome: CutoverOutcome, reason: String?, at: Timestamp) throws {
