@@ -143,12 +143,12 @@ def main():
         dst = directory(name, target)
         set_checks(dst, "")
         run(["postsuper", "-c", dst, "-H", "ALL"])
-        # Flushed until the queue manager has taken every released message up, again every 2 s
-        # (as the provider does: a reload can swallow a flush, docs/lab.md pitfall 3).
-        for _ in range(15):
+        # Flushed until the queue manager has taken every released message up, again every
+        # 500 ms (as the provider does: a reload can swallow a flush, docs/lab.md pitfall 3).
+        for _ in range(60):
             run(["postqueue", "-c", dst, "-f"])
             try:
-                poll(lambda: not any(awaits_queue_manager(m) for m in queue(dst)), f"{name}'s released mail taken up", timeout=2)
+                poll(lambda: not any(awaits_queue_manager(m) for m in queue(dst)), f"{name}'s released mail taken up", timeout=0.5)
                 break
             except SystemExit:
                 continue

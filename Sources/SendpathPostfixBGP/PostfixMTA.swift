@@ -253,13 +253,15 @@ struct PostfixMTA: Sendable {
     /// released message was taken up by the queue manager (being delivered, delivered, or
     /// deferred by the remote with a reason), for at most `patience`. A `postfix reload` just before (the role change that unfreezes) can
     /// swallow the first request: the queue manager that gets it exits for the reload with the
-    /// messages put back as deferred, and the next one starts only at its 300 s wakeup.
+    /// messages put back as deferred, and the next one starts only at its 300 s wakeup. This
+    /// happens often (the flush comes milliseconds after the reload), so the next request goes
+    /// out after 500 ms; asking again costs one `postqueue -f`.
     func releaseAll(patience: Duration) async throws(ProviderError) {
         try await tools.run("postsuper", ["-c", directory, "-H", "ALL"])
         let deadline = ContinuousClock.now + patience
         while true {
             try await tools.run("postqueue", ["-c", directory, "-f"])
-            let retry = min(deadline, ContinuousClock.now + .seconds(2))
+            let retry = min(deadline, ContinuousClock.now + .milliseconds(500))
             repeat {
                 do { try await Task.sleep(for: .milliseconds(50)) } catch { throw ProviderError(.transient, "cancelled while releasing \(directory)") }
                 if try await !queue().contains(where: \.awaitsQueueManager) { return }
