@@ -40,6 +40,7 @@ final class FieldTable: Sendable {
     static let canary = FieldTable(ManifestSchema.canary)
     static let policySpec = FieldTable(ManifestSchema.policySpec)
     static let noticeLeadTime = FieldTable(ManifestSchema.noticeLeadTime)
+    static let tenantSpec = FieldTable(ManifestSchema.tenantSpec)
 }
 
 /// Enumeration values matched against raw scalar bytes.

@@ -137,6 +137,7 @@ final class ManifestFileDecoder {
         case .addressPrefix: return try decodeAddressPrefixSpec(placeholder).map(ManifestDocument.addressPrefix)
         case .wave: return try decodeWaveSpec(placeholder).map(ManifestDocument.wave)
         case .policy: return try decodePolicySpec(placeholder).map(ManifestDocument.policy)
+        case .tenant: return try decodeTenantSpec(placeholder).map(ManifestDocument.tenant)
         }
     }
 
@@ -299,6 +300,7 @@ extension ManifestDocument {
         case .addressPrefix(var value): value.metadata = metadata; return .addressPrefix(value)
         case .wave(var value): value.metadata = metadata; return .wave(value)
         case .policy(var value): value.metadata = metadata; return .policy(value)
+        case .tenant(var value): value.metadata = metadata; return .tenant(value)
         }
     }
 }

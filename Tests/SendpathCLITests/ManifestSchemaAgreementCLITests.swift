@@ -28,6 +28,8 @@ struct ManifestSchemaAgreementCLITests {
         "schema-agreement/ip-outside-prefix": "cross-document: the IP against the prefixes",
         "schema-agreement/ip-same-address-spelled-twice": "canonical IP comparison",
         "hostile/durations-too-large": "a duration's range is on the sum of its units",
+        // Whether a well-formed zone name is in the system's time zone database.
+        "schema-agreement/tenant-time-zone-unknown": "membership in the tz database",
     ]
 
     @Test(.timeLimit(.minutes(3)))

@@ -47,6 +47,17 @@ struct FixtureFleet {
         """
     }
 
+    static func tenant(_ name: String, contacts: String = "[ops@example.com]", extra: String = "") -> String {
+        """
+        apiVersion: sendpath/v1
+        kind: Tenant
+        metadata:
+          name: \(name)
+        spec:
+          contacts: \(contacts)
+        """ + extra
+    }
+
     /// Decodes one file's text as `name`, without the rules across documents.
     static func decode(_ text: String, file: String = "test.yaml", limits: YAMLLimits = YAMLLimits()) -> (documents: [ManifestDocument], diagnostics: [Diagnostic]) {
         let decoder = ManifestFileDecoder(file: file, bytes: Array(text.utf8), limits: limits)

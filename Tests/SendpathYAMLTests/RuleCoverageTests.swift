@@ -96,6 +96,14 @@ struct RuleCoverageTests {
              line: 29, column: 10, message: "'build' in Instance spec holds a control character: '7.3\\u{0}.5'"),
         Case(rule: .noInstances, documents: base,
              line: 1, column: 1, message: "the manifests declare no instance"),
+        Case(rule: .badEmail, documents: [FixtureFleet.tenant("acme", contacts: "[ops@example.com, \"Ops <ops@example.com>\"]")],
+             line: 6, column: 31, message: "'Ops <ops@example.com>' is not an email address"),
+        Case(rule: .badTimeZone, documents: [FixtureFleet.tenant("acme", extra: "\n  timeZone: Europe/Pariss")],
+             line: 7, column: 13, message: "'timeZone' in Tenant spec is not a time zone of the IANA database: 'Europe/Pariss'"),
+        Case(rule: .badURL, documents: [FixtureFleet.tenant("acme", extra: "\n  webhook: http://hooks.example.com/sendpath")],
+             line: 7, column: 12, message: "'webhook' in Tenant spec must be an https URL"),
+        Case(rule: .unusedTenant, documents: base + [FixtureFleet.instance("a"), FixtureFleet.tenant("acme"), FixtureFleet.tenant("acmee")],
+             line: 44, column: 9, message: "Tenant 'acmee' is named by no instance's spec.tenant"),
     ]
 
     /// Rules with more than one way to fire, each at its own place.
@@ -120,6 +128,14 @@ struct RuleCoverageTests {
              line: 9, column: 16, message: "found 10001"),
         Case(rule: .danglingReference, documents: [FixtureFleet.prefix, FixtureFleet.wave.replacingOccurrences(of: "  notice:", with: "  after: [nope]\n  notice:")],
              line: 17, column: 11, message: "wave 'w1' comes after 'nope', which is not a declared Wave"),
+        Case(rule: .badURL, documents: [FixtureFleet.tenant("acme", extra: "\n  webhook: https://user:secret@hooks.example.com/")],
+             line: 7, column: 12, message: "'webhook' in Tenant spec holds a user name or password"),
+        Case(rule: .controlCharacter, documents: [FixtureFleet.tenant("acme", contacts: "[\"ops@example.com\\r\\nBcc: x@evil.example\"]")],
+             line: 6, column: 14, message: "an address in 'contacts' holds a control character"),
+        Case(rule: .valueOutOfRange, documents: [FixtureFleet.tenant("acme", contacts: "[" + (1...51).map { "c\($0)@example.com" }.joined(separator: ", ") + "]")],
+             line: 6, column: 855, message: "'contacts' in Tenant spec lists 51 addresses; at most 50 are allowed"),
+        Case(rule: .duplicateName, documents: [FixtureFleet.tenant("acme"), FixtureFleet.tenant("acme")],
+             line: 11, column: 9, message: "Tenant 'acme' is declared twice"),
         // IPs are compared canonically: these two are the same address.
         Case(rule: .duplicateIP, documents: [FixtureFleet.prefix.replacingOccurrences(of: "198.51.100.0/24", with: "2001:db8::/48"), FixtureFleet.wave,
                                              FixtureFleet.instance("a", ip: "2001:db8::10"), FixtureFleet.instance("b", ip: "2001:0db8:0:0:0:0:0:10")],

@@ -7,6 +7,8 @@ public struct Fleet: Sendable {
     public let prefixes: [AddressPrefix]
     public let waves: [Wave]
     public let policy: Policy
+    /// Tenant documents, sorted by name (a tenant named by instances may have none).
+    public let tenants: [Tenant]
     /// The instances linked by shared prefixes, each moved as one unit.
     public let groups: [CutoverGroup]
 
@@ -16,8 +18,9 @@ public struct Fleet: Sendable {
     private let membersOfGroup: [[Int]]
 
     /// `instances`, `prefixes` and `waves` must be sorted by name; `groupOfInstance` aligned with `instances`.
-    init(instances: [Instance], prefixes: [AddressPrefix], waves: [Wave], policy: Policy,
+    init(instances: [Instance], prefixes: [AddressPrefix], waves: [Wave], policy: Policy, tenants: [Tenant] = [],
          groups: [CutoverGroup], groupOfInstance: [Int]) {
+        self.tenants = tenants
         self.instances = instances
         self.prefixes = prefixes
         self.waves = waves
@@ -53,6 +56,11 @@ public struct Fleet: Sendable {
     public func wave(named name: String) -> Wave? {
         let index = Fleet.lowerBound(waves, name, \.name)
         return index < waves.count && waves[index].name == name ? waves[index] : nil
+    }
+
+    public func tenant(named name: String) -> Tenant? {
+        let index = Fleet.lowerBound(tenants, name, \.name)
+        return index < tenants.count && tenants[index].name == name ? tenants[index] : nil
     }
 
     public func group(of instance: String) -> CutoverGroup? { instanceIndex(named: instance).map { groups[groupOfInstance[$0]] } }

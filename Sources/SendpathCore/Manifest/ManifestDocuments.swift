@@ -151,6 +151,7 @@ public enum ManifestDocument: Sendable, Hashable {
     case addressPrefix(AddressPrefix)
     case wave(Wave)
     case policy(Policy)
+    case tenant(Tenant)
 }
 
 /// Decoded documents, kept by kind in the order they were read.
@@ -159,6 +160,7 @@ public struct ManifestSet: Sendable {
     public var prefixes: [AddressPrefix] = []
     public var waves: [Wave] = []
     public var policies: [Policy] = []
+    public var tenants: [Tenant] = []
     /// What the documents that could not be decoded (they had errors) might have declared.
     public var unreadable = UnreadableDocuments()
 
@@ -170,6 +172,7 @@ public struct ManifestSet: Sendable {
         case .addressPrefix(let value): prefixes.append(value)
         case .wave(let value): waves.append(value)
         case .policy(let value): policies.append(value)
+        case .tenant(let value): tenants.append(value)
         }
     }
 
@@ -178,15 +181,16 @@ public struct ManifestSet: Sendable {
         prefixes += other.prefixes
         waves += other.waves
         policies += other.policies
+        tenants += other.tenants
         unreadable.merge(other.unreadable)
     }
 
-    public var count: Int { instances.count + prefixes.count + waves.count + policies.count }
+    public var count: Int { instances.count + prefixes.count + waves.count + policies.count + tenants.count }
 
     /// Every document, grouped by kind.
     public var documents: [ManifestDocument] {
         instances.map(ManifestDocument.instance) + prefixes.map(ManifestDocument.addressPrefix)
-            + waves.map(ManifestDocument.wave) + policies.map(ManifestDocument.policy)
+            + waves.map(ManifestDocument.wave) + policies.map(ManifestDocument.policy) + tenants.map(ManifestDocument.tenant)
     }
 }
 

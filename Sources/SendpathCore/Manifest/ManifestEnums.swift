@@ -1,9 +1,10 @@
-/// The four kinds of manifest document.
+/// The five kinds of manifest document.
 public enum ManifestKind: String, Sendable, Hashable, Codable, CaseIterable {
     case instance = "Instance"
     case addressPrefix = "AddressPrefix"
     case wave = "Wave"
     case policy = "Policy"
+    case tenant = "Tenant"
 }
 
 /// The marketing product an instance runs.

@@ -22,6 +22,12 @@ public enum ManifestJSONSchema {
                            "description": "What BYOIP can take: an IPv4 /8 to /24, or an IPv6 /12 to /48."]),
             .init("awsRegion", ["type": "string", "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$",
                                 "description": "An AWS region, like eu-west-1."]),
+            .init("emailAddress", ["type": "string", "maxLength": .integer(EmailAddress.maximumLength), "pattern": .string(emailPattern),
+                                   "description": "An email address: local@domain, ASCII, no quotes or display name."]),
+            .init("timeZone", ["type": "string", "maxLength": 64, "pattern": .string(timeZonePattern),
+                               "description": "An IANA time zone name, like Europe/Paris or UTC."]),
+            .init("httpsURL", ["type": "string", "maxLength": .integer(WebhookURL.maximumLength), "pattern": .string(httpsURLPattern),
+                               "description": "An https URL without user name or password."]),
         ]
         var conditions: [JSONValue] = []
         for kind in ManifestKind.allCases {
@@ -98,6 +104,23 @@ public enum ManifestJSONSchema {
         return "^\(date)[Tt ]\(time)\(offset)$"
     }()
 
+    /// ``EmailAddress``: a dot-atom local part of at most 64 bytes, a domain of two or more labels.
+    static let emailPattern: String = {
+        let atext = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+        let label = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        return "^(?=[^@]{1,64}@)\(atext)+(\\.\(atext)+)*@\(label)(\\.\(label))+$"
+    }()
+
+    /// What ``ManifestFileDecoder`` accepts before it asks the time zone database.
+    public static let timeZonePattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+
+    /// ``WebhookURL``: https, a host name or bracketed IPv6 address, a port from 1 to 65535.
+    static let httpsURLPattern: String = {
+        let host = "([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\])"
+        let port = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+        return "^[Hh][Tt][Tt][Pp][Ss]://\(host)(:\(port))?([/?#][!-~]*)?$"
+    }()
+
     /// No character the validator refuses as a control character (see ``Escaped/isControl(_:)``).
     static let textPattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]*$"
 
@@ -138,6 +161,9 @@ public enum ManifestJSONSchema {
         case .ipAddress: ["$ref": "#/$defs/ipAddress"]
         case .cidr: ["$ref": "#/$defs/cidr"]
         case .awsRegion: ["$ref": "#/$defs/awsRegion"]
+        case .emailAddress: ["$ref": "#/$defs/emailAddress"]
+        case .timeZone: ["$ref": "#/$defs/timeZone"]
+        case .httpsURL: ["$ref": "#/$defs/httpsURL"]
         case .failureBudget:
             ["oneOf": [["type": "integer", "minimum": 1, "maximum": 10_000],
                        ["type": "string", "pattern": "^(100|[1-9][0-9]?)%$"]]]

@@ -57,6 +57,12 @@ public indirect enum FieldType: Sendable {
     case awsRegion
     /// A count (an integer) or a percentage ("10%").
     case failureBudget
+    /// An ``EmailAddress``.
+    case emailAddress
+    /// An IANA time zone name (checked against the system's time zone database).
+    case timeZone
+    /// A ``WebhookURL``: https only.
+    case httpsURL
     case list(FieldType, nonEmpty: Bool)
     case stringMap
     case object(ObjectSchema)
@@ -64,7 +70,8 @@ public indirect enum FieldType: Sendable {
     /// How messages name the type: "a string", "a list", ...
     public var noun: String {
         switch self {
-        case .string, .constant, .name, .enumeration, .duration, .time, .ipAddress, .cidr, .awsRegion: "a string"
+        case .string, .constant, .name, .enumeration, .duration, .time, .ipAddress, .cidr, .awsRegion,
+             .emailAddress, .timeZone, .httpsURL: "a string"
         case .integer: "an integer"
         case .failureBudget: "an integer or a percentage"
         case .list: "a list"
@@ -145,18 +152,27 @@ public enum ManifestSchema {
                     summary: "rollback: move back and resend; hold: stay frozen for a human.", default: "rollback"),
     ])
 
+    public static let tenantSpec = ObjectSchema("Tenant spec", summary: "A customer of the migration: who its notices go to.", fields: [
+        FieldSchema("contacts", .list(.emailAddress, nonEmpty: true), required: true,
+                    summary: "Email addresses its notices go to (at most \(Tenant.maximumContacts))."),
+        FieldSchema("timeZone", .timeZone, summary: "The IANA time zone its notices show times in, besides UTC (for example Europe/Paris).",
+                    default: "UTC"),
+        FieldSchema("webhook", .httpsURL, summary: "An https URL that `notify --webhook` POSTs its notices to, as JSON."),
+    ])
+
     public static func spec(for kind: ManifestKind) -> ObjectSchema {
         switch kind {
         case .instance: instanceSpec
         case .addressPrefix: addressPrefixSpec
         case .wave: waveSpec
         case .policy: policySpec
+        case .tenant: tenantSpec
         }
     }
 
     public static let document = ObjectSchema("document", summary: "A Sendpath manifest document.", fields: [
         FieldSchema("apiVersion", .constant(apiVersion), required: true, summary: "Always sendpath/v1."),
-        FieldSchema("kind", .enumeration(ManifestKind.allCases.map(\.rawValue)), required: true, summary: "Instance, AddressPrefix, Wave or Policy."),
+        FieldSchema("kind", .enumeration(ManifestKind.allCases.map(\.rawValue)), required: true, summary: "Instance, AddressPrefix, Wave, Policy or Tenant."),
         FieldSchema("metadata", .object(metadata), required: true, summary: "Name and labels."),
         FieldSchema("spec", .object(ObjectSchema("spec", fields: [])), required: true, summary: "The kind's fields."),
     ])

@@ -33,6 +33,9 @@ public enum DiagnosticRule: String, Sendable, Hashable, Codable, CaseIterable {
     case valueOutOfRange = "value-out-of-range"
     case controlCharacter = "control-character"
     case emptyList = "empty-list"
+    case badEmail = "bad-email"
+    case badTimeZone = "bad-time-zone"
+    case badURL = "bad-url"
     // Rules across documents.
     case duplicateName = "duplicate-name"
     case danglingReference = "dangling-reference"
@@ -50,6 +53,7 @@ public enum DiagnosticRule: String, Sendable, Hashable, Codable, CaseIterable {
     case nonPublicAddress = "non-public-address"
     case tenantsSharePrefix = "tenants-share-prefix"
     case noInstances = "no-instances"
+    case unusedTenant = "unused-tenant"
 
     /// One line saying what the rule checks, for SARIF rule metadata and the docs.
     public var summary: String {
@@ -81,6 +85,9 @@ public enum DiagnosticRule: String, Sendable, Hashable, Codable, CaseIterable {
         case .badValue: "a value outside its allowed range"
         case .valueOutOfRange: "a number, time or duration beyond what sendpath can represent or allows"
         case .emptyList: "a list that must not be empty is empty"
+        case .badEmail: "a contact that is not a plain email address (local@domain, ASCII)"
+        case .badTimeZone: "a time zone that is not in the IANA time zone database"
+        case .badURL: "a webhook that is not an https URL, or holds a user name or password"
         case .duplicateName: "two documents of one kind share a name"
         case .danglingReference: "a reference (wave, after) names nothing declared"
         case .afterCycle: "waves that wait for each other through 'after'"
@@ -99,6 +106,7 @@ public enum DiagnosticRule: String, Sendable, Hashable, Codable, CaseIterable {
         case .controlCharacter: "a string value holds a control character (newline, tab, NUL, escape, ...)"
         case .emptyFile: "a manifest file holds no document (warning)"
         case .noInstances: "the manifests declare no instance (warning)"
+        case .unusedTenant: "a Tenant that no instance names in spec.tenant (warning)"
         }
     }
 }

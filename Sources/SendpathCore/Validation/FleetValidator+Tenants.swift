@@ -19,4 +19,20 @@ extension FleetValidator {
             }
         }
     }
+
+    /// Warns about a Tenant that no instance names: its contacts would never be told anything,
+    /// which is usually a misspelt id on one side.
+    static func checkTenantDocuments(_ tenants: [Tenant], instances: [Instance], unreadable: UnreadableDocuments,
+                                     into diagnostics: inout [Diagnostic]) {
+        guard !tenants.isEmpty, !unreadable.mayDeclareAny(.instance) else { return }
+        let named = Set(instances.map(\.tenant))
+        for tenant in tenants where !named.contains(tenant.name) {
+            diagnostics.append(Diagnostic(
+                .unusedTenant, at: tenant.metadata.name.location,
+                "Tenant '\(tenant.name)' is named by no instance's spec.tenant; its contacts get no notice",
+                hint: Spelling.closest(to: tenant.name, among: Array(named)).map { "did you mean '\($0)'?" }
+                    ?? "remove it, or name it in the spec.tenant of its instances",
+                severity: .warning))
+        }
+    }
 }

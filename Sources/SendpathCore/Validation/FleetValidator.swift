@@ -15,9 +15,11 @@ public enum FleetValidator {
         let prefixes = documents.prefixes.sorted { $0.name < $1.name }
         let waves = documents.waves.sorted { $0.name < $1.name }
         let policies = documents.policies
+        let tenants = documents.tenants.sorted { $0.name < $1.name }
         checkUniqueNames(instances.count, name: { instances[$0].metadata.name }, kind: .instance, into: &diagnostics)
         checkUniqueNames(prefixes.count, name: { prefixes[$0].metadata.name }, kind: .addressPrefix, into: &diagnostics)
         checkUniqueNames(waves.count, name: { waves[$0].metadata.name }, kind: .wave, into: &diagnostics)
+        checkUniqueNames(tenants.count, name: { tenants[$0].metadata.name }, kind: .tenant, into: &diagnostics)
         for extra in policies.dropFirst() {
             let first = policies[0].metadata?.documentLocation
             diagnostics.append(Diagnostic(.multiplePolicies, at: extra.metadata?.name.location ?? first!,
@@ -31,6 +33,7 @@ public enum FleetValidator {
         let membership = checkInstances(instances, waveNames: waveNames, prefixes: prefixTable, unreadable: unreadable,
                                         into: &diagnostics)
         checkTenants(instances, prefixes: prefixes, membership: membership, into: &diagnostics)
+        checkTenantDocuments(tenants, instances: instances, unreadable: unreadable, into: &diagnostics)
         let (groups, groupOfInstance) = formGroups(instances: instances, prefixes: prefixes, membership: membership, into: &diagnostics)
         for (index, prefix) in prefixes.enumerated()
         where membership.instancesByPrefix[index].isEmpty && !unreadable.mayDeclareAny(.instance) {
@@ -41,7 +44,7 @@ public enum FleetValidator {
         diagnostics = diagnostics.sortedByLocation()
         guard !diagnostics.hasErrors else { return Result(fleet: nil, diagnostics: diagnostics) }
         let fleet = Fleet(instances: instances, prefixes: prefixes, waves: waves,
-                          policy: policies.first ?? Policy(), groups: groups, groupOfInstance: groupOfInstance)
+                          policy: policies.first ?? Policy(), tenants: tenants, groups: groups, groupOfInstance: groupOfInstance)
         return Result(fleet: fleet, diagnostics: diagnostics)
     }
 
