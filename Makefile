@@ -5,13 +5,14 @@
 SWIFT ?= swift
 BENCH_RUNS ?= 5
 
-.PHONY: all deps postgres-deps validators lab-deps browser-deps build test run bench clean soak fuzz check lab
+.PHONY: all deps postgres-deps validators lab-deps browser-deps smtp-sink-deps build test run bench clean soak fuzz check lab
 
 all: build
 
 export DEBIAN_FRONTEND := noninteractive
 
-# System packages: libyaml (the manifest reader), SQLite headers (GRDB) and the sqlite3 shell (the
+# System packages: libyaml (the manifest reader), SQLite headers (GRDB), libcurl headers (its SMTP
+# client sends notices, docs/notices.md) and the sqlite3 shell (the
 # simulator tests plant violations in fleet files with it); Python's jsonschema,
 # PyYAML and openapi-spec-validator (the schema and provider-API tests). A Debian python3
 # refuses a plain pip install (PEP 668), so pip is asked to install beside its packages.
@@ -53,6 +54,11 @@ browser-deps:
 lab-deps:
 	@./scripts/lab.sh deps
 
+# The SMTP sink `make run` delivers the sample tenants' notices to: Debian's python3-aiosmtpd
+# (importable from /usr/bin/python3 only).
+smtp-sink-deps:
+	@/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || { apt-get update && apt-get install -y --no-install-recommends python3-aiosmtpd; }
+
 build: deps
 	$(SWIFT) build
 
@@ -69,7 +75,7 @@ test: deps postgres-deps validators lab-deps browser-deps
 	$(SWIFT) test --skip-build --filter SendpathCLITests --no-parallel; code=$$?; \
 	./scripts/postgres-test-cluster.sh stop "$$dir" >/dev/null 2>&1; rm -rf "$$dir"; exit $$code
 
-run: build
+run: build smtp-sink-deps
 	./scripts/demo.sh
 
 bench: deps lab-deps

@@ -26,12 +26,20 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         .systemLibrary(
             name: "CYAML",
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
+        ),
+        // System libcurl: its SMTP client (STARTTLS, AUTH) sends notices; `make deps` installs the headers.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(
             name: "SendpathCore",
@@ -90,6 +98,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Notices delivered to tenants: SMTP (libcurl), sendmail, webhooks (AsyncHTTPClient).
+        .target(
+            name: "SendpathNotices",
+            dependencies: [
+                "SendpathCore", "CCurl",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // The postfix-bgp: provider: Postfix MTAs and GoBGP speakers driven through their own tools.
         .target(
             name: "SendpathPostfixBGP",
@@ -115,7 +134,7 @@ let package = Package(
             name: "sendpath",
             dependencies: [
                 "SendpathCore", "SendpathYAML", "SendpathSQLite", "SendpathSimulator", "SendpathController", "SendpathHTTP", "SendpathPostgres",
-                "SendpathPostfixBGP",
+                "SendpathPostfixBGP", "SendpathNotices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -136,7 +155,8 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "SendpathHTTPTests", dependencies: ["SendpathHTTP", "SendpathSimulator", "SendpathYAML", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
         .testTarget(name: "SendpathPostfixBGPTests", dependencies: ["SendpathPostfixBGP", "SendpathCore"], swiftSettings: strict),
+        .testTarget(name: "SendpathNoticesTests", dependencies: ["SendpathNotices", "SendpathCore", "SendpathYAML"], swiftSettings: strict),
         .testTarget(name: "SendpathPostgresTests", dependencies: ["SendpathPostgres", "SendpathCore", "SendpathTestSupport"], swiftSettings: strict),
-        .testTarget(name: "SendpathCLITests", dependencies: ["SendpathCore"], exclude: ["Support/check_schema.py", "Support/check_openapi.py"], swiftSettings: strict),
+        .testTarget(name: "SendpathCLITests", dependencies: ["SendpathCore"], exclude: ["Support/check_schema.py", "Support/check_openapi.py", "Support/notice_sinks.py"], swiftSettings: strict),
     ]
 )

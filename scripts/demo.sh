@@ -27,6 +27,27 @@ rm -rf .sendpath
 step "1. Check the manifests" sendpath validate manifests
 run "$SENDPATH" validate manifests
 
+step "1b. Tell the tenants before anything moves: one notice per tenant and wave, by email, through a local SMTP sink" \
+  sendpath notify --wave WAVE --smtp smtp://127.0.0.1:PORT
+# aiosmtpd (Debian's python3-aiosmtpd, `make smtp-sink-deps`) stands in for the mail relay and keeps
+# every message it accepts in a Maildir (.sendpath/notices). The contacts are in manifests/contacts.yaml.
+# The waves' notices were sent by another system in 2023 (notice.sentAt in waves.yaml): these
+# deliveries do not move them, so the windows stay open.
+sink=""
+if /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p .sendpath
+  /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox .sendpath/notices &
+  sink=$!
+  trap 'kill "$sink" 2>/dev/null' EXIT
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  for wave in nonprod-2023-10a nonprod-2023-10b prod-2024-01a prod-2024-01b; do
+    "$SENDPATH" notify --wave "$wave" --smtp "smtp://127.0.0.1:$port" 2> >(grep -v ': warning: ' >&2) | grep -E '^(Delivered|Already|FAILED)'
+  done
+else
+  echo "python3-aiosmtpd is not installed (make smtp-sink-deps); no notices are delivered"
+fi
+
 step "2. The plan in the first non-production window (14 Oct 2023, 21:00 UTC)" \
   sendpath reconcile --dry-run --at 2023-10-14T21:00:00Z
 run "$SENDPATH" reconcile --dry-run --at 2023-10-14T21:00:00Z
@@ -62,3 +83,12 @@ run "$SENDPATH" simulator check
 step "9. Idempotent: reconciling again changes nothing" sendpath reconcile --at 2024-01-27T04:00:00Z
 run "$SENDPATH" reconcile --at 2024-01-27T04:00:00Z --output json >/dev/null
 run "$SENDPATH" simulator check | grep 'Mutating operations'
+
+step "10. What the tenants received (the SMTP sink's Maildir), and a re-run that sends nothing twice" \
+  sendpath notify --wave prod-2024-01a --smtp smtp://127.0.0.1:PORT
+[ -n "$sink" ] || exit 0
+echo "The sink holds $(cat .sendpath/notices/new/* | grep -c '^Message-ID: ') messages, to: $(cat .sendpath/notices/new/* | grep '^To: ' | sort -u | sed 's/^To: //' | paste -sd ';' -)"
+"$SENDPATH" notify --wave prod-2024-01a --smtp "smtp://127.0.0.1:$port" 2> >(grep -v ': warning: ' >&2) | grep -E '^(Delivered|Already|FAILED)'
+echo "acme's notice for prod-2024-01a, its text part:"
+cat "$(grep -l '^Message-ID: <prod-2024-01a\..*\.acme@' .sendpath/notices/new/*)" | tr -d '\r' |
+  awk '/^Subject: /{print; next} /^Content-Type: text\/plain/{p=1;next} p&&/^--sendpath-alt/{exit} p' | sed -n '1,30p'

@@ -25,9 +25,27 @@ public struct NoticeDesk: Sendable {
         self.store = store
     }
 
+    /// The wave's expected duration, as a notice announces it (from the queues observed now).
+    public func expectedDuration(wave waveName: String) async throws -> Duration {
+        guard let wave = fleet.wave(named: waveName) else { throw StateStoreError.corrupt("no wave named \(waveName)") }
+        let groups = fleet.groups(inWave: wave.name)
+        let members = fleet.instances.filter { $0.wave.value == wave.name }.map(\.name).sorted()
+        let observed = try await provider.observeInstances(members, step: nil)
+        let estimator = DurationEstimator(journal: try await store.cutovers(groups: nil))
+        let durations = groups.map { group in
+            estimator.cutover(group, queuedMessages: group.instances.reduce(0) { $0 + (observed[$1]?.queueDepth ?? 0) })
+        }
+        return estimator.wave(durations, maxParallel: wave.maxParallel)
+    }
+
     /// Records a notice for `waveName` sent at `now`, unless the notice in force already
     /// announces this window and these instances (then it is returned unchanged).
-    public func notify(wave waveName: String, now: Timestamp) async throws -> NoticeReport {
+    ///
+    /// `deliveredAt`: the notice was delivered to every tenant by `notify --smtp/--sendmail/
+    /// --webhook`, the last of them at that time. A new notice (none in force, or the window or
+    /// the members changed) counts from then, not from now. A notice in force for this window
+    /// and these members stands: the tenants were told by then already (by another system).
+    public func notify(wave waveName: String, now: Timestamp, deliveredAt: Timestamp? = nil) async throws -> NoticeReport {
         guard let wave = fleet.wave(named: waveName) else { throw StateStoreError.corrupt("no wave named \(waveName)") }
         let groups = fleet.groups(inWave: wave.name)
         let members = fleet.instances.filter { $0.wave.value == wave.name }.map(\.name).sorted()
@@ -52,11 +70,12 @@ public struct NoticeDesk: Sendable {
                                 requiredLeadTimeSeconds: required.seconds, leadTimeMet: wave.window.start - inForce.sentAt >= required,
                                 superseded: nil)
         }
-        let notice = NoticeRecord(wave: wave.name, sentAt: now, window: wave.window, members: members,
+        let sentAt = deliveredAt ?? now
+        let notice = NoticeRecord(wave: wave.name, sentAt: sentAt, window: wave.window, members: members,
                                   expectedDuration: expected, source: .recorded, recordedAt: now)
         try await store.recordNotice(notice)
         return NoticeReport(notice: notice, recorded: true, groups: groups.count, maxParallel: wave.maxParallel,
-                            requiredLeadTimeSeconds: required.seconds, leadTimeMet: wave.window.start - now >= required,
+                            requiredLeadTimeSeconds: required.seconds, leadTimeMet: wave.window.start - sentAt >= required,
                             superseded: inForce)
     }
 }

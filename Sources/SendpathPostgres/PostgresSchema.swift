@@ -114,6 +114,20 @@ enum PostgresSchema {
         Migration(name: "v2-controls", statements: [
             "CREATE TABLE control (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, record TEXT NOT NULL)",
         ]),
+        // Notices delivered to tenants: the first delivery of a (wave, notice, tenant, channel) stands.
+        Migration(name: "v3-deliveries", statements: [
+            """
+            CREATE TABLE notice_delivery (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                wave TEXT NOT NULL,
+                notice_key TEXT NOT NULL,
+                tenant TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                record TEXT NOT NULL,
+                UNIQUE (wave, notice_key, tenant, channel)
+            )
+            """,
+        ]),
     ]
 
     /// Applies the migrations missing from the database; returns their names.

@@ -112,6 +112,22 @@ enum StateSchema {
                 """)
         }
 
+        // Notices delivered to tenants (`notify --smtp/--sendmail/--webhook`): the first delivery
+        // of a (wave, notice, tenant, channel) stands; the record is the NoticeDelivery as JSON.
+        migrator.registerMigration("v3-deliveries") { db in
+            try db.execute(sql: """
+                CREATE TABLE notice_delivery (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    wave TEXT NOT NULL,
+                    notice_key TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    record TEXT NOT NULL,
+                    UNIQUE (wave, notice_key, tenant, channel)
+                );
+                """)
+        }
+
         return migrator
     }()
 }

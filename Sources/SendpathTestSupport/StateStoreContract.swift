@@ -23,6 +23,7 @@ public struct StateStoreContract: Sendable {
         try await noticesAndRunsRoundTrip()
         try await journalRefusesHoldersThatLostTheirLease()
         try await controlsKeepTheirOrder()
+        try await deliveriesKeepTheFirstOfEachNoticeTenantAndChannel()
     }
 
     /// Suspend, approve and resume come back in the order they were recorded (even at the
@@ -223,5 +224,29 @@ public struct StateStoreContract: Sendable {
         let runs = try await store.recentRuns(limit: 10)
         #expect(runs.map(\.id) == ["r2", "r1"])
         #expect(runs.last == finished)
+    }
+
+    public func deliveriesKeepTheFirstOfEachNoticeTenantAndChannel() async throws {
+        let store = try await makeStore()
+        let first = NoticeDelivery(wave: "w1", noticeKey: "k1", tenant: "acme", channel: .email, messageID: "<a@x.example>",
+                                   recipients: ["ops@acme.example"], members: ["a1", "a2"], deliveredAt: Self.t0)
+        try await store.recordDelivery(first)
+        var repeated = first
+        repeated.deliveredAt = Self.t0 + .seconds(60)
+        try await store.recordDelivery(repeated)
+        var webhook = first
+        webhook.channel = .webhook
+        webhook.recipients = ["https://hooks.acme.example/n"]
+        try await store.recordDelivery(webhook)
+        var superseding = first
+        superseding.noticeKey = "k2"
+        superseding.deliveredAt = Self.t0 + .seconds(120)
+        try await store.recordDelivery(superseding)
+        var otherWave = first
+        otherWave.wave = "w2"
+        try await store.recordDelivery(otherWave)
+        #expect(try await store.deliveries(wave: "w1") == [first, webhook, superseding])
+        #expect(try await store.deliveries(wave: "w2") == [otherWave])
+        #expect(try await store.deliveries(wave: "w3").isEmpty)
     }
 }

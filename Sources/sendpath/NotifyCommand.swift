@@ -1,13 +1,19 @@
 import ArgumentParser
+import Foundation
 import SendpathController
 import SendpathCore
+import SendpathNotices
 
 /// `sendpath notify --wave NAME`: records the wave's notice now and prints it.
 struct NotifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify",
-        abstract: "Record a wave's notice (sent now) and print it: instances, window, expected duration.",
-        discussion: "Running it again while the window and the instances are unchanged records nothing new. A wave whose window or instances changed needs a new notice, with the full lead time."
+        abstract: "Record a wave's notice (sent now) and print it: instances, window, expected duration; with --smtp, --sendmail or --webhook, deliver it to every tenant of the wave.",
+        discussion: """
+            Running it again while the window and the instances are unchanged records nothing new. A wave whose window or instances changed needs a new notice, with the full lead time.
+
+            With a delivery option, each tenant of the wave (a Tenant document) gets one notice: by email to its contacts (--smtp smtp://HOST:PORT, STARTTLS when offered, user and password from SENDPATH_SMTP_USER and SENDPATH_SMTP_PASSWORD; or --sendmail) and/or as JSON to its webhook (--webhook). Every tenant must have a Tenant document first (else exit 65). Deliveries are recorded per tenant: a re-run sends only what was not delivered. The notice counts from the moment the last tenant was told.
+            """
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
@@ -26,6 +32,26 @@ struct NotifyCommand: AsyncParsableCommand {
     @Option(help: "text or json.")
     var output: Format = .text
 
+    @Option(help: ArgumentHelp("Deliver by email through this SMTP server (STARTTLS when offered; credentials from SENDPATH_SMTP_USER / SENDPATH_SMTP_PASSWORD).", valueName: "smtp://host:port"))
+    var smtp: String?
+
+    @Flag(help: "Deliver by email through the system's sendmail (/usr/sbin/sendmail -t -i).")
+    var sendmail = false
+
+    @Flag(help: "POST each tenant's notice as JSON to its spec.webhook (https).")
+    var webhook = false
+
+    @Option(help: ArgumentHelp("The notices' From address (and the Message-ID domain).", valueName: "address"))
+    var from: String = "migration-notices@sendpath.example"
+
+    var delivers: Bool { smtp != nil || sendmail || webhook }
+
+    func validate() throws {
+        if smtp != nil && sendmail { throw ValidationError("--smtp and --sendmail both send email: give one") }
+        if let smtp, let problem = SMTPTransport.validate(url: smtp) { throw ValidationError("--smtp \(problem)") }
+        if EmailAddress(from) == nil { throw ValidationError("--from must be a plain email address, like notices@example.com") }
+    }
+
     func run() async throws {
         let fleet = try manifests.loadFleet()
         guard fleet.wave(named: wave) != nil else {
@@ -43,16 +69,20 @@ struct NotifyCommand: AsyncParsableCommand {
             let clock = SystemClock()
             let wave = self.wave
             let runtime = runtime
-            let report = try await runtime.withStore(logger: logger) { store in
-                let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
-                return try await opened.use { provider in
-                    try await NoticeDesk(fleet: fleet, provider: provider, store: store).notify(wave: wave, now: clock.now())
+            guard delivers else {
+                let report = try await runtime.withStore(logger: logger) { store in
+                    let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger)
+                    return try await opened.use { provider in
+                        try await NoticeDesk(fleet: fleet, provider: provider, store: store).notify(wave: wave, now: clock.now())
+                    }
                 }
+                switch output {
+                case .json: StandardStreams.out(try ReportPrinter.json(report))
+                case .text: StandardStreams.out(text(report))
+                }
+                return
             }
-            switch output {
-            case .json: StandardStreams.out(try ReportPrinter.json(report))
-            case .text: StandardStreams.out(text(report))
-            }
+            try await deliver(fleet: fleet, runtime: runtime, clock: clock, logger: logger)
         }
     }
 

@@ -80,6 +80,8 @@ actor DyingStore: StateStore {
         try await inner.recordRun(run)
     }
     func recentRuns(limit: Int) async throws -> [RunRecord] { try await inner.recentRuns(limit: limit) }
+    func recordDelivery(_ delivery: NoticeDelivery) async throws { try await inner.recordDelivery(delivery) }
+    func deliveries(wave: String) async throws -> [NoticeDelivery] { try await inner.deliveries(wave: wave) }
     func recordControl(_ control: ControlRecord) async throws { try await inner.recordControl(control) }
     func controls() async throws -> [ControlRecord] { try await inner.controls() }
 }

@@ -12,6 +12,7 @@ public actor InMemoryStateStore: StateStore, JournalCursorReading {
     private var controlList: [ControlRecord] = []
     /// Every entry in append order, numbered from 1, for readers that follow the journal.
     private var journalLog: [SequencedEntry] = []
+    private var deliveryList: [NoticeDelivery] = []
     /// Whether reconcilers share its work through per-group leases (like PostgreSQL).
     public nonisolated let sharesWork: Bool
 
@@ -131,6 +132,15 @@ public actor InMemoryStateStore: StateStore, JournalCursorReading {
     public func recordNotice(_ notice: NoticeRecord) { noticeByWave[notice.wave] = notice }
 
     public func notices() -> [String: NoticeRecord] { noticeByWave }
+
+    public func recordDelivery(_ delivery: NoticeDelivery) {
+        guard !deliveryList.contains(where: {
+            $0.wave == delivery.wave && $0.noticeKey == delivery.noticeKey && $0.tenant == delivery.tenant && $0.channel == delivery.channel
+        }) else { return }
+        deliveryList.append(delivery)
+    }
+
+    public func deliveries(wave: String) -> [NoticeDelivery] { deliveryList.filter { $0.wave == wave } }
 
     public func recordRun(_ run: RunRecord) {
         if let index = runs.firstIndex(where: { $0.id == run.id }) { runs[index] = run } else { runs.append(run) }

@@ -58,6 +58,13 @@ public protocol StateStore: Sendable {
     /// The latest notice of each wave.
     func notices() async throws -> [String: NoticeRecord]
 
+    /// Records that a tenant was told of a notice by a channel. The first delivery of a
+    /// (wave, notice key, tenant, channel) stands; a repeat changes nothing.
+    func recordDelivery(_ delivery: NoticeDelivery) async throws
+
+    /// Every delivery of a wave's notices, oldest first.
+    func deliveries(wave: String) async throws -> [NoticeDelivery]
+
     /// Inserts or updates a run by id.
     func recordRun(_ run: RunRecord) async throws
 
