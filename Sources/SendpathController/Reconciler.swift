@@ -72,16 +72,29 @@ public struct Reconciler: Sendable {
         for group in plan.groups { if let record = group.latest { latest[group.group.id] = JournalSummary(record) } }
         for index in report.instances.indices {
             let name = report.instances[index].name
-            if let state = observed[name], let instance = fleet.instance(named: name) {
-                let addresses = Array(Set(state.sendingIPs)).sorted()
+            if let state = observed[name], let position = fleet.instanceIndex(named: name) {
+                let addresses = Self.distinctSorted(state.sendingIPs)
                 report.instances[index].observed = ObservedSummary(
                     frozen: state.frozen, sendingIPs: addresses, build: state.build,
-                    queueDepth: state.queueDepth, ipsMatchManifest: addresses == instance.declaredIPs,
-                    buildMatchesManifest: state.build == instance.build)
+                    queueDepth: state.queueDepth,
+                    ipsMatchManifest: addresses == Self.distinctSorted(fleet.instances[position].sendingIPs.map(\.value)),
+                    buildMatchesManifest: state.build == fleet.instances[position].build)
             }
             if let summary = latest[report.instances[index].group] { report.instances[index].journal = summary }
         }
         return report
+    }
+
+    /// Sorted without repeats (what `Array(Set(addresses)).sorted()` gives, without a set per instance).
+    static func distinctSorted(_ addresses: [IPAddress]) -> [IPAddress] {
+        var sorted = addresses.sorted()
+        var kept = 0
+        for index in sorted.indices where kept == 0 || sorted[index] != sorted[kept - 1] {
+            sorted[kept] = sorted[index]
+            kept += 1
+        }
+        sorted.removeLast(sorted.count - kept)
+        return sorted
     }
 
     public func run() async throws -> ReconcileReport {

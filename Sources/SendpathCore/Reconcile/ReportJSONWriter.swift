@@ -65,10 +65,21 @@ public enum ReportJSONWriter {
         return String(decoding: all, as: UTF8.self)
     }
 
-    /// The last steps laid out, and their bytes.
+    /// The last steps and paths laid out, and their bytes: the same for a group's members.
     struct SharedSteps {
         var steps: [StepReport]?
         var bytes: [UInt8] = []
+        var paths: [(path: SendingPath, bytes: [UInt8])] = []
+
+        /// A path as laid out before, or laid out now and kept (the last two: current and target).
+        mutating func write(_ path: SendingPath, to json: inout PrettyJSONWriter) {
+            if let known = paths.first(where: { $0.path == path }) {
+                json.raw(known.bytes)
+                return
+            }
+            let bytes = json.captured { ReportJSONWriter.write(path, to: &$0) }
+            paths = [(path, bytes)] + paths.prefix(1)
+        }
     }
 
     static func write(_ group: ReconcileReport.GroupSummary, to json: inout PrettyJSONWriter) {
@@ -95,7 +106,7 @@ public enum ReportJSONWriter {
     static func write(_ instance: InstanceReport, shared: inout SharedSteps, to json: inout PrettyJSONWriter) {
         json.beginObject()
         json.key("current")
-        if let current = instance.current { write(current, to: &json) } else { json.null() }
+        if let current = instance.current { shared.write(current, to: &json) } else { json.null() }
         json.key("group")
         json.string(instance.group)
         if let journal = instance.journal {
@@ -135,7 +146,7 @@ public enum ReportJSONWriter {
             shared.bytes = json.captured { json in write(instance.steps, to: &json) }
         }
         json.key("target")
-        write(instance.target, to: &json)
+        shared.write(instance.target, to: &json)
         json.key("wave")
         json.string(instance.wave)
         json.endObject()
