@@ -101,7 +101,6 @@ extension ManifestOptions {
             hasher.combine(FileManager.default.contents(atPath: file) ?? Data("unreadable".utf8))
             hasher.combine(CollectionOfOne(0))
         }
-        let hex = String(hasher.value, radix: 16)
-        return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex
+        return hasher.digest
     }
 }

@@ -111,15 +111,7 @@ public struct PlanFingerprint: Sendable, Hashable, Codable {
     }
 
     /// FNV-1a 64 over the lines sorted, each ended by a newline.
-    public static func digest(_ lines: [String]) -> String {
-        var hasher = FNV1a()
-        for line in lines.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-            hasher.combine(line.utf8)
-            hasher.combine(CollectionOfOne(0x0A))
-        }
-        let hex = String(hasher.value, radix: 16)
-        return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex
-    }
+    public static func digest(_ lines: [String]) -> String { FNV1a.digest(ofMessageIDs: lines) }
 }
 
 /// `reconcile --plan FILE` found the plan stale: nothing was changed.

@@ -28,7 +28,12 @@ public struct FNV1a: Sendable {
             hasher.combine(id.utf8)
             hasher.combine(CollectionOfOne(0x0A))
         }
-        let hex = String(hasher.value, radix: 16)
+        return hasher.digest
+    }
+
+    /// The hash as a digest: `fnv1a64:` and 16 hex digits.
+    public var digest: String {
+        let hex = String(value, radix: 16)
         return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 }
