@@ -18,6 +18,8 @@ public struct ReconcileOptions: Sendable {
     public var savedPlan: SavedPlan?
     /// The digest of the manifest files (for saved plans).
     public var manifestDigest: String
+    /// What this run applies and who runs it, for the run history (`sendpath history`).
+    public var revision: RunRevision?
     /// A long-running controller's reader of the journal, kept from pass to pass: each pass
     /// reads only what was appended since (``JournalFollower``). `nil`: the journal is read whole.
     public var journal: JournalFollower?

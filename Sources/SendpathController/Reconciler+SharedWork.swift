@@ -6,7 +6,8 @@ import SendpathCore
 extension Reconciler {
     func applySharingWork() async throws -> ReconcileReport {
         let runID = "\(holder.id)-\(clock.now().nanosecondsSinceEpoch)"
-        var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
+        var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now(),
+                               revision: options.revision)
         let (plan, input) = try await observeAndPlan()
         try checkSavedPlan(plan, input: input)
         try await store.recordRun(record)
@@ -25,6 +26,7 @@ extension Reconciler {
         record.finishedAt = clock.now()
         record.outcome = report.outcome
         record.summary = report.summary
+        record.groups = Self.groupsTouched(results)
         try await store.recordRun(record)
         return report
     }
@@ -181,5 +183,12 @@ extension Reconciler {
         var result = GroupResult(plan: planned, status: .inProgress, reasons: [], moves: [], skipped: [], messages: [:])
         result.error = "\(error)"
         return result
+    }
+}
+
+extension Reconciler {
+    /// The groups a run worked on: those with a step run in it, sorted.
+    static func groupsTouched(_ results: [String: GroupResult]) -> [String] {
+        results.filter { !$0.value.moves.isEmpty }.keys.sorted()
     }
 }

@@ -125,7 +125,8 @@ public struct Reconciler: Sendable {
     /// An apply under a held lease: record the run, plan, run the groups, record the result.
     func apply(lease: LeaseKeeper) async throws -> ReconcileReport {
         let runID = "\(holder.id)-\(clock.now().nanosecondsSinceEpoch)"
-        var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now())
+        var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now(),
+                               revision: options.revision)
         do {
             let (plan, input) = try await observeAndPlan()
             // A saved plan that no longer holds: refused before anything is written.
@@ -142,6 +143,7 @@ public struct Reconciler: Sendable {
             record.finishedAt = clock.now()
             record.outcome = report.outcome
             record.summary = report.summary
+            record.groups = Self.groupsTouched(results)
             try await store.recordRun(record)
             await lease.release()
             return report

@@ -23,6 +23,8 @@ public final class ControllerMetrics: Sendable {
     private let reconcileDuration: ValueHistogram
     private let lastSuccessfulReconcile: Gauge
     private let suspendedWaves = Mutex<Set<String>>([])
+    /// The series of `sendpath_applied_revision_info` in force, replaced when the revision changes.
+    private let appliedRevision = Mutex<(revision: RunRevision, gauge: Gauge)?>(nil)
 
     /// Seconds: from a quick level-triggered pass to a long cut-over batch.
     public static let reconcileDurationBuckets: [Double] = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600]
@@ -105,6 +107,21 @@ public final class ControllerMetrics: Sendable {
         for code in ReasonCode.allCases {
             registry.makeGauge(descriptor: Self.name("groups_blocked", "", "Cut-over groups blocked after the last pass, by reason code."),
                                labels: [("reason", code.rawValue)]).set(to: Double(counts[code] ?? 0))
+        }
+    }
+
+    /// `sendpath_applied_revision_info{commit, dirty, manifest_digest}` = 1: what the last pass
+    /// applied (commit `""` outside Git). One series at a time: a new revision replaces the old.
+    public func setAppliedRevision(_ revision: RunRevision) {
+        appliedRevision.withLock { current in
+            if let current, current.revision == revision { return }
+            if let old = current?.gauge { registry.unregisterGauge(old) }
+            let gauge = registry.makeGauge(
+                descriptor: Self.name("applied_revision_info", "", "The manifests the controller applied last: Git commit (empty outside Git), whether the work tree had uncommitted changes, and their digest."),
+                labels: [("commit", revision.gitCommit ?? ""), ("dirty", revision.gitDirty == true ? "true" : "false"),
+                         ("manifest_digest", revision.manifestDigest)])
+            gauge.set(to: 1)
+            current = (revision, gauge)
         }
     }
 

@@ -256,5 +256,9 @@ extension RunRecord {
             finishedAt: try row.timestampIfPresent("finished_at"),
             outcome: try row.valueIfPresent(Outcome.self, "outcome"),
             summary: try row.json([String: Int].self, "summary"))
+        if let details = try row.jsonIfPresent(RunDetails.self, "details") {
+            revision = details.revision
+            groups = details.groups
+        }
     }
 }

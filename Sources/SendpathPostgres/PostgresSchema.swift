@@ -128,6 +128,10 @@ enum PostgresSchema {
             )
             """,
         ]),
+        // What each run applied and who ran it, and the groups it worked on: a RunDetails JSON.
+        Migration(name: "v4-run-revisions", statements: [
+            "ALTER TABLE run ADD COLUMN details TEXT",
+        ]),
     ]
 
     /// Applies the migrations missing from the database; returns their names.

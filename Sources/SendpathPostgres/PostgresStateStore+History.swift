@@ -42,18 +42,20 @@ extension PostgresStateStore {
         let (holder, summary) = try decoding(action) {
             (try PostgresRowReader.json(run.holder, column: "holder"), try PostgresRowReader.json(run.summary, column: "summary"))
         }
+        let details = try decoding(action) { try RunDetails(run).map { try PostgresRowReader.json($0, column: "details") } }
         // An upsert keeps the row's `seq`, which orders runs started at the same instant (in
         // recording order, as the other stores do).
         try await access(action, write: true) { connection in
             try await connection.query(
                 """
-                INSERT INTO run (id, command, holder, dry_run, started_at, finished_at, outcome, summary)
+                INSERT INTO run (id, command, holder, dry_run, started_at, finished_at, outcome, summary, details)
                 VALUES (\(run.id), \(run.command), \(holder), \(run.dryRun), \(run.startedAt.nanosecondsSinceEpoch),
-                        \(run.finishedAt?.nanosecondsSinceEpoch)::bigint, \(run.outcome?.rawValue)::text, \(summary))
+                        \(run.finishedAt?.nanosecondsSinceEpoch)::bigint, \(run.outcome?.rawValue)::text, \(summary),
+                        \(details)::text)
                 ON CONFLICT (id) DO UPDATE SET
                     command = excluded.command, holder = excluded.holder, dry_run = excluded.dry_run,
                     started_at = excluded.started_at, finished_at = excluded.finished_at,
-                    outcome = excluded.outcome, summary = excluded.summary
+                    outcome = excluded.outcome, summary = excluded.summary, details = excluded.details
                 """,
                 logger: self.logger
             ).collect()

@@ -36,20 +36,21 @@ extension SQLiteStateStore {
         let (holder, summary) = try encoding("record run \(run.id)") {
             (try StateCoding.json(run.holder, column: "holder"), try StateCoding.json(run.summary, column: "summary"))
         }
+        let details = try encoding("record run \(run.id)") { try RunDetails(run).map { try StateCoding.json($0, column: "details") } }
         // An upsert, not a replace: the row keeps its rowid, which orders runs started at the same
         // instant (in recording order, as the in-memory store does).
         try await write("record run \(run.id)") { db in
             try db.execute(
                 sql: """
-                    INSERT INTO run (id, command, holder, dry_run, started_at, finished_at, outcome, summary)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO run (id, command, holder, dry_run, started_at, finished_at, outcome, summary, details)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET
                         command = excluded.command, holder = excluded.holder, dry_run = excluded.dry_run,
                         started_at = excluded.started_at, finished_at = excluded.finished_at,
-                        outcome = excluded.outcome, summary = excluded.summary
+                        outcome = excluded.outcome, summary = excluded.summary, details = excluded.details
                     """,
                 arguments: [run.id, run.command, holder, run.dryRun, run.startedAt.nanosecondsSinceEpoch,
-                            run.finishedAt?.nanosecondsSinceEpoch, run.outcome?.rawValue, summary])
+                            run.finishedAt?.nanosecondsSinceEpoch, run.outcome?.rawValue, summary, details])
         }
     }
 
@@ -87,5 +88,9 @@ extension RunRecord {
             finishedAt: try StateCoding.timestampIfPresent(row, "finished_at"),
             outcome: try StateCoding.valueIfPresent(Outcome.self, row, "outcome"),
             summary: try StateCoding.json([String: Int].self, row, "summary"))
+        if let details = try StateCoding.jsonIfPresent(RunDetails.self, row, "details") {
+            revision = details.revision
+            groups = details.groups
+        }
     }
 }

@@ -128,6 +128,11 @@ enum StateSchema {
                 """)
         }
 
+        // What each run applied and who ran it, and the groups it worked on: a RunDetails JSON.
+        migrator.registerMigration("v4-run-revisions") { db in
+            try db.execute(sql: "ALTER TABLE run ADD COLUMN details TEXT")
+        }
+
         return migrator
     }()
 }

@@ -219,6 +219,9 @@ public struct StateStoreContract: Sendable {
         finished.finishedAt = Self.t0 + .seconds(5)
         finished.outcome = .rolledBack
         finished.summary = ["migrated": 3, "rolled-back": 1]
+        finished.revision = RunRevision(manifestDigest: "fnv1a64:0123456789abcdef", gitCommit: String(repeating: "ab", count: 20),
+                                        gitDirty: true, user: "alice")
+        finished.groups = ["g1", "g2"]
         try await store.recordRun(finished)
         try await store.recordRun(RunRecord(id: "r2", command: "reconcile --dry-run", holder: Self.bob, dryRun: true, startedAt: Self.t0 + .seconds(10)))
         let runs = try await store.recentRuns(limit: 10)

@@ -97,6 +97,7 @@ struct ControllerCommand: AsyncParsableCommand {
                 var passOptions = options
                 passOptions.stop = stop
                 passOptions.journal = journal
+                passOptions.revision = ManifestRevision.current(paths: manifests.paths, files: loaded.files)
                 let progress = MetricsProgress(metrics: metrics, tally: frozen, fleet: fleet)
                 let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
                                             progress: progress, options: passOptions, holder: holder,
@@ -104,6 +105,7 @@ struct ControllerCommand: AsyncParsableCommand {
                 // What is frozen as the pass starts; the gauge then moves as freezes and unfreezes happen.
                 if let gauges = try? await reconciler.gauges() { progress.start(from: gauges) }
                 let report = try await reconciler.run()
+                if let revision = passOptions.revision { metrics.setAppliedRevision(revision) }
                 var gauges = try? await reconciler.gauges()
                 gauges?.count(blockedIn: report)
                 return (report, gauges)
@@ -131,7 +133,10 @@ struct ControllerCommand: AsyncParsableCommand {
                                                       options: ReconcileOptions(dryRun: true, scope: scope), holder: holder).status()
                     var body: [UInt8] = []
                     ReportJSONWriter.write(report) { body += $0 }
-                    return body
+                    // What was applied last (by any replica), as `appliedRevision`: spliced in as the
+                    // object's first member, so the rest stays what `status --output json` prints.
+                    let applied = try await store.recentRuns(limit: 100).first { !$0.dryRun && $0.revision != nil }
+                    return AppliedRevisionJSON.splice(applied, into: body)
                 },
                 metrics: metrics,
                 page: {

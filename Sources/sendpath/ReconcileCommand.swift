@@ -90,22 +90,25 @@ struct ReconcileCommand: AsyncParsableCommand {
             } ?? realClock
             let command = dryRun ? "sendpath reconcile --dry-run" : "sendpath reconcile"
             let holder = ThisProcess.holder(command: command)
-            let options = ReconcileOptions(dryRun: dryRun, detailedExitCode: detailedExitcode, scope: scope, resumeHeld: resume,
+            var options = ReconcileOptions(dryRun: dryRun, detailedExitCode: detailedExitcode, scope: scope, resumeHeld: resume,
                                            maxParallel: maxParallel,
                                            retry: RetryPolicy(maxAttempts: attempts, baseDelay: ManifestDuration.parse(retryDelay)!),
                                            savedPlan: saved,
                                            manifestDigest: out != nil || saved != nil ? ManifestOptions.digest(files: files) : "")
+            // An apply records what it applied (digest, Git commit) for `sendpath history` and `status`.
+            if !dryRun { options.revision = ManifestRevision.current(paths: manifests.paths, files: files) }
+            let configured = options
             let live = !dryRun && (runtime.verbose || (StandardStreams.stdoutIsTerminal && output == .text))
             let runtime = self.runtime
             let output = self.output
             let saving = out != nil
             let (report, page, planned) = try await runtime.withStore(logger: logger, create: !dryRun) { store in
-                let lease = options.dryRun ? nil : LeaseKeeper(store: store, holder: holder, ttl: runtime.leaseDuration, clock: realClock,
+                let lease = configured.dryRun ? nil : LeaseKeeper(store: store, holder: holder, ttl: runtime.leaseDuration, clock: realClock,
                                                        isAlive: ThisProcess.isAlive, logger: logger)
                 let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger, create: !dryRun)
                 return try await opened.use { provider in
                     let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: lease, logger: logger,
-                                                progress: live ? LiveProgress() : nil, options: options, holder: holder, command: command)
+                                                progress: live ? LiveProgress() : nil, options: configured, holder: holder, command: command)
                     var planned: SavedPlan?
                     let report: ReconcileReport
                     if saving {

@@ -9,6 +9,6 @@ struct SendpathCommand: AsyncParsableCommand {
         commandName: "sendpath",
         abstract: "Move the email-sending path of marketing-platform instances, as declared in manifests.",
         version: SendpathVersion.current,
-        subcommands: [ValidateCommand.self, ReconcileCommand.self, StatusCommand.self, NotifyCommand.self, SuspendCommand.self, ResumeCommand.self, ApproveCommand.self, ControllerCommand.self, SchemaCommand.self, SimulatorCommand.self, ProviderCommand.self]
+        subcommands: [ValidateCommand.self, ReconcileCommand.self, StatusCommand.self, NotifyCommand.self, SuspendCommand.self, ResumeCommand.self, ApproveCommand.self, HistoryCommand.self, ControllerCommand.self, SchemaCommand.self, SimulatorCommand.self, ProviderCommand.self]
     )
 }

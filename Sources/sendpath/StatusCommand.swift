@@ -37,7 +37,7 @@ struct StatusCommand: AsyncParsableCommand {
             let clock: any WallClock = instant.map { ManualClock($0) } ?? SystemClock()
             let runtime = self.runtime
             let output = self.output
-            let (report, page) = try await runtime.withStore(logger: logger, create: false) { store in
+            let (report, page, applied) = try await runtime.withStore(logger: logger, create: false) { store in
                 let opened = try await runtime.openProvider(fleet: fleet, clock: clock, logger: logger, create: false)
                 return try await opened.use { provider in
                     let reconciler = Reconciler(fleet: fleet, provider: provider, store: store, clock: clock, lease: nil, logger: logger,
@@ -45,12 +45,14 @@ struct StatusCommand: AsyncParsableCommand {
                                                 holder: ThisProcess.holder(command: "sendpath status"), command: "status")
                     let report = try await reconciler.status()
                     let page = output == .html ? ScheduleHTML.page(try await reconciler.schedule(for: report, title: "Status")) : nil
-                    return (report, page)
+                    // The last apply that recorded what it applied (runs before run history kept it have none).
+                    let applied = try await store.recentRuns(limit: 100).first { !$0.dryRun && $0.revision != nil }
+                    return (report, page, applied)
                 }
             }
             switch output {
             case .json: ReportPrinter.streamJSON(report)
-            case .text: StandardStreams.out(StatusPrinter.text(report))
+            case .text: StandardStreams.out(StatusPrinter.text(report) + StatusPrinter.lastApplied(applied))
             case .html: StandardStreams.out(page ?? "")
             }
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
@@ -60,6 +62,15 @@ struct StatusCommand: AsyncParsableCommand {
 
 /// One line per instance: desired, observed, journal.
 enum StatusPrinter {
+    /// `Last applied: commit ... (dirty) by user@host at T (outcome); manifests fnv1a64:...`.
+    static func lastApplied(_ run: RunRecord?) -> String {
+        guard let run, let revision = run.revision else { return "Last applied: nothing recorded yet ('sendpath history' lists runs).\n" }
+        let what = revision.gitCommit.map { "commit \($0)" + (revision.gitDirty == true ? " with uncommitted changes" : "") }
+            ?? "manifests outside Git"
+        let who = [revision.user, run.holder.host].compactMap { $0 }.joined(separator: "@")
+        return "Last applied: \(what), by \(Escaped.line(who)) at \(run.startedAt.secondsDescription) (\(run.outcome?.rawValue ?? "running")); manifests \(revision.manifestDigest)\n"
+    }
+
     static func text(_ report: ReconcileReport) -> String {
         var rows: [[String]] = []
         for instance in report.instances {

@@ -73,7 +73,7 @@ struct PostgresStateStoreTests {
             #expect(try await reopened.preparations(groups: nil) == [preparation])
             #expect(try await reopened.notices() == ["w1": notice])
             #expect(try await reopened.recentRuns(limit: 5) == [run])
-            #expect(try await reopened.appliedMigrations() == ["v1-leases", "v1-journal", "v1-notices", "v1-runs", "v2-controls", "v3-deliveries"])
+            #expect(try await reopened.appliedMigrations() == ["v1-leases", "v1-journal", "v1-notices", "v1-runs", "v2-controls", "v3-deliveries", "v4-run-revisions"])
         }
     }
 
@@ -266,7 +266,7 @@ struct PostgresStateStoreTests {
                     try await group.waitForAll()
                 }
                 for store in stores {
-                    #expect(try await store.appliedMigrations() == ["v1-leases", "v1-journal", "v1-notices", "v1-runs", "v2-controls", "v3-deliveries"])
+                    #expect(try await store.appliedMigrations() == ["v1-leases", "v1-journal", "v1-notices", "v1-runs", "v2-controls", "v3-deliveries", "v4-run-revisions"])
                 }
                 // And each can work straight away, seeing the others' writes.
                 let lease = try await stores[1].acquireLease(scope: "reconciler", holder: Self.alice, ttl: .seconds(30), now: Self.t0)

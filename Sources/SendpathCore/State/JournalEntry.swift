@@ -193,6 +193,31 @@ public struct NoticeRecord: Sendable, Hashable, Codable {
     }
 }
 
+/// What a run applied and who ran it: the manifests (their digest, and the Git commit when
+/// they are in a Git work tree) and the operating-system user (the host is the holder's).
+public struct RunRevision: Sendable, Hashable, Codable {
+    /// ``ManifestOptions``' digest of the manifest files read (`fnv1a64:` and 16 hex digits).
+    public var manifestDigest: String
+    /// `git rev-parse HEAD` of the work tree holding the manifests; `nil` outside Git (or without git).
+    public var gitCommit: String?
+    /// Whether the manifests had uncommitted changes (`git status --porcelain` over their paths).
+    public var gitDirty: Bool?
+    public var user: String?
+
+    public init(manifestDigest: String, gitCommit: String? = nil, gitDirty: Bool? = nil, user: String? = nil) {
+        self.manifestDigest = manifestDigest
+        self.gitCommit = gitCommit
+        self.gitDirty = gitDirty
+        self.user = user
+    }
+
+    /// `abc1234` or `abc1234 (dirty)`, or the digest outside Git.
+    public var shortDescription: String {
+        guard let gitCommit else { return "manifests \(manifestDigest)" }
+        return String(gitCommit.prefix(12)) + (gitDirty == true ? " (dirty)" : "")
+    }
+}
+
 /// One run of a command, for history and `status`.
 public struct RunRecord: Sendable, Hashable, Codable {
     public var id: String
@@ -203,9 +228,16 @@ public struct RunRecord: Sendable, Hashable, Codable {
     public var finishedAt: Timestamp?
     public var outcome: Outcome?
     public var summary: [String: Int]
+    /// What was applied and by whom (runs recorded before this was kept have none).
+    public var revision: RunRevision?
+    /// Cut-over groups the run worked on (started, resumed, rolled back or prepared), sorted.
+    public var groups: [String]?
 
     public init(id: String, command: String, holder: LeaseHolder, dryRun: Bool, startedAt: Timestamp,
-                finishedAt: Timestamp? = nil, outcome: Outcome? = nil, summary: [String: Int] = [:]) {
+                finishedAt: Timestamp? = nil, outcome: Outcome? = nil, summary: [String: Int] = [:],
+                revision: RunRevision? = nil, groups: [String]? = nil) {
+        self.revision = revision
+        self.groups = groups
         self.id = id
         self.command = command
         self.holder = holder
