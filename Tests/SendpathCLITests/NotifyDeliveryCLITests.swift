@@ -90,4 +90,55 @@ struct NotifyDeliveryCLITests {
         #expect(replacing.contains("Supersedes: <wave-a."))
         #expect(superseding.stdout.contains("superseding <wave-a."), "\(superseding.stdout)")
     }
+
+    @Test(.timeLimit(.minutes(2)))
+    func credentialsAreNeverSentWithoutTLSAndNothingIsRecordedThen() throws {
+        let folder = try TemporaryFolder("notify-auth")
+        defer { folder.remove() }
+        let sinks = try NoticeSinks(folder: folder)
+        defer { sinks.stop() }
+        try GeneratedFleet.write(into: folder, groups: 1, window: NotifyCLITests.window(startingIn: 40), withNotice: false)
+        try folder.write("manifests/tenants.yaml", Self.tenants(webhook: nil))
+        // aiosmtpd here offers no STARTTLS: with a password, libcurl must refuse to go on in clear.
+        let secret = "s3cret-\(UUID().uuidString)"
+        let refused = try SendpathBinary.run(["notify", "--wave", "wave-a", "--smtp", sinks.smtpURL], directory: folder.path,
+                                             environment: ["SENDPATH_SMTP_USER": "notices", "SENDPATH_SMTP_PASSWORD": secret])
+        #expect(refused.status == 1, "\(refused.stdout)\(refused.stderr)")
+        #expect(refused.stdout.contains("FAILED email notice to tenant tenant-0"), "\(refused.stdout)")
+        #expect(!(refused.stdout + refused.stderr).contains(secret))
+        #expect(sinks.records("smtp.jsonl").isEmpty)
+        // Nothing was delivered, so no notice is in force: the wave waits for one.
+        #expect(refused.stdout.contains("Notice for wave wave-a not in force yet"))
+        // One of the pair alone is a usage error.
+        let half = try SendpathBinary.run(["notify", "--wave", "wave-a", "--smtp", sinks.smtpURL], directory: folder.path,
+                                          environment: ["SENDPATH_SMTP_USER": "notices"])
+        #expect(half.status == 64, "\(half.stderr)")
+        // A user or password in the URL is refused before anything happens.
+        let inURL = try SendpathBinary.run(["notify", "--wave", "wave-a", "--smtp", "smtp://u:p@127.0.0.1:\(sinks.smtpPort)"], directory: folder.path)
+        #expect(inURL.status == 64)
+        #expect(!inURL.stderr.contains("u:p@"))
+    }
+
+    @Test func sendmailGetsTheWholeMessageOnStdin() throws {
+        let folder = try TemporaryFolder("notify-sendmail")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 2, window: NotifyCLITests.window(startingIn: 40), withNotice: false)
+        try folder.write("manifests/tenants.yaml", Self.tenants(webhook: nil))
+        // A stand-in for /usr/sbin/sendmail: records its arguments and the message.
+        try folder.write("fake-sendmail", "#!/bin/sh\nn=$(ls \"$0.d\" 2>/dev/null | grep -c eml)\nmkdir -p \"$0.d\"\necho \"$@\" > \"$0.d/$n.args\"\ncat > \"$0.d/$n.eml\"\n")
+        chmod(folder.path + "/fake-sendmail", 0o755)
+        let sent = try SendpathBinary.run(["notify", "--wave", "wave-a", "--sendmail"], directory: folder.path,
+                                          environment: ["SENDPATH_SENDMAIL": folder.path + "/fake-sendmail"])
+        #expect(sent.status == 0, "\(sent.stderr)")
+        let args = try String(contentsOfFile: folder.path + "/fake-sendmail.d/0.args", encoding: .utf8)
+        #expect(args.hasPrefix("-t -i -f migration-notices@sendpath.example"))
+        let message = try String(contentsOfFile: folder.path + "/fake-sendmail.d/1.eml", encoding: .utf8)
+        #expect(message.contains("To: ops@tenant-1.example, oncall@tenant-1.example\n"))
+        #expect(message.contains("Window (America/New_York):"))
+        #expect(!message.contains("\r\n"), "LF line ends for sendmail")
+        let again = try SendpathBinary.run(["notify", "--wave", "wave-a", "--sendmail"], directory: folder.path,
+                                           environment: ["SENDPATH_SENDMAIL": folder.path + "/fake-sendmail"])
+        #expect(again.status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path + "/fake-sendmail.d").count == 4, "nothing sent twice")
+    }
 }
