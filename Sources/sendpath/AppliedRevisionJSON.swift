@@ -1,7 +1,7 @@
 import Foundation
 import SendpathCore
 
-/// The controller's `/status` member `appliedRevision`: the last apply's revision (commit,
+/// The member `appliedRevision` of `status --output json` and the controller's `/status`: the last apply's revision (commit,
 /// dirty, manifest digest, user), host, time and outcome; `null` before any apply recorded one.
 enum AppliedRevisionJSON {
     struct Member: Encodable {
@@ -15,7 +15,28 @@ enum AppliedRevisionJSON {
     }
 
     static func splice(_ run: RunRecord?, into body: [UInt8]) -> [UInt8] {
-        guard let brace = body.firstIndex(of: UInt8(ascii: "{")) else { return body }
+        var out: [UInt8] = []
+        let write = splicing(run) { out += $0 }
+        write(body)
+        return out
+    }
+
+    /// A writer that passes a streamed report on to `write`, with the member put right after
+    /// the report's opening brace (the first chunk holds it).
+    static func splicing(_ run: RunRecord?, into write: @escaping ([UInt8]) -> Void) -> ([UInt8]) -> Void {
+        var done = false
+        return { chunk in
+            guard !done, let brace = chunk.firstIndex(of: UInt8(ascii: "{")) else {
+                write(chunk)
+                return
+            }
+            done = true
+            write(Array(chunk[...brace]) + Array("\n  \"appliedRevision\" : ".utf8) + member(run) + Array(",".utf8))
+            write(Array(chunk[(brace + 1)...]))
+        }
+    }
+
+    static func member(_ run: RunRecord?) -> [UInt8] {
         var member = Data("null".utf8)
         if let run, let revision = run.revision {
             let value = Member(gitCommit: revision.gitCommit, gitDirty: revision.gitDirty, manifestDigest: revision.manifestDigest,
@@ -24,9 +45,6 @@ enum AppliedRevisionJSON {
             encoder.outputFormatting = [.sortedKeys]
             if let encoded = try? encoder.encode(value) { member = encoded }
         }
-        var out = Array(body[...brace])
-        out += Array("\n  \"appliedRevision\" : ".utf8) + Array(member) + Array(",".utf8)
-        out += body[(brace + 1)...]
-        return out
+        return Array(member)
     }
 }

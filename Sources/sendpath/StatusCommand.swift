@@ -51,7 +51,7 @@ struct StatusCommand: AsyncParsableCommand {
                 }
             }
             switch output {
-            case .json: ReportPrinter.streamJSON(report)
+            case .json: ReportJSONWriter.write(report, to: AppliedRevisionJSON.splicing(applied) { StandardStreams.out(bytes: $0) })
             case .text: StandardStreams.out(StatusPrinter.text(report) + StatusPrinter.lastApplied(applied))
             case .html: StandardStreams.out(page ?? "")
             }

@@ -56,6 +56,10 @@ struct HistoryCLITests {
 
         let status = try SendpathBinary.run(["status"], directory: folder.path)
         #expect(status.stdout.contains("Last applied: commit \(head) with uncommitted changes, by "), "\(status.stdout)")
+        // The same for a pipeline: status --output json has it as appliedRevision.
+        let statusJSON = try SendpathBinary.run(["status", "--output", "json"], directory: folder.path)
+        let applied = try statusJSON.json()["appliedRevision"] as? [String: Any]
+        #expect(applied?["gitCommit"] as? String == head && applied?["gitDirty"] as? Bool == true, "\(statusJSON.stdout.prefix(300))")
 
         let bad = try SendpathBinary.run(["history", "--limit", "0"], directory: folder.path)
         #expect(bad.status == 64)
