@@ -8,7 +8,8 @@ extension Reconciler {
         let runID = "\(holder.id)-\(clock.now().nanosecondsSinceEpoch)"
         var record = RunRecord(id: runID, command: command, holder: holder, dryRun: false, startedAt: clock.now(),
                                revision: options.revision)
-        let (plan, input) = try await observeAndPlan()
+        let session = try await observeAndPrepare()
+        let (plan, input) = (session.plan, session.input)
         try checkSavedPlan(plan, input: input)
         try await store.recordRun(record)
         if let lease { try await markDiedRuns(except: record.id, lease: lease, exclusive: false) }
@@ -18,7 +19,7 @@ extension Reconciler {
         let queue = plan.groups.filter { order[$0.decision] != nil }
             .sorted { (order[$0.decision]!, $0.wave.name, $0.group.id) < (order[$1.decision]!, $1.wave.name, $1.group.id) }
         let work = queue.map { planned in
-            GroupWork(plan: planned, run: { await self.claimAndRun(planned, input: input) })
+            GroupWork(plan: planned, run: { await self.claimAndRun(planned, session: session) })
         }
         let results = await Self.runAll(work, limit: options.maxParallel ?? Int.max, stop: options.stop)
         let after = results.isEmpty ? nil : try? await observeAndPlan().0
@@ -34,7 +35,7 @@ extension Reconciler {
     /// Takes a slot of the group's wave (waiting a little for one, holding nothing meanwhile),
     /// then claims the group, plans it again from fresh observations and its journal as they are
     /// now, runs it while renewing both leases, then lets them go.
-    func claimAndRun(_ planned: GroupPlan, input: PlanInput) async -> GroupResult {
+    func claimAndRun(_ planned: GroupPlan, session: PlanSession) async -> GroupResult {
         guard let keeper = lease else { preconditionFailure("an apply needs a lease keeper") }
         let group = planned.group
         let groupLease = keeper.sibling(scope: Lease.groupScope(group.id))
@@ -68,7 +69,7 @@ extension Reconciler {
             await slot?.release()
             return stopped(planned, error)
         }
-        let result = await runClaimed(planned, input: input, groupLease: groupLease, slot: slot)
+        let result = await runClaimed(planned, session: session, groupLease: groupLease, slot: slot)
         await slot?.release()
         await groupLease.release()
         return result
@@ -88,22 +89,22 @@ extension Reconciler {
         }
     }
 
-    private func runClaimed(_ planned: GroupPlan, input planInput: PlanInput, groupLease: LeaseKeeper, slot: LeaseKeeper?) async -> GroupResult {
+    private func runClaimed(_ planned: GroupPlan, session: PlanSession, groupLease: LeaseKeeper, slot: LeaseKeeper?) async -> GroupResult {
         let group = planned.group
         do {
             // Another reconciler may have moved this group since the plan: look again at the group
             // itself (its instances, prefixes and journal). The rest of the plan's input (other
             // groups, for the order and bake gates) is as the pass found it: reading the whole
-            // journal again for every group would make a pass quadratic in the number of groups.
-            var input = planInput
-            for (name, state) in try await provider.observeInstances(group.instances, step: nil) { input.observedInstances[name] = state }
-            for (block, state) in try await provider.observePrefixes(group.blocks) { input.observedPrefixes[block] = state }
-            input.cutovers = input.cutovers.filter { $0.group != group.id } + (try await store.cutovers(groups: [group.id]))
+            // journal again for every group would make a pass quadratic in the number of groups,
+            // and the group is planned again in O(group) (PlanSession), not over the whole fleet.
+            let observedNow = try await provider.observeInstances(group.instances, step: nil)
+            let prefixesNow = try await provider.observePrefixes(group.blocks)
+            let journal = try await store.cutovers(groups: [group.id])
             // A suspend or an approval recorded since the pass counts now.
-            input.controls = OperatorControls(try await store.controls())
-            input.now = clock.now()
-            input.scope = [group.id]
-            let replannedGroup = Planner.plan(input).groups.first(where: { $0.group.id == group.id })
+            let controls = OperatorControls(try await store.controls())
+            let replannedGroup = session.replanned(group: group.id, observed: observedNow, prefixes: prefixesNow, cutovers: journal,
+                                                   controls: controls, now: clock.now())
+
             // A gate that closed since the pass (a suspend, an approval still missing, the failure
             // budget spent by another reconciler's group): reported as such.
             if let blocked = replannedGroup, [.blocked, .held, .rolledBack].contains(blocked.decision) {
@@ -117,7 +118,16 @@ extension Reconciler {
                                    reasons: [BlockReason(.order, "another reconciler moved this group on since the plan; the next run reports it")],
                                    moves: [], skipped: [], messages: [:])
             }
-            let runner = runner(replanned, observed: input.observedInstances, prefixes: input.observedPrefixes, token: { await groupLease.token ?? FencingToken(0) })
+            // What the group's runner reads: its members and prefixes (as the plan pins them), as observed now.
+            var observed: [String: ObservedInstance] = [:]
+            for name in Set(group.instances + replanned.group.instances) {
+                observed[name] = observedNow[name] ?? session.input.observedInstances[name]
+            }
+            var prefixes: [AddressBlock: ObservedPrefix] = [:]
+            for block in Set(group.blocks + replanned.group.blocks) {
+                prefixes[block] = prefixesNow[block] ?? session.input.observedPrefixes[block]
+            }
+            let runner = runner(replanned, observed: observed, prefixes: prefixes, token: { await groupLease.token ?? FencingToken(0) })
             return try await withThrowingTaskGroup(of: GroupResult?.self) { tasks in
                 tasks.addTask {
                     try await groupLease.keepRenewing()

@@ -44,6 +44,12 @@ public struct Reconciler: Sendable {
 
     /// The plan, and what it was made from.
     func observeAndPlan() async throws -> (Plan, PlanInput) {
+        let session = try await observeAndPrepare()
+        return (session.plan, session.input)
+    }
+
+    /// The plan, kept with what it was made from (to plan a claimed group again cheaply).
+    func observeAndPrepare() async throws -> PlanSession {
         let names = fleet.instances.map(\.name)
         // The five reads are independent: run them at once.
         async let observedInstances = provider.observeInstances(names, step: nil)
@@ -57,7 +63,7 @@ public struct Reconciler: Sendable {
                               notices: notices, now: clock.now(), scope: options.scope, resumeHeld: options.resumeHeld,
                               maxAttempts: options.retry.maxAttempts, maxRollbacksPerWindow: options.maxRollbacksPerWindow,
                               controls: OperatorControls(controls))
-        return (Planner.plan(input), input)
+        return PlanSession(input)
     }
 
     /// Desired, observed and journal state side by side (read-only, like a dry run).

@@ -1,7 +1,8 @@
 /// Indexes built once per plan, and the gate checks that use them.
-struct PlanContext {
-    let input: PlanInput
-    let cutoversByGroup: [String: [CutoverRecord]]
+struct PlanContext: Sendable {
+    /// Variable only for ``PlanSession`` (a group planned again): nothing else changes a context.
+    var input: PlanInput
+    var cutoversByGroup: [String: [CutoverRecord]]
     let estimator: DurationEstimator
     let groupIndex: [String: CutoverGroup]
     /// Per tenant, its non-production instances: name and group id.
@@ -15,7 +16,7 @@ struct PlanContext {
     private(set) var staleByWave: [String: [BlockReason]] = [:]
     private(set) var toRecordByWave: [String: NoticeRecord] = [:]
     /// Instances of cut-overs that are open now, whatever their group is called today.
-    let openMembers: Set<String>
+    var openMembers: Set<String>
     /// Per instance, when the last completed cut-over that moved it finished.
     let lastCompletedByInstance: [String: Timestamp]
 
@@ -85,6 +86,8 @@ struct PlanContext {
         let open = group.instances.contains(where: openMembers.contains)
         return observedOK && prefixesOK && !open
     }
+
+    mutating func setComplete(_ group: String, _ value: Bool) { complete[group] = value }
 
     /// Whether a group is done: on target, with no cut-over open.
     func isComplete(_ group: CutoverGroup) -> Bool { complete[group.id] ?? isAtTarget(group) }

@@ -8,7 +8,11 @@
 /// without gates: stopping halfway is never safer than finishing or rolling back.
 public enum Planner {
     public static func plan(_ input: PlanInput) -> Plan {
-        let context = PlanContext(input)
+        plan(context: PlanContext(input))
+    }
+
+    static func plan(context: PlanContext) -> Plan {
+        let input = context.input
         var plans: [GroupPlan] = []
         var notices: [String: NoticeRecord] = [:]
         // Open and held cut-overs are pinned: planned from their records, found by what they
