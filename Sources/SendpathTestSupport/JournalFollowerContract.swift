@@ -13,7 +13,7 @@ public struct JournalFollowerContract: Sendable {
         self.openStore = openStore
     }
 
-    static let t0 = Timestamp(rfc3339: "2024-01-13T20:00:00Z")!
+    public static let t0 = Timestamp(rfc3339: "2024-01-13T20:00:00Z")!
     static let window = Window(start: t0, end: t0 + .seconds(4 * 3600))
     static let baseline = CutoverBaseline(
         members: ["a": .init(path: SendingPath(infrastructure: .adobeDC, location: "dc1"),
@@ -21,12 +21,12 @@ public struct JournalFollowerContract: Sendable {
         prefixes: [AddressBlock(network: IPAddress("198.51.100.0")!, length: 24): SendingPath(infrastructure: .adobeDC, location: "dc1")],
         target: SendingPath(infrastructure: .aws, location: "eu-west-1"))
 
-    static func cutover(_ group: String, _ number: Int, at offset: Int) -> CutoverRecord {
+    public static func cutover(_ group: String, _ number: Int, at offset: Int) -> CutoverRecord {
         CutoverRecord(id: "\(group)#\(number)", group: group, wave: "w1", members: ["a"], window: window,
                       startedAt: t0 + .seconds(offset), baseline: baseline)
     }
 
-    static func entry(_ cutover: String, _ step: StepName, _ phase: JournalEntry.Phase, at offset: Int, holder: String = "alice-1") -> JournalEntry {
+    public static func entry(_ cutover: String, _ step: StepName, _ phase: JournalEntry.Phase, at offset: Int, holder: String = "alice-1") -> JournalEntry {
         let group = String(cutover.prefix { $0 != "#" })
         return JournalEntry(cutoverID: cutover, group: group, step: step, phase: phase, attempt: 1,
                             idempotencyKey: "\(cutover)/\(step.rawValue)", fencingToken: FencingToken(1), at: t0 + .seconds(offset),
@@ -34,7 +34,7 @@ public struct JournalFollowerContract: Sendable {
     }
 
     /// Appends `count` intent/done pairs of steps to `cutover`.
-    static func steps(_ store: any StateStore, _ cutover: String, _ count: Int, from offset: Int, holder: String = "alice-1") async throws {
+    public static func steps(_ store: any StateStore, _ cutover: String, _ count: Int, from offset: Int, holder: String = "alice-1") async throws {
         for index in 0..<count {
             let step = StepName.allCases[index % StepName.allCases.count]
             try await store.append(entry(cutover, step, .intent, at: offset + 2 * index, holder: holder))

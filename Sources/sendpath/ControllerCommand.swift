@@ -84,7 +84,7 @@ struct ControllerCommand: AsyncParsableCommand {
 
             let frozen = FrozenTally()
             // Kept from pass to pass: each pass reads only the journal appended since the last.
-            let journal = JournalFollower(store: store)
+            let journal = JournalFollower(store: store, compactingFinished: true)
             let pass: ReconcileLoop.Pass = { stop in
                 // Manifests are read afresh each pass: they change in Git under the controller.
                 let loaded = manifests.load()

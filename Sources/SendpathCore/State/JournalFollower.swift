@@ -8,10 +8,17 @@
 /// Several writers (PostgreSQL replicas) can commit an entry after one with a higher sequence was
 /// read: a sequence the follower skipped is asked for again on the next `gapPasses` passes, then
 /// given up (a failed insert also uses a number up).
+///
+/// With `compactingFinished`, a cut-over that ended (completed or rolled back; not held) keeps
+/// only the entries a plan reads of it (``compacted(_:)``), so that memory grows with the
+/// number of cut-overs, not with their retries and intents.
 public actor JournalFollower {
     public nonisolated let store: any StateStore
     let pageSize: Int
     let gapPasses: Int
+    let compactingFinished: Bool
+    /// Cut-overs changed in this pass (to compact once they have ended).
+    private var touched = Set<String>()
     private var records: [String: CutoverRecord] = [:]
     private var cutoverSequence: [String: Int64] = [:]
     /// Per cut-over, its entries' sequences (the entries' order).
@@ -23,10 +30,27 @@ public actor JournalFollower {
     /// Entries read from the store since this follower started (for tests and logs).
     public private(set) var entriesRead = 0
 
-    public init(store: any StateStore, pageSize: Int = 5000, gapPasses: Int = 30) {
+    public init(store: any StateStore, pageSize: Int = 5000, gapPasses: Int = 30, compactingFinished: Bool = false) {
         self.store = store
         self.pageSize = max(1, pageSize)
         self.gapPasses = gapPasses
+        self.compactingFinished = compactingFinished
+    }
+
+    /// What a plan reads of a cut-over that ended: its forward steps done (the duration
+    /// estimator's samples, the snapshot's message count) and its last entry that is not a
+    /// resume or an abort (the status's last step). A held or open one is kept whole (it is replayed).
+    public static func compacted(_ record: CutoverRecord) -> CutoverRecord {
+        guard let kept = keptIndices(record) else { return record }
+        var compact = record
+        compact.entries = kept.map { record.entries[$0] }
+        return compact
+    }
+
+    static func keptIndices(_ record: CutoverRecord) -> [Int]? {
+        guard record.outcome == .completed || record.outcome == .rolledBack else { return nil }
+        let last = record.entries.lastIndex { $0.phase != .resumed && $0.phase != .aborted }
+        return record.entries.indices.filter { ($0 == last) || (record.entries[$0].phase == .done && !record.entries[$0].rollback) }
     }
 
     /// The journal as it stands now.
@@ -36,6 +60,15 @@ public actor JournalFollower {
         try await readHeaders(reader, including: records.values.filter { $0.outcome == nil || $0.outcome == .held }.map(\.id))
         try await readEntries(reader)
         for (sequence, left) in gaps { gaps[sequence] = left > 1 ? left - 1 : nil }
+        if compactingFinished {
+            for id in touched {
+                guard let record = records[id], let kept = Self.keptIndices(record), kept.count < record.entries.count,
+                      let sequences = entrySequences[id] else { continue }
+                records[id]?.entries = kept.map { record.entries[$0] }
+                entrySequences[id] = kept.map { sequences[$0] }
+            }
+        }
+        touched = []
         return records.values.sorted {
             ($0.startedAt, cutoverSequence[$0.id] ?? 0) < ($1.startedAt, cutoverSequence[$1.id] ?? 0)
         }
@@ -53,6 +86,7 @@ public actor JournalFollower {
                 record.entries = records[record.id]?.entries ?? []
                 records[record.id] = record
                 cutoverSequence[record.id] = header.sequence
+                touched.insert(record.id)
             }
             cutoverCursor = max(cutoverCursor, page.map(\.sequence).max() ?? cutoverCursor)
             if fresh < pageSize { return }
@@ -85,6 +119,7 @@ public actor JournalFollower {
                     gaps[item.sequence] = nil
                 }
                 guard let id = item.entry.cutoverID else { continue }  // prepare-target: not planned from
+                touched.insert(id)
                 if let last = entrySequences[id]?.last, item.sequence <= last {
                     // One that was skipped: in its place, once.
                     let sequences = entrySequences[id]!
