@@ -60,17 +60,22 @@ public actor JournalFollower {
         try await readHeaders(reader, including: records.values.filter { $0.outcome == nil || $0.outcome == .held }.map(\.id))
         try await readEntries(reader)
         for (sequence, left) in gaps { gaps[sequence] = left > 1 ? left - 1 : nil }
-        if compactingFinished {
-            for id in touched {
-                guard let record = records[id], let kept = Self.keptIndices(record), kept.count < record.entries.count,
-                      let sequences = entrySequences[id] else { continue }
-                records[id]?.entries = kept.map { record.entries[$0] }
-                entrySequences[id] = kept.map { sequences[$0] }
-            }
-        }
-        touched = []
+        compactTouched()
         return records.values.sorted {
             ($0.startedAt, cutoverSequence[$0.id] ?? 0) < ($1.startedAt, cutoverSequence[$1.id] ?? 0)
+        }
+    }
+
+    /// Compacts the ended cut-overs changed since the last call (after each page, so that a first
+    /// read of a long journal never holds all of it).
+    private func compactTouched() {
+        defer { touched = [] }
+        guard compactingFinished else { return }
+        for id in touched {
+            guard let record = records[id], let kept = Self.keptIndices(record), kept.count < record.entries.count,
+                  let sequences = entrySequences[id] else { continue }
+            records[id]?.entries = kept.map { record.entries[$0] }
+            entrySequences[id] = kept.map { sequences[$0] }
         }
     }
 
@@ -131,6 +136,7 @@ public actor JournalFollower {
                     records[id]?.entries.append(item.entry)
                 }
             }
+            compactTouched()
             if fresh < pageSize { return }
         }
     }
