@@ -49,12 +49,7 @@ public struct NoticeDesk: Sendable {
         guard let wave = fleet.wave(named: waveName) else { throw StateStoreError.corrupt("no wave named \(waveName)") }
         let groups = fleet.groups(inWave: wave.name)
         let members = fleet.instances.filter { $0.wave.value == wave.name }.map(\.name).sorted()
-        let observed = try await provider.observeInstances(members, step: nil)
-        let estimator = DurationEstimator(journal: try await store.cutovers(groups: nil))
-        let durations = groups.map { group in
-            estimator.cutover(group, queuedMessages: group.instances.reduce(0) { $0 + (observed[$1]?.queueDepth ?? 0) })
-        }
-        let expected = estimator.wave(durations, maxParallel: wave.maxParallel)
+        let expected = try await expectedDuration(wave: wave.name)
         let environments = Set(members.compactMap { fleet.instance(named: $0)?.environment })
         let required = environments.map { fleet.policy.leadTime(for: $0) }.max() ?? .zero
 
