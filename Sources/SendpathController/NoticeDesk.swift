@@ -31,7 +31,9 @@ public struct NoticeDesk: Sendable {
         let groups = fleet.groups(inWave: wave.name)
         let members = fleet.instances.filter { $0.wave.value == wave.name }.map(\.name).sorted()
         let observed = try await provider.observeInstances(members, step: nil)
-        let estimator = DurationEstimator(journal: try await store.cutovers(groups: nil))
+        // Paged and compacted: the estimator reads only the forward steps done of ended cut-overs.
+        let journal = try await JournalFollower(store: store, compactingFinished: true).cutovers()
+        let estimator = DurationEstimator(journal: journal)
         let durations = groups.map { group in
             estimator.cutover(group, queuedMessages: group.instances.reduce(0) { $0 + (observed[$1]?.queueDepth ?? 0) })
         }

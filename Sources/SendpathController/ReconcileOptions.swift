@@ -21,7 +21,8 @@ public struct ReconcileOptions: Sendable {
     /// What this run applies and who runs it, for the run history (`sendpath history`).
     public var revision: RunRevision?
     /// A long-running controller's reader of the journal, kept from pass to pass: each pass
-    /// reads only what was appended since (``JournalFollower``). `nil`: the journal is read whole.
+    /// reads only what was appended since (``JournalFollower``). `nil`: a one-shot follower reads it
+    /// (a page at a time, ended cut-overs compacted).
     public var journal: JournalFollower?
 
     public init(dryRun: Bool = false, detailedExitCode: Bool = false, scope: Set<String>? = nil, resumeHeld: Set<String> = [],

@@ -5,7 +5,7 @@ extension Reconciler {
     /// notices and cut-overs the store holds: the notice times and the bakes come from them.
     public func schedule(for report: ReconcileReport, title: String) async throws -> Schedule {
         async let notices = store.notices()
-        async let cutovers = store.cutovers(groups: nil)
+        async let cutovers = journalNow()
         return Schedule(title: title, report: report, fleet: fleet, notices: try await notices, cutovers: try await cutovers)
     }
 }

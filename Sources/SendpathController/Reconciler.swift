@@ -245,11 +245,13 @@ extension Reconciler {
         }
     }
 
-    /// Every cut-over with its entries: from the controller's follower (only what is new since
-    /// the last pass is read), or the whole journal.
+    /// Every cut-over with its entries, as plans read them: from the controller's follower (only
+    /// what is new since the last pass is read), or, for a one-shot command, from a follower of
+    /// its own that reads the journal a page at a time and compacts the cut-overs that ended, so
+    /// that no single read holds the whole journal and memory does not grow with its entries.
     func journalNow() async throws -> [CutoverRecord] {
-        if let follower = options.journal { return try await follower.cutovers() }
-        return try await store.cutovers(groups: nil)
+        let follower = options.journal ?? JournalFollower(store: store, compactingFinished: true)
+        return try await follower.cutovers()
     }
 
     /// A dry run that also returns the plan to save (`--out FILE`).

@@ -99,7 +99,9 @@ public struct PlanFingerprint: Sendable, Hashable, Codable {
         }
         self.fleet = Self.digest(fleet)
         var journal: [String] = []
-        for record in input.cutovers {
+        // Over what plans read of each cut-over (ended ones compacted), so that the fingerprint
+        // is the same whether the journal was read whole or through a compacting follower.
+        for record in input.cutovers.lazy.map(JournalFollower.compacted) {
             let last = record.entries.last.map { "\($0.step.rawValue) \($0.rollback) \($0.phase.rawValue) \($0.attempt)" } ?? "-"
             journal.append("c \(record.id) \(record.outcome?.rawValue ?? "open") \(record.entries.count) \(last)")
         }
