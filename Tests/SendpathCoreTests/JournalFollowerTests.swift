@@ -17,6 +17,16 @@ struct JournalFollowerTests {
         try await store.append(C.entry("g1#1", .freeze, .failed, at: 3))
         try await store.append(C.entry("g1#1", .freeze, .resumed, at: 4))
         try await C.steps(store, "g1#1", 8, from: 5)
+        // A snapshot and a resend with their messages: a plan reads only the counts.
+        var snapshot = C.entry("g1#1", .snapshotQueue, .done, at: 28)
+        snapshot.detail = StepDetail(snapshots: [QueueSnapshot(instance: "a", messageCount: 2, digest: "d",
+                                                                messages: [QueuedMessage(id: "a/m1", enqueuedAt: C.t0),
+                                                                           QueuedMessage(id: "a/m2", enqueuedAt: C.t0)])])
+        try await store.append(snapshot)
+        var resend = C.entry("g1#1", .resendQueue, .done, at: 29)
+        resend.detail = StepDetail(message: "1 resent, 1 expired",
+                                   resends: [ResendResult(instance: "a", resent: 1, expired: 1, expiredMessageIDs: ["a/m1"], digest: "d")])
+        try await store.append(resend)
         try await store.append(C.entry("g1#1", .switchPath, .resumed, at: 30))
         try await C.steps(store, "g2#1", 3, from: 5)
         // Open: kept whole.
@@ -27,7 +37,10 @@ struct JournalFollowerTests {
         let kept = try await follower.cutovers()
         #expect(kept == full.map(JournalFollower.compacted))
         let g1 = try #require(kept.first { $0.id == "g1#1" })
-        #expect(g1.entries.count == 8)
+        #expect(g1.entries.count == 10)
+        #expect(g1.entries.allSatisfy { $0.detail?.resends == nil && $0.detail?.snapshots?.allSatisfy { $0.messages == nil } ?? true })
+        #expect(g1.entries.contains { $0.detail?.snapshots?.first?.messageCount == 2 })
+        #expect(g1.entries.contains { $0.detail?.message == "1 resent, 1 expired" })
         #expect(g1.entries.count < full.first { $0.id == "g1#1" }!.entries.count)
         // Held: kept whole (it is replayed when resumed).
         #expect(kept.first { $0.id == "g2#1" } == full.first { $0.id == "g2#1" })
