@@ -20,6 +20,11 @@ Sections (--only, comma-separated; default all of them):
   replicas  the same apply against `simulator serve` on SQLite and on PostgreSQL, with 1 and
             with 3 reconcilers at once: journal writes per second (latency 0) and the
             makespan (latency 20ms). Starts a throwaway PostgreSQL on loopback.
+  controller  a controller pass over a converged 100k fleet whose SQLite journal holds 1,002,000
+            entries (1,000 completed cut-overs), beside `reconcile --dry-run --output json` of the
+            same fleet and state (target: a pass after the first <= 2x), and the controller's peak
+            RSS with that journal beside one ten times shorter (target: <= 1.25x).
+            Benchmarks/bench_controller.py.
   lab       a cut-over on real daemons (scripts/lab.sh: Postfix, GoBGP) by the postfix-bgp provider,
             freeze to unfreeze, beside the same Postfix and GoBGP operations run alone
             (Benchmarks/lab_floor.py); 2 instances with 100 queued messages each.
@@ -27,7 +32,7 @@ Sections (--only, comma-separated; default all of them):
 The binary is $SENDPATH (default .build/release/sendpath, what `make bench` builds).
 
 Usage: python3 Benchmarks/bench.py [--runs 5] [--sizes 1000,10000,100000]
-           [--only validate,dryrun,apply,http,replicas,lab] [--dryrun-instances 100000]
+           [--only validate,dryrun,outputs,apply,http,replicas,controller,lab] [--dryrun-instances 100000]
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ ROOT = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
 SENDPATH = os.environ.get("SENDPATH", os.path.join(ROOT, ".build", "release", "sendpath"))
 WALK = os.path.join(OUT, "yaml_walk")
-SECTIONS = ("validate", "dryrun", "outputs", "apply", "http", "replicas", "lab")
+SECTIONS = ("validate", "dryrun", "outputs", "apply", "http", "replicas", "controller", "lab")
 
 
 def machine() -> str:
@@ -648,6 +653,12 @@ def main() -> None:
     if "replicas" in only:
         rows, notes = bench_replicas(args.runs)
         print_replicas_table(rows)
+        for note in notes:
+            print(f"\n{note}")
+    if "controller" in only:
+        from bench_controller import bench_controller, print_controller_tables
+        steady, memory, notes = bench_controller(args.runs)
+        print_controller_tables(steady, memory)
         for note in notes:
             print(f"\n{note}")
     if "lab" in only:
