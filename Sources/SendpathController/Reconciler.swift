@@ -70,24 +70,25 @@ public struct Reconciler: Sendable {
     public func status() async throws -> ReconcileReport {
         let (plan, input) = try await observeAndPlan()
         let observed = input.observedInstances
-        var report = ReportBuilder.plan(plan, observed: observed, dryRun: true, detailedExitCode: false)
-        let suspensions = [input.controls.everything].compactMap { $0 } + input.controls.waves.keys.sorted().compactMap { input.controls.waves[$0] }
-        report.suspensions = suspensions.isEmpty ? nil : suspensions
         // One summary per group's latest cut-over, shared by its members.
         var latest: [String: JournalSummary] = [:]
         for group in plan.groups { if let record = group.latest { latest[group.group.id] = JournalSummary(record) } }
-        for index in report.instances.indices {
-            let name = report.instances[index].name
+        let fleet = self.fleet
+        // Each row's observed state beside its manifest, added as the rows are laid out (on the cores).
+        var report = ReportBuilder.plan(plan, observed: observed, dryRun: true, detailedExitCode: false) { [latest] row, _ in
+            let name = row.name
             if let state = observed[name], let position = fleet.instanceIndex(named: name) {
                 let addresses = Self.distinctSorted(state.sendingIPs)
-                report.instances[index].observed = ObservedSummary(
+                row.observed = ObservedSummary(
                     frozen: state.frozen, sendingIPs: addresses, build: state.build,
                     queueDepth: state.queueDepth,
                     ipsMatchManifest: addresses == Self.distinctSorted(fleet.instances[position].sendingIPs.map(\.value)),
                     buildMatchesManifest: state.build == fleet.instances[position].build)
             }
-            if let summary = latest[report.instances[index].group] { report.instances[index].journal = summary }
+            if let summary = latest[row.group] { row.journal = summary }
         }
+        let suspensions = [input.controls.everything].compactMap { $0 } + input.controls.waves.keys.sorted().compactMap { input.controls.waves[$0] }
+        report.suspensions = suspensions.isEmpty ? nil : suspensions
         return report
     }
 

@@ -2,15 +2,20 @@ import SendpathCore
 
 /// Turns plans and group results into the report printed and returned as JSON.
 enum ReportBuilder {
-    static func plan(_ plan: Plan, observed: [String: ObservedInstance], dryRun: Bool, detailedExitCode: Bool) -> ReconcileReport {
-        var instances: [InstanceReport] = []
-        var groups: [ReconcileReport.GroupSummary] = []
-        for group in plan.groups {
+    /// `decorate`, if given, adds to each row as it is laid out (what `status` shows beside the plan).
+    static func plan(_ plan: Plan, observed: [String: ObservedInstance], dryRun: Bool, detailedExitCode: Bool,
+                     decorate: (@Sendable (inout InstanceReport, GroupPlan) -> Void)? = nil) -> ReconcileReport {
+        // Each group's rows from its plan alone, laid out in place: spread over the cores, in plan order.
+        let instances = OrderedChunks.concatenated(count: plan.groups.count, minimumPerChunk: 16,
+                                                   size: { plan.groups[$0].group.instances.count }) { index, rows in
+            let group = plan.groups[index]
             let steps = group.steps.map { StepReport(name: $0.step, state: .pending, rollback: $0.rollback) }
-            let status = group.status
-            instances += reports(group, status: status, reasons: group.reasons, steps: steps, observed: observed, messages: [:])
-            groups.append(.init(id: group.group.id, wave: group.wave.name, instances: group.group.instances, status: status,
-                                expectedDuration: group.expectedDuration, cutover: group.resuming?.id ?? group.latest?.id))
+            fillReports(rows, group, status: group.status, reasons: group.reasons, steps: steps, observed: observed, messages: [:])
+            if let decorate { for offset in rows.indices { decorate(&rows[offset], group) } }
+        }
+        let groups = plan.groups.map { group in
+            ReconcileReport.GroupSummary(id: group.group.id, wave: group.wave.name, instances: group.group.instances, status: group.status,
+                                         expectedDuration: group.expectedDuration, cutover: group.resuming?.id ?? group.latest?.id)
         }
         return ReconcileReport(dryRun: dryRun, at: plan.at, instances: instances, groups: groups, detailedExitCode: detailedExitCode)
     }
@@ -68,16 +73,27 @@ enum ReportBuilder {
     /// target when the group migrated in it.
     static func reports(_ group: GroupPlan, status: InstanceStatus, reasons: [BlockReason], steps: [StepReport],
                         observed: [String: ObservedInstance], messages: [String: MessageReport]) -> [InstanceReport] {
+        [InstanceReport](unsafeUninitializedCapacity: group.group.instances.count) { rows, count in
+            fillReports(rows, group, status: status, reasons: reasons, steps: steps, observed: observed, messages: messages)
+            count = rows.count
+        }
+    }
+
+    /// Initializes `rows` (one per member, uninitialized) with the members' reports.
+    static func fillReports(_ rows: UnsafeMutableBufferPointer<InstanceReport>, _ group: GroupPlan, status: InstanceStatus,
+                            reasons: [BlockReason], steps: [StepReport], observed: [String: ObservedInstance],
+                            messages: [String: MessageReport]) {
         let first = reasons.first
         let showCode = status == .blocked || status == .held
         var reason = reasons.isEmpty ? nil : reasons.map(\.message).joined(separator: "; ")
         if let note = group.note { reason = reason.map { "\(note); \($0)" } ?? note }
-        return group.group.instances.map { name in
+        for (offset, name) in group.group.instances.enumerated() {
             var current = observed[name]?.path
             if status == .migrated { current = group.group.target }
-            return InstanceReport(name: name, wave: group.wave.name, group: group.group.id, status: status, reason: reason,
-                                  reasonCode: showCode ? first?.code : nil, current: current, target: group.group.target,
-                                  steps: steps, messages: messages[name])
+            (rows.baseAddress! + offset).initialize(to: InstanceReport(
+                name: name, wave: group.wave.name, group: group.group.id, status: status, reason: reason,
+                reasonCode: showCode ? first?.code : nil, current: current, target: group.group.target,
+                steps: steps, messages: messages[name]))
         }
     }
 }

@@ -17,11 +17,10 @@ extension FleetSimulator {
     /// Whether seeding from `fleet` would add something (one read).
     public func knowsAll(of fleet: Fleet) async throws(ProviderError) -> Bool {
         do {
-            let (knownInstances, knownPrefixes) = try await pool.read { db in
-                (Set(try String.fetchAll(db, sql: "SELECT name FROM instance")), Set(try String.fetchAll(db, sql: "SELECT cidr FROM prefix")))
+            return try await pool.read { db in
+                try Self.holdsAll(sortedNames: fleet.instances.lazy.map(\.name), db: db, sql: "SELECT name FROM instance ORDER BY name")
+                    && Set(try String.fetchAll(db, sql: "SELECT cidr FROM prefix")).isSuperset(of: fleet.prefixes.map(\.cidr.value.description))
             }
-            return fleet.instances.indices.allSatisfy { knownInstances.contains(fleet.instances[$0].name) }
-                && fleet.prefixes.indices.allSatisfy { knownPrefixes.contains(fleet.prefixes[$0].cidr.value.description) }
         } catch {
             throw Self.storeError(error)
         }
@@ -31,6 +30,24 @@ extension FleetSimulator {
         // Usually everything is known already (every run seeds): find out with one read, before
         // working out queues and prefix memberships for the whole fleet.
         if try await knowsAll(of: fleet) { return 0 }
+        return try await seedUnknown(from: fleet)
+    }
+
+    /// Whether a table's names, read in `ORDER BY name` order (SQLite's binary collation, which
+    /// for UTF-8 is Swift's `String` order), include every one of `sortedNames` (ascending, as
+    /// ``Fleet/instances`` are): a merge of the two sorted lists, with no set of 100,000 names.
+    static func holdsAll(sortedNames: some Sequence<String>, db: Database, sql: String) throws -> Bool {
+        let stored = try String.fetchCursor(db, sql: sql)
+        var current = try stored.next()
+        for name in sortedNames {
+            while let have = current, have < name { current = try stored.next() }
+            guard current == name else { return false }
+        }
+        return true
+    }
+
+    /// ``seed(from:)`` once ``knowsAll(of:)`` said something is missing.
+    public func seedUnknown(from fleet: Fleet) async throws(ProviderError) -> Int {
         let instances = fleet.instances.map { instance in
             let target = instance.sendingPath.value
             return SeedInstance(name: instance.name, start: target.infrastructure == .adobeDC ? target : Self.defaultSite,

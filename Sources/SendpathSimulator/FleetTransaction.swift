@@ -36,12 +36,16 @@ struct FleetTransaction {
         var result: [String: InstanceRow] = [:]
         result.reserveCapacity(names.count)
         if names.count > Self.chunk {
-            let wanted = Set(names)
+            // Read the whole table; a fleet file holding exactly these names (the usual case)
+            // needs no set of them to filter by.
             let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT \(Self.columns) FROM instance"))
             while let row = try rows.next() {
-                guard wanted.contains(row[0]) else { continue }
                 let instance = try Self.instance(row)
                 result[instance.name] = instance
+            }
+            if result.count != names.count || names.contains(where: { result[$0] == nil }) {
+                let wanted = Set(names)
+                result = result.filter { wanted.contains($0.key) }
             }
             return result
         }

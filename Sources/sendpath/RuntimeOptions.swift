@@ -226,14 +226,15 @@ enum ProviderLocation: Equatable {
         case .simulator(let path, let latency, let faultsFile):
             let faults = try faultsFile.map { try FleetSimulator.loadFaults(path: $0) } ?? []
             var simulator = try FleetSimulator(path: path, clock: clock, latency: latency, faults: faults, logger: logger, create: create)
-            if let fleet {
-                if !create, try await !simulator.knowsAll(of: fleet) {
+            // One read tells whether the file holds the whole fleet (the usual case: every run seeds).
+            if let fleet, try await !simulator.knowsAll(of: fleet) {
+                if !create {
                     // A command that only reads, with manifests that name instances the fleet does
                     // not hold yet: plan on a private copy seeded as an apply would seed the file.
                     simulator = try FleetSimulator(path: path, clock: clock, latency: latency, faults: faults, logger: logger,
                                                    create: false, privateCopy: true)
                 }
-                _ = try await simulator.seed(from: fleet)
+                _ = try await simulator.seedUnknown(from: fleet)
             }
             return OpenedProvider(provider: simulator, close: {})
         case .http(let url):

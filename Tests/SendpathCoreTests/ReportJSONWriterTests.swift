@@ -1,5 +1,5 @@
 import Foundation
-import SendpathCore
+@testable import SendpathCore
 import Testing
 
 /// The streamed JSON of a report is what `JSONEncoder` made of it before, and what a parser reads back.
@@ -94,6 +94,15 @@ import Testing
         let (text, chunks) = Self.streamed(report, chunkSize: chunkSize)
         #expect(text == (try Self.encoded(report)))
         #expect(chunks > 1)
+    }
+
+    /// Rows after the first are laid out in blocks on the cores side by side: the seams between
+    /// halves and blocks (commas, indentation) are invisible in the bytes.
+    @Test func rowsLaidOutSideBySideMakeTheSameBytesAcrossBlockSeams() throws {
+        let rows = 2 * ReportJSONWriter.rowsPerBlock + 7
+        for report in [Self.large(groups: rows, size: 1), Self.large(groups: 2, size: 1), Self.large(groups: 1, size: 3)] {
+            #expect(Self.streamed(report).text == (try Self.encoded(report)))
+        }
     }
 
     @Test func aLargeReportParsesBackToItself() throws {

@@ -51,7 +51,8 @@ struct PlanContext: Sendable {
         }
         for index in instances.indices { members[instances[index].wave.value, default: []].append(instances[index].name) }
         nonProductionByTenant = byTenant
-        waveMembers = members.mapValues { $0.sorted() }
+        // Fleet instances are sorted by name, so each wave's list is already in order.
+        waveMembers = members.mapValues { names in names.indices.dropFirst().allSatisfy { names[$0 - 1] < names[$0] } ? names : names.sorted() }
         groupsByWave = Dictionary(grouping: input.fleet.groups, by: \.wave)
         for group in input.fleet.groups { complete[group.id] = isAtTarget(group) }
         // Notices are per wave: work them out once, not once per group.

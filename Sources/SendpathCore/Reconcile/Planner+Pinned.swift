@@ -2,7 +2,7 @@
 ///
 /// A cut-over is found by what it holds, not by a group id made of prefix names: renaming a
 /// prefix, or adding or removing a member, never orphans it.
-struct PinnedCutovers {
+struct PinnedCutovers: Sendable {
     let records: [CutoverRecord]
     private var recordsByGroup: [String: [Int]] = [:]
     private var groupsByRecord: [[CutoverGroup]]

@@ -40,22 +40,23 @@ public enum Planner {
             }
         }
         for record in pinned.records where placed.insert(record.id).inserted { slots.append(.pinned(record)) }
-        for slot in slots {
-            switch slot {
+        // Each slot is planned from the context alone: spread over the cores, kept in slot order.
+        plans = OrderedChunks.flatMap(count: slots.count, minimumPerChunk: 16) { [slots, notes] index -> [GroupPlan] in
+            switch slots[index] {
             case .live(let group, let wave):
-                plans.append(planGroup(group, wave: wave, context: context))
+                return [planGroup(group, wave: wave, context: context)]
             case .plan(let plan):
-                plans.append(plan)
+                return [plan]
             case .pinned(let record):
                 let inScope = record.outcome == nil || input.scope == nil || input.scope!.contains(record.group)
                     || pinned.liveGroups(of: record).contains { input.scope!.contains($0.id) }
-                if inScope { plans.append(planPinned(record, note: notes[record.id], pinned: pinned, context: context)) }
+                return inScope ? [planPinned(record, note: notes[record.id], pinned: pinned, context: context)] : []
             }
         }
         return Plan(at: input.now, groups: plans, noticesToRecord: notices.keys.sorted().map { notices[$0]! })
     }
 
-    private enum Slot {
+    private enum Slot: Sendable {
         case live(CutoverGroup, Wave)
         case pinned(CutoverRecord)
         case plan(GroupPlan)

@@ -32,10 +32,27 @@ public enum ReportJSONWriter {
         json.endArray()
         json.key("instances")
         json.beginArray()
+        // The first row here; the rest in blocks laid out on the cores side by side, each half by a
+        // writer continuing this one's layout, and written in order.
         var shared = SharedSteps()
-        for instance in report.instances {
-            write(instance, shared: &shared, to: &json)
-            if let chunk = json.drain(if: chunkSize) { try sink(chunk) }
+        if let first = report.instances.first { write(first, shared: &shared, to: &json) }
+        var start = 1
+        let count = report.instances.count
+        while start < count {
+            let end = min(count, start + 2 * Self.rowsPerBlock)
+            let from = json.continuation()
+            let halves = OrderedChunks.map(count: 2, minimumPerChunk: 1) { [start] half -> [UInt8] in
+                let range = (half == 0 ? start : (start + end) / 2)..<(half == 0 ? (start + end) / 2 : end)
+                var writer = from
+                var shared = SharedSteps()
+                for index in range { write(report.instances[index], shared: &shared, to: &writer) }
+                return writer.bytes
+            }
+            for bytes in halves {
+                json.append(continued: bytes)
+                if let chunk = json.drain(if: chunkSize) { try sink(chunk) }
+            }
+            start = end
         }
         json.endArray()
         json.key("outcome")
@@ -57,6 +74,9 @@ public enum ReportJSONWriter {
         json.raw(Array("\n".utf8))
         if let chunk = json.drain() { try sink(chunk) }
     }
+
+    /// Rows laid out by each side of a block: a few MB of JSON, so a block's bytes stay small.
+    static let rowsPerBlock = 4096
 
     /// The whole document as one string (small reports: the controller's `/status`, tests).
     public static func string(_ report: ReconcileReport) -> String {

@@ -135,6 +135,22 @@ public struct PrettyJSONWriter: Sendable {
         return inner.bytes
     }
 
+    /// An empty writer that continues this one's layout after a member: what it writes follows
+    /// on as the next members of the open container (see ``append(continued:)``).
+    public func continuation(capacity: Int = 1 << 16) -> PrettyJSONWriter {
+        var next = PrettyJSONWriter(capacity: capacity)
+        next.hasMembers = Array(repeating: true, count: depth)
+        return next
+    }
+
+    /// Bytes written by a ``continuation(capacity:)`` of this writer, as they were; the
+    /// container then has members.
+    public mutating func append(continued value: [UInt8]) {
+        guard !value.isEmpty else { return }
+        bytes.append(contentsOf: value)
+        if !hasMembers.isEmpty { hasMembers[hasMembers.count - 1] = true }
+    }
+
     // MARK: Layout
 
     private mutating func newMember() {
