@@ -36,6 +36,29 @@ struct SeedTests {
         #expect(report.mutatingOperations == 0)
     }
 
+    /// A whole fleet's observation (more names than one query's chunk) reads the table once and
+    /// answers exactly the names asked for, however they come; `knowsAll` merges sorted names.
+    @Test func aWholeFleetObservationAnswersExactlyTheNamesAskedFor() async throws {
+        let fixture = try SimulatorFixture()
+        defer { fixture.remove() }
+        let simulator = try fixture.simulator()
+        #expect(try await !simulator.knowsAll(of: fixture.fleet))
+        #expect(try await simulator.seed(from: fixture.fleet) == 3)
+        #expect(try await simulator.knowsAll(of: fixture.fleet))
+
+        let unknown = (0..<600).map { "nobody-\($0)" }
+        let sorted = (unknown + ["acme-prod1", "beta-dc"]).sorted()
+        let observed = try await simulator.observeInstances(sorted, step: nil)
+        #expect(observed.keys.sorted() == ["acme-prod1", "beta-dc"])
+        let shuffled = try await simulator.observeInstances(["beta-dc"] + unknown + ["acme-prod1", "beta-dc"], step: nil)
+        #expect(shuffled.keys.sorted() == ["acme-prod1", "beta-dc"])
+        #expect(shuffled["acme-prod1"]?.sendingIPs == [IPAddress("198.51.100.10")!])
+        // Every instance the file holds, and only those: nothing filtered away, nothing added.
+        let all = fixture.fleet.instances.map(\.name)
+        let everything = try await simulator.observeInstances(all + (0..<600).map { "zz-\($0)" }, step: nil)
+        #expect(everything.keys.sorted() == all.sorted())
+    }
+
     @Test func theSameFleetGivesTheSameQueueInEveryFile() async throws {
         var answers: [[QueueSnapshot]] = []
         for _ in 0..<2 {
