@@ -72,19 +72,34 @@ enum ReportPrinter {
 
     /// A plain table with columns padded to their widest cell.
     static func table(header: [String], rows: [[String]], indent: String) -> String {
-        // Cells are values from manifests, stores and providers: escaped and cut, one line each.
-        let all = [header] + rows.map { $0.map { Escaped.value($0) } }
-        let counts = all.map { row in row.map(\.count) }
-        let widths = header.indices.map { column in counts.map { $0[column] }.max() ?? 0 }
         var out = ""
-        for (row, cellCounts) in zip(all, counts) {
+        table(header: header, count: rows.count, row: { rows[$0] }, indent: indent) { out += $0 }
+        return out
+    }
+
+    /// The same table from `count` rows made on demand, handed to `write` in pieces of about
+    /// 64 KiB: one pass measures the columns, a second lays the rows out, and no row is kept.
+    static func table(header: [String], count: Int, row: (Int) -> [String], indent: String, write: (String) -> Void) {
+        // Cells are values from manifests, stores and providers: escaped and cut, one line each.
+        var widths = header.map(\.count)
+        for index in 0..<count {
+            for (column, cell) in row(index).enumerated() { widths[column] = max(widths[column], Escaped.value(cell).count) }
+        }
+        var out = ""
+        func line(_ cells: [String]) {
             out += indent
-            for (index, cell) in row.enumerated() {
+            for (index, cell) in cells.enumerated() {
                 out += cell
-                if index < row.count - 1 { out += String(repeating: " ", count: widths[index] + 2 - cellCounts[index]) }
+                if index < cells.count - 1 { out += String(repeating: " ", count: widths[index] + 2 - cell.count) }
             }
             out += "\n"
+            if out.utf8.count >= 1 << 16 {
+                write(out)
+                out = ""
+            }
         }
-        return out
+        line(header.map { Escaped.value($0) })
+        for index in 0..<count { line(row(index).map { Escaped.value($0) }) }
+        if !out.isEmpty { write(out) }
     }
 }

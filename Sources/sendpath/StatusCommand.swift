@@ -52,7 +52,9 @@ struct StatusCommand: AsyncParsableCommand {
             }
             switch output {
             case .json: ReportJSONWriter.write(report, to: AppliedRevisionJSON.splicing(applied) { StandardStreams.out(bytes: $0) })
-            case .text: StandardStreams.out(StatusPrinter.text(report) + StatusPrinter.lastApplied(applied))
+            case .text:
+                StatusPrinter.text(report) { StandardStreams.out($0) }
+                StandardStreams.out(StatusPrinter.lastApplied(applied))
             case .html: StandardStreams.out(page ?? "")
             }
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
@@ -72,8 +74,16 @@ enum StatusPrinter {
     }
 
     static func text(_ report: ReconcileReport) -> String {
-        var rows: [[String]] = []
-        for instance in report.instances {
+        var all = ""
+        text(report) { all += $0 }
+        return all
+    }
+
+    /// The status table, handed to `write` in pieces as it is laid out (100,000 rows are never
+    /// held as strings at once).
+    static func text(_ report: ReconcileReport, write: (String) -> Void) {
+        func row(_ index: Int) -> [String] {
+            let instance = report.instances[index]
             var observed = instance.current?.description ?? "unknown"
             if let state = instance.observed {
                 if state.frozen { observed += " frozen" }
@@ -83,7 +93,7 @@ enum StatusPrinter {
             let journal = instance.journal.map { "\($0.cutover) \($0.outcome)" + ($0.lastStep.map { " (last: \($0))" } ?? "") } ?? "-"
             var status = instance.status.rawValue
             if let code = instance.reasonCode { status += " (\(code.rawValue))" }
-            rows.append([instance.name, instance.wave, instance.target.description, observed, journal, status])
+            return [instance.name, instance.wave, instance.target.description, observed, journal, status]
         }
         var out = "Status at \(report.at.secondsDescription)\n\n"
         for suspension in report.suspensions ?? [] {
@@ -91,9 +101,10 @@ enum StatusPrinter {
             out += "\(what) by \(Escaped.value(suspension.by)) since \(suspension.at)\(suspension.reason.map { ": " + Escaped.value($0) } ?? ""); 'sendpath resume\(suspension.wave.map { " --wave " + $0 } ?? "")' lifts it.\n"
         }
         if report.suspensions != nil { out += "\n" }
-        out += ReportPrinter.table(header: ["INSTANCE", "WAVE", "DESIRED", "OBSERVED", "JOURNAL", "STATUS"], rows: rows, indent: "")
+        write(out)
+        ReportPrinter.table(header: ["INSTANCE", "WAVE", "DESIRED", "OBSERVED", "JOURNAL", "STATUS"], count: report.instances.count,
+                            row: row, indent: "", write: write)
         let summary = InstanceStatus.allCases.compactMap { status in report.summary[status.rawValue].map { "\($0) \(status.rawValue)" } }
-        out += "\nSummary: \(summary.joined(separator: ", ")). \(report.outcomeLine)\n"
-        return out
+        write("\nSummary: \(summary.joined(separator: ", ")). \(report.outcomeLine)\n")
     }
 }

@@ -25,4 +25,37 @@ struct StatusAtCLITests {
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("--at"), "\(bad.stderr)")
     }
+
+    /// The text table is written in pieces as it is laid out (issue 14): with more rows than one
+    /// piece holds, every instance still has one row, every column starts where its header does,
+    /// and the cells say what the JSON says.
+    @Test func theStatusTableWrittenInPiecesKeepsEveryRowAligned() throws {
+        let folder = try TemporaryFolder("status-table")
+        defer { folder.remove() }
+        try GeneratedFleet.write(into: folder, groups: 700)
+        let text = try SendpathBinary.run(["status", "--at", GeneratedFleet.inWindow], directory: folder.path)
+        let json = try SendpathBinary.run(["status", "--at", GeneratedFleet.inWindow, "--output", "json"], directory: folder.path)
+        #expect(text.status == json.status, "\(text.stderr)")
+        #expect(text.stdout.utf8.count > 1 << 16, "more than one piece of output")
+        let instances = try json.json()["instances"] as? [[String: Any]] ?? []
+        #expect(instances.count == 1400)
+        let lines = text.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let header = try #require(lines.firstIndex { $0.hasPrefix("INSTANCE") })
+        func offset(_ column: String) throws -> Int {
+            try #require(lines[header].range(of: column)).lowerBound.utf16Offset(in: lines[header])
+        }
+        let wave = try offset("WAVE"), status = try offset("STATUS")
+        let rows = Array(lines[(header + 1)...].prefix { !$0.isEmpty })
+        #expect(rows.count == instances.count)
+        for (row, instance) in zip(rows, instances) {
+            let name = instance["name"] as? String ?? "?"
+            #expect(row.hasPrefix(name + " "), "\(row)")
+            let cells = Array(row.utf16)
+            #expect(String(utf16CodeUnits: Array(cells[wave...]), count: cells.count - wave).hasPrefix((instance["wave"] as? String ?? "?") + " "))
+            var expected = instance["status"] as? String ?? "?"
+            if let code = instance["reasonCode"] as? String { expected += " (\(code))" }
+            #expect(String(utf16CodeUnits: Array(cells[status...]), count: cells.count - status) == expected, "\(row)")
+        }
+        #expect(lines.contains { $0.hasPrefix("Summary: ") })
+    }
 }
