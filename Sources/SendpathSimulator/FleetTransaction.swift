@@ -74,7 +74,8 @@ struct FleetTransaction {
             overrides[row["instance"], default: []].append((try Self.path(row["infrastructure"], row["location"]), try ips.map(Self.ips), row["build"]))
         }
         return rows.mapValues { instance in
-            let here = overrides[instance.name]?.first { $0.path == instance.path }
+            // Usually there is no override at all: no lookup per instance then.
+            let here = overrides.isEmpty ? nil : overrides[instance.name]?.first { $0.path == instance.path }
             return ObservedInstance(name: instance.name, path: instance.path, frozen: instance.frozen,
                                     sendingIPs: here?.ips ?? instance.declaredIPs, build: here?.build ?? instance.build,
                                     queueDepth: instance.queued, preparedTarget: instance.prepared)
