@@ -75,7 +75,7 @@ public struct Reconciler: Sendable {
         for group in plan.groups { if let record = group.latest { latest[group.group.id] = JournalSummary(record) } }
         let fleet = self.fleet
         // Each row's observed state beside its manifest, added as the rows are laid out (on the cores).
-        var report = ReportBuilder.plan(plan, observed: observed, dryRun: true, detailedExitCode: false) { [latest] row, _ in
+        var report = ReportBuilder.plan(plan, observed: observed, dryRun: true, detailedExitCode: false) { [latest] row in
             let name = row.name
             if let state = observed[name], let position = fleet.instanceIndex(named: name) {
                 let addresses = Self.distinctSorted(state.sendingIPs)

@@ -4,14 +4,14 @@ import SendpathCore
 enum ReportBuilder {
     /// `decorate`, if given, adds to each row as it is laid out (what `status` shows beside the plan).
     static func plan(_ plan: Plan, observed: [String: ObservedInstance], dryRun: Bool, detailedExitCode: Bool,
-                     decorate: (@Sendable (inout InstanceReport, GroupPlan) -> Void)? = nil) -> ReconcileReport {
+                     decorate: (@Sendable (inout InstanceReport) -> Void)? = nil) -> ReconcileReport {
         // Each group's rows from its plan alone, laid out in place: spread over the cores, in plan order.
         let instances = OrderedChunks.concatenated(count: plan.groups.count, minimumPerChunk: 16,
                                                    size: { plan.groups[$0].group.instances.count }) { index, rows in
             let group = plan.groups[index]
             let steps = group.steps.map { StepReport(name: $0.step, state: .pending, rollback: $0.rollback) }
             fillReports(rows, group, status: group.status, reasons: group.reasons, steps: steps, observed: observed, messages: [:])
-            if let decorate { for offset in rows.indices { decorate(&rows[offset], group) } }
+            if let decorate { for offset in rows.indices { decorate(&rows[offset]) } }
         }
         let groups = plan.groups.map { group in
             ReconcileReport.GroupSummary(id: group.group.id, wave: group.wave.name, instances: group.group.instances, status: group.status,

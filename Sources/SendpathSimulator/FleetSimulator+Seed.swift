@@ -36,6 +36,7 @@ extension FleetSimulator {
     /// Whether a table's names, read in `ORDER BY name` order (SQLite's binary collation, which
     /// for UTF-8 is Swift's `String` order), include every one of `sortedNames` (ascending, as
     /// ``Fleet/instances`` are): a merge of the two sorted lists, with no set of 100,000 names.
+    /// Names out of that order answer false, and seeding then adds only what is missing.
     static func holdsAll(sortedNames: some Sequence<String>, db: Database, sql: String) throws -> Bool {
         let stored = try String.fetchCursor(db, sql: sql)
         var current = try stored.next()

@@ -96,7 +96,7 @@ public final class FleetSimulator: Provider {
     public func observeInstances(_ names: [String], step: StepName?) async throws(ProviderError) -> [String: ObservedInstance] {
         try await pause()
         // Distinct and sorted; a whole fleet's names (100,000) usually come that way already.
-        let names = names.indices.dropFirst().allSatisfy({ names[$0 - 1] < names[$0] }) ? names : Array(Set(names)).sorted()
+        let names = names.isStrictlyAscending ? names : Array(Set(names)).sorted()
         let armed = step.map { step in faults.contains { $0.rule.operation == step && names.contains($0.rule.instance) } } ?? false
         let result: Result<[String: ObservedInstance], ProviderError>
         do {

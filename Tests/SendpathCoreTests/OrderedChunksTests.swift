@@ -18,4 +18,9 @@ import Testing
         }
         #expect(made == (0..<count).flatMap { index in (0..<(index % 3)).map { "\(index).\($0)" } })
     }
+
+    @Test func strictlyAscendingMeansSortedWithoutRepeats() {
+        #expect([String]().isStrictlyAscending && ["a"].isStrictlyAscending && ["a", "b", "c"].isStrictlyAscending)
+        #expect(!["a", "a"].isStrictlyAscending && !["b", "a"].isStrictlyAscending && !["a", "c", "b"].isStrictlyAscending)
+    }
 }

@@ -52,7 +52,7 @@ struct PlanContext: Sendable {
         for index in instances.indices { members[instances[index].wave.value, default: []].append(instances[index].name) }
         nonProductionByTenant = byTenant
         // Fleet instances are sorted by name, so each wave's list is already in order.
-        waveMembers = members.mapValues { names in names.indices.dropFirst().allSatisfy { names[$0 - 1] < names[$0] } ? names : names.sorted() }
+        waveMembers = members.mapValues { $0.isStrictlyAscending ? $0 : $0.sorted() }
         groupsByWave = Dictionary(grouping: input.fleet.groups, by: \.wave)
         for group in input.fleet.groups { complete[group.id] = isAtTarget(group) }
         // Notices are per wave: work them out once, not once per group.

@@ -101,3 +101,11 @@ public enum OrderedChunks {
         }
     }
 }
+
+extension Array where Element: Comparable {
+    /// Each element less than the next: sorted and without repeats. A linear look, to skip
+    /// sorting (or deduplicating) what usually comes in order already, like a fleet's names.
+    public var isStrictlyAscending: Bool {
+        indices.dropFirst().allSatisfy { self[$0 - 1] < self[$0] }
+    }
+}
