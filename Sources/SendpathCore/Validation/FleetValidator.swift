@@ -11,12 +11,14 @@ public enum FleetValidator {
         var diagnostics: [Diagnostic] = []
         // Sorted by name first, so that every index below is the fleet's own and duplicate
         // names are neighbours.
-        let instances = sortedByName(documents.instances)
+        let (instances, namesDistinct) = sortedByName(documents.instances)
         let prefixes = documents.prefixes.sorted { $0.name < $1.name }
         let waves = documents.waves.sorted { $0.name < $1.name }
         let policies = documents.policies
         let tenants = documents.tenants.sorted { $0.name < $1.name }
-        checkUniqueNames(instances.count, name: { instances[$0].metadata.name }, kind: .instance, into: &diagnostics)
+        if !namesDistinct {
+            checkUniqueNames(instances.count, name: { instances[$0].metadata.name }, kind: .instance, into: &diagnostics)
+        }
         checkUniqueNames(prefixes.count, name: { prefixes[$0].metadata.name }, kind: .addressPrefix, into: &diagnostics)
         checkUniqueNames(waves.count, name: { waves[$0].metadata.name }, kind: .wave, into: &diagnostics)
         checkUniqueNames(tenants.count, name: { tenants[$0].metadata.name }, kind: .tenant, into: &diagnostics)
@@ -49,13 +51,12 @@ public enum FleetValidator {
     }
 
     /// Instances by name; files are usually written in name order, so check before sorting.
-    static func sortedByName(_ instances: [Instance]) -> [Instance] {
-        var sorted = true
+    /// `distinct` is true when they came strictly ascending: no name repeats, nothing to look for.
+    static func sortedByName(_ instances: [Instance]) -> (instances: [Instance], distinct: Bool) {
         for index in instances.indices.dropFirst() where instances[index - 1].name >= instances[index].name {
-            sorted = false
-            break
+            return (instances.sorted { $0.name < $1.name }, false)
         }
-        return sorted ? instances : instances.sorted { $0.name < $1.name }
+        return (instances, true)
     }
 
     /// Names sorted, so duplicates are neighbours; each repeat is reported against the first
@@ -122,7 +123,7 @@ public enum FleetValidator {
     }
 
     /// Prefixes that passed their own checks, indexed for address lookup.
-    struct PrefixTable {
+    struct PrefixTable: Sendable {
         var count = 0
         var lengths: [Int] = []
         var byNetwork: [AddressBlock: Int] = [:]
@@ -189,58 +190,5 @@ public enum FleetValidator {
         }
         table.lengths = lengths.sorted(by: >)
         return table
-    }
-
-    /// Which prefix each instance's IPs fall in.
-    struct Membership {
-        var prefixesByInstance: [[Int]] = []
-        var instancesByPrefix: [[Int]] = []
-    }
-
-    static func checkInstances(_ instances: [Instance], waveNames: Set<String>, prefixes: PrefixTable,
-                               unreadable: UnreadableDocuments, into diagnostics: inout [Diagnostic]) -> Membership {
-        var membership = Membership()
-        membership.prefixesByInstance.reserveCapacity(instances.count)
-        membership.instancesByPrefix = Array(repeating: [], count: prefixes.count)
-        var owners: [IPAddress: Int] = [:]
-        owners.reserveCapacity(instances.count * 2)
-        for index in instances.indices {
-            let wave = instances[index].wave
-            if !waveNames.contains(wave.value) && !unreadable.mayDeclare(.wave, named: wave.value) {
-                diagnostics.append(Diagnostic(.danglingReference, at: wave.location,
-                                              "instance '\(instances[index].name)' is in wave '\(wave.value)', which is not a declared Wave",
-                                              hint: Spelling.closest(to: wave.value, among: Array(waveNames)).map { "did you mean '\($0)'?" }))
-            }
-            let path = instances[index].sendingPath
-            if instances[index].hosting == .onPremise && path.value.infrastructure == .aws {
-                diagnostics.append(Diagnostic(.onPremiseTarget, at: path.location,
-                                              "instance '\(instances[index].name)' is on-premise and cannot be targeted at aws",
-                                              hint: "on-premise instances are not migrated; target adobe-dc or remove the instance"))
-            }
-            var own: [Int] = []
-            for ip in instances[index].sendingIPs {
-                if let owner = owners[ip.value] {
-                    let message = owner == index
-                        ? "IP \(ip.value) is listed twice on instance '\(instances[index].name)'"
-                        : "IP \(ip.value) is declared on both '\(instances[owner].name)' and '\(instances[index].name)'"
-                    diagnostics.append(Diagnostic(.duplicateIP, at: ip.location, message,
-                                                  hint: "an IP sends for exactly one instance"))
-                } else {
-                    owners[ip.value] = index
-                }
-                if let prefix = prefixes.prefix(containing: ip.value) {
-                    if !own.contains(prefix) {
-                        own.append(prefix)
-                        membership.instancesByPrefix[prefix].append(index)
-                    }
-                } else if !unreadable.mayDeclareAny(.addressPrefix) {
-                    diagnostics.append(Diagnostic(.ipOutsidePrefix, at: ip.location,
-                                                  "IP \(ip.value) of instance '\(instances[index].name)' is in no declared AddressPrefix",
-                                                  hint: "declare the \(ip.value.family == "IPv4" ? "/24" : "/48") (or larger) BYOIP prefix that holds it"))
-                }
-            }
-            membership.prefixesByInstance.append(own)
-        }
-        return membership
     }
 }

@@ -27,6 +27,19 @@ public enum OrderedChunks {
         return all
     }
 
+    /// `body` applied to contiguous ranges that cover `0..<count`, one per chunk, the results in
+    /// range order (one range, on the calling thread, below `minimumPerChunk` items per chunk).
+    public static func ranges<Result: Sendable>(count: Int, minimumPerChunk: Int = 64,
+                                                _ body: @Sendable (Range<Int>) -> Result) -> [Result] {
+        let chunks = chunkCount(count: count, minimumPerChunk: minimumPerChunk)
+        guard chunks > 1 else { return [body(0..<count)] }
+        let results = Slots<Result>(count: chunks)
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            results.store(body(bounds(chunk, of: chunks, count: count)), at: chunk)
+        }
+        return results.take()
+    }
+
     /// The elements that `fill` lays out for every index of `0..<count`, in index order, each
     /// index's `size(index)` elements written straight into their place in the result (no
     /// array per index to copy from). `fill` must initialize every element of the buffer it is given.

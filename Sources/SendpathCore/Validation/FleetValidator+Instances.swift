@@ -1,0 +1,125 @@
+extension FleetValidator {
+    /// Which prefixes each instance's IPs fall in, and which instances each prefix holds.
+    struct Membership: Sendable {
+        var prefixesByInstance = IndexLists()
+        var instancesByPrefix: [[Int]] = []
+    }
+
+    /// Lists of indices, one per item, stored flat (no array per item): item `i`'s list is
+    /// `values[offsets[i]..<offsets[i + 1]]`.
+    struct IndexLists: Sendable {
+        private(set) var offsets: [Int] = [0]
+        private(set) var values: [Int] = []
+
+        var count: Int { offsets.count - 1 }
+
+        subscript(item: Int) -> ArraySlice<Int> { values[offsets[item]..<offsets[item + 1]] }
+
+        /// Adds `value` to the list being built, unless it holds it already.
+        mutating func insertInOpenList(_ value: Int) -> Bool {
+            guard !values[offsets[offsets.count - 1]...].contains(value) else { return false }
+            values.append(value)
+            return true
+        }
+
+        /// Ends the list being built: it becomes the last item's.
+        mutating func closeList() { offsets.append(values.count) }
+
+        mutating func append(contentsOf other: IndexLists) {
+            let shift = values.count
+            values += other.values
+            offsets += other.offsets.dropFirst().lazy.map { $0 + shift }
+        }
+    }
+
+    /// What a run of instances shows on its own: each one's prefixes, and its problems.
+    private struct InstanceFindings: Sendable {
+        var prefixes = IndexLists()
+        var diagnostics: [Diagnostic] = []
+    }
+
+    /// Each instance's wave, target and prefixes, then IPs across instances. Instances are
+    /// checked in chunks over the cores, and IPs in two halves of the address space side by side;
+    /// diagnostics are sorted by location afterwards, so the split does not show.
+    static func checkInstances(_ instances: [Instance], waveNames: Set<String>, prefixes: PrefixTable,
+                               unreadable: UnreadableDocuments, into diagnostics: inout [Diagnostic]) -> Membership {
+        let parts = OrderedChunks.ranges(count: instances.count, minimumPerChunk: 2048) { range in
+            findings(of: instances, range, waveNames: waveNames, prefixes: prefixes, unreadable: unreadable)
+        }
+        for half in OrderedChunks.map(count: 2, minimumPerChunk: 1, { half in duplicateIPs(in: instances, half: half) }) {
+            diagnostics += half
+        }
+        var membership = Membership()
+        membership.instancesByPrefix = Array(repeating: [], count: prefixes.count)
+        for part in parts {
+            diagnostics += part.diagnostics
+            membership.prefixesByInstance.append(contentsOf: part.prefixes)
+        }
+        for index in instances.indices {
+            for prefix in membership.prefixesByInstance[index] { membership.instancesByPrefix[prefix].append(index) }
+        }
+        return membership
+    }
+
+    private static func findings(of instances: [Instance], _ range: Range<Int>, waveNames: Set<String>,
+                                 prefixes: PrefixTable, unreadable: UnreadableDocuments) -> InstanceFindings {
+        var found = InstanceFindings()
+        for index in range {
+            let instance = instances[index]
+            let wave = instance.wave
+            if !waveNames.contains(wave.value) && !unreadable.mayDeclare(.wave, named: wave.value) {
+                found.diagnostics.append(Diagnostic(.danglingReference, at: wave.location,
+                                                    "instance '\(instance.name)' is in wave '\(wave.value)', which is not a declared Wave",
+                                                    hint: Spelling.closest(to: wave.value, among: Array(waveNames)).map { "did you mean '\($0)'?" }))
+            }
+            let path = instance.sendingPath
+            if instance.hosting == .onPremise && path.value.infrastructure == .aws {
+                found.diagnostics.append(Diagnostic(.onPremiseTarget, at: path.location,
+                                                    "instance '\(instance.name)' is on-premise and cannot be targeted at aws",
+                                                    hint: "on-premise instances are not migrated; target adobe-dc or remove the instance"))
+            }
+            for ip in instance.sendingIPs {
+                if let prefix = prefixes.prefix(containing: ip.value) {
+                    _ = found.prefixes.insertInOpenList(prefix)
+                } else if !unreadable.mayDeclareAny(.addressPrefix) {
+                    found.diagnostics.append(Diagnostic(.ipOutsidePrefix, at: ip.location,
+                                                        "IP \(ip.value) of instance '\(instance.name)' is in no declared AddressPrefix",
+                                                        hint: "declare the \(ip.value.family == "IPv4" ? "/24" : "/48") (or larger) BYOIP prefix that holds it"))
+                }
+            }
+            found.prefixes.closeList()
+        }
+        return found
+    }
+
+    /// An IP listed twice, on one instance or on two, among the addresses whose lowest bit is
+    /// `half`: each repeat is reported against the first instance (by name) that lists it.
+    private static func duplicateIPs(in instances: [Instance], half: Int) -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        var owners: [IPAddress: Int] = [:]
+        owners.reserveCapacity(instances.count)
+        for index in instances.indices {
+            for ip in instances[index].sendingIPs where ip.value.lowestBit == half {
+                guard let owner = owners[ip.value] else {
+                    owners[ip.value] = index
+                    continue
+                }
+                let message = owner == index
+                    ? "IP \(ip.value) is listed twice on instance '\(instances[index].name)'"
+                    : "IP \(ip.value) is declared on both '\(instances[owner].name)' and '\(instances[index].name)'"
+                diagnostics.append(Diagnostic(.duplicateIP, at: ip.location, message, hint: "an IP sends for exactly one instance"))
+            }
+        }
+        return diagnostics
+    }
+}
+
+extension IPAddress {
+    /// The address's last bit, 0 or 1: splits addresses into two halves of about equal size.
+    var lowestBit: Int {
+        switch self {
+        case .v4(let value): Int(value & 1)
+        case .v6(_, let low): Int(low & 1)
+        }
+    }
+}
