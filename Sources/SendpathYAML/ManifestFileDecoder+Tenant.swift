@@ -4,7 +4,7 @@ import SendpathCore
 /// The Tenant kind: contacts, time zone and webhook.
 extension ManifestFileDecoder {
     func decodeTenantSpec(_ metadata: Metadata) throws(YAMLReadError) -> Tenant? {
-        let table = FieldTable.tenantSpec, schema = table.schema
+        let table = FieldTable.tenantSpec
         guard let opening = try readMapping("spec", in: ManifestSchema.document) else { return nil }
         var contacts: [Located<EmailAddress>]?
         var timeZone: Located<String>?, webhook: Located<WebhookURL>?
@@ -12,7 +12,7 @@ extension ManifestFileDecoder {
         let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             switch field {
             case "contacts":
-                contacts = try readList("contacts", in: schema, nonEmpty: true) { event in self.emailAddress(event) }
+                contacts = try readList("contacts", in: table.schema, nonEmpty: true) { event in self.emailAddress(event) }
                 if let list = contacts, list.count > Tenant.maximumContacts {
                     diagnosticsAppend(Diagnostic(.valueOutOfRange, at: list[Tenant.maximumContacts].location,
                                                  "'contacts' in Tenant spec lists \(list.count) addresses; at most \(Tenant.maximumContacts) are allowed",
@@ -21,10 +21,10 @@ extension ManifestFileDecoder {
                 }
                 if contacts == nil { ok = false }
             case "timeZone":
-                timeZone = try readTimeZone("timeZone", in: schema)
+                timeZone = try readTimeZone("timeZone", in: table.schema)
                 if timeZone == nil { ok = false }
             default:
-                webhook = try readWebhook("webhook", in: schema)
+                webhook = try readWebhook("webhook", in: table.schema)
                 if webhook == nil { ok = false }
             }
         }

@@ -49,26 +49,26 @@ extension ManifestFileDecoder {
     /// required field was present.
     func forEachField(of table: FieldTable, opening: YAMLEvent,
                       _ handle: (String, YAMLEvent) throws(YAMLReadError) -> Void) throws(YAMLReadError) -> Bool {
-        let schema = table.schema
         var seen: UInt64 = 0
         return try withUnsafeTemporaryAllocation(of: Int.self, capacity: table.names.count) { (seenLines) throws(YAMLReadError) -> Bool in
             while true {
                 let key = try reader.next()
                 if key.kind == .mappingEnd { break }
                 guard key.kind == .scalar, !key.isNull else {
-                    report(.wrongType, at: key, "keys in \(schema.title) must be field names, found \(describe(key))")
+                    report(.wrongType, at: key, "keys in \(table.schema.title) must be field names, found \(describe(key))")
                     try skip(key)
                     try skip(try reader.next())
                     continue
                 }
                 if key.plain && key.value.count == 2 && key.value[0] == 0x3C && key.value[1] == 0x3C {
-                    report(.mergeKey, at: key, "merge keys (<<) are not supported in \(schema.title)",
+                    report(.mergeKey, at: key, "merge keys (<<) are not supported in \(table.schema.title)",
                            hint: "write the fields out, or use an alias (*name) for a whole value")
                     try skip(try reader.next())
                     continue
                 }
                 guard let index = table.index(of: key.value) else {
                     let name = key.string
+                    let schema = table.schema
                     let hint = schema.suggestion(for: name).map { "did you mean '\($0)'?" }
                         ?? "known fields: \(schema.fields.map(\.name).joined(separator: ", "))"
                     report(.unknownField, at: key, "unknown field '\(Escaped.value(name))' in \(schema.title)", hint: hint)
@@ -77,6 +77,7 @@ extension ManifestFileDecoder {
                 }
                 let bit: UInt64 = 1 << UInt64(index)
                 if seen & bit != 0 {
+                    let schema = table.schema
                     report(.duplicateKey, at: key, "duplicate key '\(schema.fields[index].name)' in \(schema.title)",
                            hint: "the first is at line \(seenLines[index]); keep one")
                     try skip(try reader.next())
@@ -87,6 +88,7 @@ extension ManifestFileDecoder {
                 try handle(table.fieldNames[index], key)
             }
             guard seen & table.requiredMask != table.requiredMask else { return true }
+            let schema = table.schema
             for (index, field) in schema.fields.enumerated() where field.required && seen & (1 << UInt64(index)) == 0 {
                 report(.missingField, at: opening, "missing required field '\(field.name)' in \(schema.title)",
                        hint: field.summary)

@@ -115,15 +115,15 @@ final class ManifestFileDecoder {
     }
 
     private func decodeMetadata(documentLocation: SourceLocation) throws(YAMLReadError) -> Metadata? {
-        let table = FieldTable.metadata, schema = table.schema
+        let table = FieldTable.metadata
         guard let opening = try readMapping("metadata", in: ManifestSchema.document) else { return nil }
         var name: Located<String>?
         var labels: [String: String] = [:]
         let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             if field == "name" {
-                name = try readName("name", in: schema)
+                name = try readName("name", in: table.schema)
             } else {
-                labels = try readStringMap("labels", in: schema) ?? [:]
+                labels = try readStringMap("labels", in: table.schema) ?? [:]
             }
         }
         guard complete, let name else { return nil }
@@ -142,20 +142,20 @@ final class ManifestFileDecoder {
     }
 
     private func decodeInstanceSpec(_ metadata: Metadata) throws(YAMLReadError) -> Instance? {
-        let table = FieldTable.instanceSpec, schema = table.schema
+        let table = FieldTable.instanceSpec
         guard let opening = try readMapping("spec", in: ManifestSchema.document) else { return nil }
         var tenant: String?, product: Product?, hosting: Hosting?, environment: Environment?, build: String?
         var ips: [Located<IPAddress>]?, path: Located<SendingPath>?, wave: Located<String>?
         let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             switch field {
-            case "tenant": tenant = try readString("tenant", in: schema)?.value
-            case "product": product = try readEnum("product", in: schema, Product.self)
-            case "hosting": hosting = try readEnum("hosting", in: schema, Hosting.self)
-            case "environment": environment = try readEnum("environment", in: schema, Environment.self)
-            case "build": build = try readString("build", in: schema)?.value
-            case "sendingIPs": ips = try readList("sendingIPs", in: schema, nonEmpty: true) { event in self.ipAddress(event) }
+            case "tenant": tenant = try readString("tenant", in: table.schema)?.value
+            case "product": product = try readEnum("product", in: table.schema, Product.self)
+            case "hosting": hosting = try readEnum("hosting", in: table.schema, Hosting.self)
+            case "environment": environment = try readEnum("environment", in: table.schema, Environment.self)
+            case "build": build = try readString("build", in: table.schema)?.value
+            case "sendingIPs": ips = try readList("sendingIPs", in: table.schema, nonEmpty: true) { event in self.ipAddress(event) }
             case "sendingPath": path = try decodeSendingPath()
-            default: wave = try readName("wave", in: schema)
+            default: wave = try readName("wave", in: table.schema)
             }
         }
         guard complete, let tenant, let product, let hosting, let environment, let build, let ips, let path, let wave,
@@ -165,15 +165,15 @@ final class ManifestFileDecoder {
     }
 
     private func decodeSendingPath() throws(YAMLReadError) -> Located<SendingPath>? {
-        let table = FieldTable.sendingPath, schema = table.schema
+        let table = FieldTable.sendingPath
         guard let opening = try readMapping("sendingPath", in: ManifestSchema.instanceSpec) else { return nil }
         var infrastructure: Infrastructure?
         var location: Located<String>?
         let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             if field == "infrastructure" {
-                infrastructure = try readEnum("infrastructure", in: schema, Infrastructure.self)
+                infrastructure = try readEnum("infrastructure", in: table.schema, Infrastructure.self)
             } else {
-                location = try readString("location", in: schema)
+                location = try readString("location", in: table.schema)
             }
         }
         guard complete, let infrastructure, let location else { return nil }
@@ -187,16 +187,16 @@ final class ManifestFileDecoder {
     }
 
     private func decodeAddressPrefixSpec(_ metadata: Metadata) throws(YAMLReadError) -> AddressPrefix? {
-        let table = FieldTable.addressPrefixSpec, schema = table.schema
+        let table = FieldTable.addressPrefixSpec
         guard let opening = try readMapping("spec", in: ManifestSchema.document) else { return nil }
         var cidr: Located<AddressBlock>?
         var region: Located<String>?
         var regionOK = true
         let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             if field == "cidr" {
-                cidr = try readCIDR("cidr", in: schema)
+                cidr = try readCIDR("cidr", in: table.schema)
             } else {
-                region = try readString("awsRegion", in: schema)
+                region = try readString("awsRegion", in: table.schema)
                 if let region, !AWSRegion.isValid(region.value) {
                     regionOK = false
                     diagnostics.append(Diagnostic(.badValue, at: region.location, "'awsRegion' must be an AWS region, found '\(Escaped.value(region.value))'",
@@ -209,7 +209,7 @@ final class ManifestFileDecoder {
     }
 
     private func decodeWaveSpec(_ metadata: Metadata) throws(YAMLReadError) -> Wave? {
-        let table = FieldTable.waveSpec, schema = table.schema
+        let table = FieldTable.waveSpec
         guard let opening = try readMapping("spec", in: ManifestSchema.document) else { return nil }
         var window: Window?, windowLocation: SourceLocation?
         var maxParallel = 1, maxParallelOK = true
@@ -220,9 +220,9 @@ final class ManifestFileDecoder {
         let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             switch field {
             case "approval":
-                if let value = try readEnum("approval", in: schema, ApprovalPolicy.self) { approval = value } else { controlsOK = false }
+                if let value = try readEnum("approval", in: table.schema, ApprovalPolicy.self) { approval = value } else { controlsOK = false }
             case "canary":
-                guard let start = try readMapping("canary", in: schema) else { controlsOK = false; return }
+                guard let start = try readMapping("canary", in: table.schema) else { controlsOK = false; return }
                 var groups: Int?, bake: Duration?
                 let whole = try forEachField(of: FieldTable.canary, opening: start) { (part, _) throws(YAMLReadError) in
                     if part == "groups" { groups = try readInteger("groups", in: ManifestSchema.canary, minimum: 1, maximum: 10_000) }
@@ -230,9 +230,9 @@ final class ManifestFileDecoder {
                 }
                 if whole, let groups, let bake { canary = CanaryPolicy(groups: groups, bake: bake) } else { controlsOK = false }
             case "maxFailures":
-                if let value = try readFailureBudget("maxFailures", in: schema) { maxFailures = value } else { controlsOK = false }
+                if let value = try readFailureBudget("maxFailures", in: table.schema) { maxFailures = value } else { controlsOK = false }
             case "window":
-                if let start = try readMapping("window", in: schema) {
+                if let start = try readMapping("window", in: table.schema) {
                     windowLocation = location(of: start)
                     var from: Located<Timestamp>?, to: Located<Timestamp>?
                     let whole = try forEachField(of: FieldTable.window, opening: start) { (part, _) throws(YAMLReadError) in
@@ -242,12 +242,12 @@ final class ManifestFileDecoder {
                     if whole, let from, let to { window = Window(start: from.value, end: to.value) }
                 }
             case "maxParallel":
-                if let value = try readInteger("maxParallel", in: schema, minimum: 1, maximum: 10_000) { maxParallel = value } else { maxParallelOK = false }
+                if let value = try readInteger("maxParallel", in: table.schema, minimum: 1, maximum: 10_000) { maxParallel = value } else { maxParallelOK = false }
             case "after":
-                after = try readList("after", in: schema, nonEmpty: false) { event in self.name(event, field: "after") }
+                after = try readList("after", in: table.schema, nonEmpty: false) { event in self.name(event, field: "after") }
             default:
                 noticeOK = false
-                if let start = try readMapping("notice", in: schema) {
+                if let start = try readMapping("notice", in: table.schema) {
                     let whole = try forEachField(of: FieldTable.notice, opening: start) { (_, _) throws(YAMLReadError) in
                         notice = try readTime("sentAt", in: ManifestSchema.notice)
                     }
@@ -261,14 +261,14 @@ final class ManifestFileDecoder {
     }
 
     private func decodePolicySpec(_ metadata: Metadata) throws(YAMLReadError) -> Policy? {
-        let table = FieldTable.policySpec, schema = table.schema
+        let table = FieldTable.policySpec
         guard let opening = try readMapping("spec", in: ManifestSchema.document) else { return nil }
         var policy = Policy(metadata: metadata)
         var ok = true
         let complete = try forEachField(of: table, opening: opening) { (field, _) throws(YAMLReadError) in
             switch field {
             case "noticeLeadTime":
-                guard let start = try readMapping("noticeLeadTime", in: schema) else { ok = false; return }
+                guard let start = try readMapping("noticeLeadTime", in: table.schema) else { ok = false; return }
                 let leadSchema = ManifestSchema.noticeLeadTime
                 ok = try forEachField(of: FieldTable.noticeLeadTime, opening: start) { (environment, _) throws(YAMLReadError) in
                     if let value = try readDuration(environment, in: leadSchema) {
@@ -278,13 +278,13 @@ final class ManifestFileDecoder {
                     }
                 } && ok
             case "bakeTime":
-                if let value = try readDuration(field, in: schema) { policy.bakeTime = value } else { ok = false }
+                if let value = try readDuration(field, in: table.schema) { policy.bakeTime = value } else { ok = false }
             case "rollbackReserve":
-                if let value = try readDuration(field, in: schema) { policy.rollbackReserve = value } else { ok = false }
+                if let value = try readDuration(field, in: table.schema) { policy.rollbackReserve = value } else { ok = false }
             case "resendMaxAge":
-                if let value = try readDuration(field, in: schema) { policy.resendMaxAge = value } else { ok = false }
+                if let value = try readDuration(field, in: table.schema) { policy.resendMaxAge = value } else { ok = false }
             default:
-                if let value = try readEnum(field, in: schema, VerificationFailurePolicy.self) {
+                if let value = try readEnum(field, in: table.schema, VerificationFailurePolicy.self) {
                     policy.onVerificationFailure = value
                 } else { ok = false }
             }

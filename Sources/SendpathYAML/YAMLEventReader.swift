@@ -9,25 +9,46 @@ enum YAMLEventKind: Sendable {
 
 /// One event. Its byte buffers stay valid until the reader is advanced past the current
 /// document (replayed events) or to the next event (live ones); copy what must outlive that.
+///
+/// Laid out for the hot path: word-sized fields first, no optionals (an absent tag or anchor
+/// is a buffer with no base address), the two one-byte fields last.
 struct YAMLEvent {
-    var kind: YAMLEventKind
+    /// A scalar's value, or an alias's anchor name.
+    var value: UnsafeBufferPointer<UInt8>
+    /// The explicit tag's bytes (`!!str`, `!custom`); no base address when the node has none.
+    var tagBytes: UnsafeBufferPointer<UInt8>
+    /// The anchor the node defines (live events only); no base address when none.
+    var anchorBytes: UnsafeBufferPointer<UInt8>
     /// 1-based position of the event's first character.
     var line: Int
     var column: Int
-    /// A scalar's value, or an alias's anchor name.
-    var value: UnsafeBufferPointer<UInt8>
-    /// The explicit tag, if the node had one (`!!str`, `!custom`).
-    var tag: UnsafeBufferPointer<UInt8>?
-    /// The anchor the node defines, if any (live events only).
-    var anchor: UnsafeBufferPointer<UInt8>?
+    var kind: YAMLEventKind
     /// Whether a scalar was written plain (unquoted, not a block scalar).
     var plain: Bool
+
+    static var none: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: nil, count: 0) }
+
+    init(kind: YAMLEventKind, line: Int, column: Int, value: UnsafeBufferPointer<UInt8> = YAMLEvent.none,
+         tag: UnsafeBufferPointer<UInt8>? = nil, anchor: UnsafeBufferPointer<UInt8>? = nil, plain: Bool = false) {
+        self.value = value
+        self.tagBytes = tag ?? Self.none
+        self.anchorBytes = anchor ?? Self.none
+        self.line = line
+        self.column = column
+        self.kind = kind
+        self.plain = plain
+    }
+
+    /// The explicit tag, if the node had one.
+    var tag: UnsafeBufferPointer<UInt8>? { tagBytes.baseAddress == nil ? nil : tagBytes }
+    /// The anchor the node defines, if any.
+    var anchor: UnsafeBufferPointer<UInt8>? { anchorBytes.baseAddress == nil ? nil : anchorBytes }
 
     var string: String { String(decoding: value, as: UTF8.self) }
 
     /// A plain `~`, `null`, `Null`, `NULL` or empty scalar: YAML's null, not a string.
     var isNull: Bool {
-        guard kind == .scalar, plain, tag == nil else { return false }
+        guard kind == .scalar, plain, tagBytes.baseAddress == nil else { return false }
         switch value.count {
         case 0: return true
         case 1: return value[0] == 0x7E
@@ -125,7 +146,7 @@ final class YAMLEventReader {
     /// The next event, from a pending alias replay or from libyaml.
     func next() throws(YAMLReadError) -> YAMLEvent {
         let result: YAMLEvent
-        if var top = replay.popLast() {
+        if !replay.isEmpty, var top = replay.popLast() {
             let recorded = top.events[top.index]
             top.index += 1
             if top.index < top.events.count { replay.append(top) }
@@ -150,8 +171,8 @@ final class YAMLEventReader {
                 releaseArena()
                 aliasEvents = 0
             }
-            if let anchor = result.anchor {
-                recordings.append(Recording(anchor: Array(anchor), depth: depth, events: []))
+            if result.anchorBytes.baseAddress != nil {
+                recordings.append(Recording(anchor: Array(result.anchorBytes), depth: depth, events: []))
             }
             record(result)
         }
@@ -284,42 +305,40 @@ final class YAMLEventReader {
         func buffer(_ pointer: UnsafeMutablePointer<yaml_char_t>?, _ count: Int) -> UnsafeBufferPointer<UInt8> {
             UnsafeBufferPointer(start: pointer, count: pointer == nil ? 0 : count)
         }
-        func cString(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> UnsafeBufferPointer<UInt8>? {
-            guard let pointer else { return nil }
+        func cString(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> UnsafeBufferPointer<UInt8> {
+            guard let pointer else { return YAMLEvent.none }
             return UnsafeBufferPointer(start: pointer, count: strlen(pointer))
         }
-        let empty = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        var result = YAMLEvent(kind: .streamEnd, line: line, column: column)
         switch event.type {
         case YAML_SCALAR_EVENT:
             let scalar = event.data.scalar
-            return YAMLEvent(kind: .scalar, line: line, column: column,
-                             value: buffer(scalar.value, scalar.length),
-                             tag: cString(scalar.tag), anchor: cString(scalar.anchor),
-                             plain: scalar.style == YAML_PLAIN_SCALAR_STYLE)
+            result.kind = .scalar
+            result.value = buffer(scalar.value, scalar.length)
+            result.tagBytes = cString(scalar.tag)
+            result.anchorBytes = cString(scalar.anchor)
+            result.plain = scalar.style == YAML_PLAIN_SCALAR_STYLE
         case YAML_MAPPING_START_EVENT:
             let mapping = event.data.mapping_start
-            return YAMLEvent(kind: .mappingStart, line: line, column: column, value: empty,
-                             tag: cString(mapping.tag), anchor: cString(mapping.anchor), plain: false)
+            result.kind = .mappingStart
+            result.tagBytes = cString(mapping.tag)
+            result.anchorBytes = cString(mapping.anchor)
         case YAML_SEQUENCE_START_EVENT:
             let sequence = event.data.sequence_start
-            return YAMLEvent(kind: .sequenceStart, line: line, column: column, value: empty,
-                             tag: cString(sequence.tag), anchor: cString(sequence.anchor), plain: false)
+            result.kind = .sequenceStart
+            result.tagBytes = cString(sequence.tag)
+            result.anchorBytes = cString(sequence.anchor)
         case YAML_ALIAS_EVENT:
-            return YAMLEvent(kind: .alias, line: line, column: column,
-                             value: cString(event.data.alias.anchor) ?? empty, tag: nil, anchor: nil, plain: false)
-        case YAML_MAPPING_END_EVENT:
-            return YAMLEvent(kind: .mappingEnd, line: line, column: column, value: empty, tag: nil, anchor: nil, plain: false)
-        case YAML_SEQUENCE_END_EVENT:
-            return YAMLEvent(kind: .sequenceEnd, line: line, column: column, value: empty, tag: nil, anchor: nil, plain: false)
-        case YAML_DOCUMENT_START_EVENT:
-            return YAMLEvent(kind: .documentStart, line: line, column: column, value: empty, tag: nil, anchor: nil, plain: false)
-        case YAML_DOCUMENT_END_EVENT:
-            return YAMLEvent(kind: .documentEnd, line: line, column: column, value: empty, tag: nil, anchor: nil, plain: false)
-        case YAML_STREAM_START_EVENT:
-            return YAMLEvent(kind: .streamStart, line: line, column: column, value: empty, tag: nil, anchor: nil, plain: false)
-        default:
-            return YAMLEvent(kind: .streamEnd, line: line, column: column, value: empty, tag: nil, anchor: nil, plain: false)
+            result.kind = .alias
+            result.value = cString(event.data.alias.anchor)
+        case YAML_MAPPING_END_EVENT: result.kind = .mappingEnd
+        case YAML_SEQUENCE_END_EVENT: result.kind = .sequenceEnd
+        case YAML_DOCUMENT_START_EVENT: result.kind = .documentStart
+        case YAML_DOCUMENT_END_EVENT: result.kind = .documentEnd
+        case YAML_STREAM_START_EVENT: result.kind = .streamStart
+        default: break
         }
+        return result
     }
 
     private func syntaxError() -> YAMLReadError {
