@@ -93,28 +93,47 @@ public struct ManifestLoader: Sendable {
         DispatchQueue.concurrentPerform(iterations: files.count) { index in
             results.store(Self.decodeFile(files[index], limits: limits, maxFileSize: maxFileSize), at: index)
         }
-        var documents = ManifestSet()
+        var (documents, fileDiagnostics) = results.merged()
+        diagnostics += fileDiagnostics
         // A refused path may declare anything: no rule across documents blames its absence.
         if discovery.refusedAny { documents.unreadable.someKindUnknown = true }
-        for result in results.all() {
-            guard let result else { continue }
-            documents.append(contentsOf: result.documents)
-            diagnostics += result.diagnostics
-        }
         return ManifestLoadResult(files: files.map(\.display), documents: documents, diagnostics: diagnostics, fleet: nil)
     }
 
-    /// One slot per file, filled from the decoding threads. An `NSLock` (a pthread mutex,
-    /// which ThreadSanitizer understands; the standard library's `Mutex` on Linux is not
-    /// annotated for it and reads as a race under `make check`).
+    /// One slot per file, filled from the decoding threads, and merged in file order as soon
+    /// as every file before it is in: the merging happens on the decoding threads, beside the
+    /// decoding of later files, not after all of them. An `NSLock` (a pthread mutex, which
+    /// ThreadSanitizer understands; the standard library's `Mutex` on Linux is not annotated
+    /// for it and reads as a race under `make check`).
     final class FileResults: @unchecked Sendable {
         private let lock = NSLock()
         private var slots: [FileResult?]
+        private var next = 0
+        private var documents = ManifestSet()
+        private var diagnostics: [Diagnostic] = []
 
         init(count: Int) { slots = Array(repeating: nil, count: count) }
 
-        func store(_ result: FileResult, at index: Int) { lock.withLock { slots[index] = result } }
-        func all() -> [FileResult?] { lock.withLock { slots } }
+        func store(_ result: FileResult, at index: Int) {
+            lock.withLock {
+                slots[index] = result
+                while next < slots.count, let ready = slots[next] {
+                    slots[next] = nil
+                    documents.append(contentsOf: ready.documents)
+                    diagnostics += ready.diagnostics
+                    next += 1
+                }
+            }
+        }
+
+        /// Every file's documents and diagnostics, in file order, once all are stored.
+        func merged() -> (ManifestSet, [Diagnostic]) {
+            lock.withLock {
+                precondition(next == slots.count, "a file's result is missing")
+                defer { documents = ManifestSet(); diagnostics = [] }
+                return (documents, diagnostics)
+            }
+        }
     }
 
     struct FileResult: Sendable {

@@ -29,6 +29,7 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         let result = manifests.load()
+        defer { KeptUntilExit.keep(result) }
         switch output {
         case .text:
             printDiagnostics(result.diagnostics)
