@@ -52,7 +52,11 @@ struct YAMLEvent {
         switch value.count {
         case 0: return true
         case 1: return value[0] == 0x7E
-        case 4: return value.elementsEqual("null".utf8) || value.elementsEqual("Null".utf8) || value.elementsEqual("NULL".utf8)
+        case 4:
+            // null, Null or NULL, byte by byte: four-byte keys (kind, spec, name, wave) come here.
+            let first = value[0]
+            if (first == 0x6E || first == 0x4E) && value[1] == 0x75 && value[2] == 0x6C && value[3] == 0x6C { return true }
+            return first == 0x4E && value[1] == 0x55 && value[2] == 0x4C && value[3] == 0x4C
         default: return false
         }
     }
@@ -145,37 +149,60 @@ final class YAMLEventReader {
 
     /// The next event, from a pending alias replay or from libyaml.
     func next() throws(YAMLReadError) -> YAMLEvent {
-        let result: YAMLEvent
-        if !replay.isEmpty, var top = replay.popLast() {
-            let recorded = top.events[top.index]
-            top.index += 1
-            if top.index < top.events.count { replay.append(top) }
-            aliasEvents += 1
-            if aliasEvents > limits.maxAliasEvents {
-                throw YAMLReadError(kind: .aliasBudget,
-                                    message: "aliases expand to more than \(limits.maxAliasEvents) nodes in one document",
-                                    line: recorded.line, column: recorded.column)
-            }
-            result = YAMLEvent(kind: recorded.kind, line: recorded.line, column: recorded.column,
-                               value: recorded.value, tag: recorded.tag, anchor: nil, plain: recorded.plain)
-            if result.kind == .alias { return try expandAlias(result) }
-        } else {
-            result = try nextLive()
-            if result.kind == .alias {
-                record(result)
-                return try expandAlias(result)
-            }
-            if result.kind == .documentStart {
-                anchors.removeAll()
-                recordings.removeAll()
-                releaseArena()
-                aliasEvents = 0
-            }
-            if result.anchorBytes.baseAddress != nil {
-                recordings.append(Recording(anchor: Array(result.anchorBytes), depth: depth, events: []))
-            }
-            record(result)
+        // The common case first: a live event that defines no anchor, is no alias and starts
+        // no document, while nothing is replayed, recorded or captured. Only the depth changes.
+        guard replay.isEmpty, recordings.isEmpty, captures.isEmpty else { return try nextInGeneral() }
+        let result = try nextLive()
+        guard result.anchorBytes.baseAddress == nil else { return try continueInGeneral(live: result) }
+        switch result.kind {
+        case .scalar:
+            return result
+        case .mappingEnd, .sequenceEnd:
+            depth -= 1
+            return result
+        case .mappingStart, .sequenceStart:
+            try track(result)
+            return result
+        default:
+            return try continueInGeneral(live: result)
         }
+    }
+
+    private func nextInGeneral() throws(YAMLReadError) -> YAMLEvent {
+        guard var top = replay.popLast() else { return try continueInGeneral(live: nextLive()) }
+        let recorded = top.events[top.index]
+        top.index += 1
+        if top.index < top.events.count { replay.append(top) }
+        aliasEvents += 1
+        if aliasEvents > limits.maxAliasEvents {
+            throw YAMLReadError(kind: .aliasBudget,
+                                message: "aliases expand to more than \(limits.maxAliasEvents) nodes in one document",
+                                line: recorded.line, column: recorded.column)
+        }
+        let result = YAMLEvent(kind: recorded.kind, line: recorded.line, column: recorded.column,
+                               value: recorded.value, tag: recorded.tag, anchor: nil, plain: recorded.plain)
+        if result.kind == .alias { return try expandAlias(result) }
+        try track(result)
+        capture(result)
+        return result
+    }
+
+    /// The rest of ``next()`` for a live event: aliases, anchors, documents, recordings.
+    private func continueInGeneral(live result: YAMLEvent) throws(YAMLReadError) -> YAMLEvent {
+        if result.kind == .alias {
+            record(result)
+            return try expandAlias(result)
+        }
+        if result.kind == .documentStart {
+            anchors.removeAll()
+            recordings.removeAll()
+            releaseArena()
+            aliasEvents = 0
+        }
+        if result.anchorBytes.baseAddress != nil {
+            recordings.append(Recording(anchor: Array(result.anchorBytes), depth: depth, events: []))
+        }
+        record(result)
         try track(result)
         capture(result)
         return result

@@ -27,6 +27,26 @@ struct DocumentDecodingTests {
         #expect(instance.build == "7.3")
     }
 
+    @Test(arguments: ["null", "Null", "NULL", "~", "''"])
+    func yamlNullIsNotAString(_ spelling: String) {
+        let text = FixtureFleet.instance("acme-prod1").replacingOccurrences(of: "\"7.3.5 build 9368\"", with: spelling)
+        let diagnostics = FixtureFleet.decode(text).diagnostics
+        if spelling == "''" {
+            #expect(diagnostics.map(\.message) == ["'build' in Instance spec must not be empty"])
+        } else {
+            #expect(diagnostics.map(\.message) == ["'build' in Instance spec must be a string, found null"])
+        }
+    }
+
+    @Test(arguments: ["nULL", "NuLL", "nuLl", "nil", "nulls", "'null'"])
+    func nullLookalikesAreStrings(_ spelling: String) throws {
+        let text = FixtureFleet.instance("acme-prod1").replacingOccurrences(of: "\"7.3.5 build 9368\"", with: spelling)
+        let (documents, diagnostics) = FixtureFleet.decode(text)
+        #expect(diagnostics.isEmpty)
+        guard case .instance(let instance) = try #require(documents.first) else { return }
+        #expect(instance.build == (spelling == "'null'" ? "null" : spelling))
+    }
+
     @Test func yesIsABadEnumNotABoolean() {
         let text = FixtureFleet.instance("acme-prod1").replacingOccurrences(of: "environment: prod", with: "environment: yes")
         let diagnostics = FixtureFleet.decode(text).diagnostics

@@ -32,10 +32,19 @@ extension FleetValidator {
         }
     }
 
-    /// What a run of instances shows on its own: each one's prefixes, and its problems.
+    /// What a run of instances shows on its own: each one's prefixes, its problems, and its IPs
+    /// as plain values (the check for repeats then reads no instance, and counts no reference).
     private struct InstanceFindings: Sendable {
         var prefixes = IndexLists()
         var diagnostics: [Diagnostic] = []
+        var ips: [ListedIP] = []
+    }
+
+    /// One entry of an instance's `sendingIPs`.
+    private struct ListedIP: Sendable {
+        var address: IPAddress
+        var instance: Int32
+        var position: Int32
     }
 
     /// Each instance's wave, target and prefixes, then IPs across instances. Instances are
@@ -46,7 +55,8 @@ extension FleetValidator {
         let parts = OrderedChunks.ranges(count: instances.count, minimumPerChunk: 2048) { range in
             findings(of: instances, range, waveNames: waveNames, prefixes: prefixes, unreadable: unreadable)
         }
-        for half in OrderedChunks.map(count: 2, minimumPerChunk: 1, { half in duplicateIPs(in: instances, half: half) }) {
+        let listed = parts.map(\.ips)
+        for half in OrderedChunks.map(count: 2, minimumPerChunk: 1, { half in duplicateIPs(in: listed, of: instances, half: half) }) {
             diagnostics += half
         }
         var membership = Membership()
@@ -64,26 +74,26 @@ extension FleetValidator {
     private static func findings(of instances: [Instance], _ range: Range<Int>, waveNames: Set<String>,
                                  prefixes: PrefixTable, unreadable: UnreadableDocuments) -> InstanceFindings {
         var found = InstanceFindings()
+        found.ips.reserveCapacity(range.count * 2)
         for index in range {
-            let instance = instances[index]
-            let wave = instance.wave
+            let wave = instances[index].wave
             if !waveNames.contains(wave.value) && !unreadable.mayDeclare(.wave, named: wave.value) {
                 found.diagnostics.append(Diagnostic(.danglingReference, at: wave.location,
-                                                    "instance '\(instance.name)' is in wave '\(wave.value)', which is not a declared Wave",
+                                                    "instance '\(instances[index].name)' is in wave '\(wave.value)', which is not a declared Wave",
                                                     hint: Spelling.closest(to: wave.value, among: Array(waveNames)).map { "did you mean '\($0)'?" }))
             }
-            let path = instance.sendingPath
-            if instance.hosting == .onPremise && path.value.infrastructure == .aws {
-                found.diagnostics.append(Diagnostic(.onPremiseTarget, at: path.location,
-                                                    "instance '\(instance.name)' is on-premise and cannot be targeted at aws",
+            if instances[index].hosting == .onPremise && instances[index].sendingPath.value.infrastructure == .aws {
+                found.diagnostics.append(Diagnostic(.onPremiseTarget, at: instances[index].sendingPath.location,
+                                                    "instance '\(instances[index].name)' is on-premise and cannot be targeted at aws",
                                                     hint: "on-premise instances are not migrated; target adobe-dc or remove the instance"))
             }
-            for ip in instance.sendingIPs {
+            for (position, ip) in instances[index].sendingIPs.enumerated() {
+                found.ips.append(ListedIP(address: ip.value, instance: Int32(index), position: Int32(position)))
                 if let prefix = prefixes.prefix(containing: ip.value) {
                     _ = found.prefixes.insertInOpenList(prefix)
                 } else if !unreadable.mayDeclareAny(.addressPrefix) {
                     found.diagnostics.append(Diagnostic(.ipOutsidePrefix, at: ip.location,
-                                                        "IP \(ip.value) of instance '\(instance.name)' is in no declared AddressPrefix",
+                                                        "IP \(ip.value) of instance '\(instances[index].name)' is in no declared AddressPrefix",
                                                         hint: "declare the \(ip.value.family == "IPv4" ? "/24" : "/48") (or larger) BYOIP prefix that holds it"))
                 }
             }
@@ -94,20 +104,22 @@ extension FleetValidator {
 
     /// An IP listed twice, on one instance or on two, among the addresses whose lowest bit is
     /// `half`: each repeat is reported against the first instance (by name) that lists it.
-    private static func duplicateIPs(in instances: [Instance], half: Int) -> [Diagnostic] {
+    private static func duplicateIPs(in listed: [[ListedIP]], of instances: [Instance], half: Int) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
-        var owners: [IPAddress: Int] = [:]
+        var owners: [IPAddress: Int32] = [:]
         owners.reserveCapacity(instances.count)
-        for index in instances.indices {
-            for ip in instances[index].sendingIPs where ip.value.lowestBit == half {
-                guard let owner = owners[ip.value] else {
-                    owners[ip.value] = index
+        for part in listed {
+            for ip in part where ip.address.lowestBit == half {
+                guard let owner = owners[ip.address] else {
+                    owners[ip.address] = ip.instance
                     continue
                 }
-                let message = owner == index
-                    ? "IP \(ip.value) is listed twice on instance '\(instances[index].name)'"
-                    : "IP \(ip.value) is declared on both '\(instances[owner].name)' and '\(instances[index].name)'"
-                diagnostics.append(Diagnostic(.duplicateIP, at: ip.location, message, hint: "an IP sends for exactly one instance"))
+                let index = Int(ip.instance)
+                let message = owner == ip.instance
+                    ? "IP \(ip.address) is listed twice on instance '\(instances[index].name)'"
+                    : "IP \(ip.address) is declared on both '\(instances[Int(owner)].name)' and '\(instances[index].name)'"
+                diagnostics.append(Diagnostic(.duplicateIP, at: instances[index].sendingIPs[Int(ip.position)].location, message,
+                                              hint: "an IP sends for exactly one instance"))
             }
         }
         return diagnostics
