@@ -84,4 +84,19 @@ import Testing
             #expect(fleet.group(of: Self.name(index))?.instances.contains(Self.name(index)) == true)
         }
     }
+
+    @Test func aPrefixRememberedForTheNextAddressIsOnlyOneNothingCanBeMoreSpecificThan() {
+        let blocks = ["10.0.0.0/23", "10.0.1.0/24", "2001:db8::/48"]
+        let prefixes = blocks.enumerated().map { index, cidr in
+            AddressPrefix(metadata: Metadata(name: Located("p\(index)", at: Self.here), documentLocation: Self.here),
+                          cidr: Located(try! AddressBlock.parse(cidr).get(), at: Self.here))
+        }
+        var diagnostics: [Diagnostic] = []
+        let table = FleetValidator.checkPrefixes(prefixes, into: &diagnostics)
+        var hint: FleetValidator.PrefixTable.Hit?
+        let found = ["10.0.0.5", "10.0.1.5", "10.0.1.9", "10.0.0.7", "10.0.2.1", "2001:db8::1", "2001:db8:1::1", "10.0.1.200"]
+            .map { table.prefix(containing: IPAddress($0)!, hint: &hint) }
+        // 10.0.0.5 is in the /23 only; 10.0.1.5 is in both, and the /24 is the more specific.
+        #expect(found == [0, 1, 1, 0, nil, 2, nil, 1])
+    }
 }

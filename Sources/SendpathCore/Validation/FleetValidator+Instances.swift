@@ -75,9 +75,16 @@ extension FleetValidator {
                                  prefixes: PrefixTable, unreadable: UnreadableDocuments) -> InstanceFindings {
         var found = InstanceFindings()
         found.ips.reserveCapacity(range.count * 2)
+        // Neighbours usually share a wave and a prefix: the last ones found are tried first.
+        var declaredWave: String?
+        var hint: PrefixTable.Hit?
         for index in range {
             let wave = instances[index].wave
-            if !waveNames.contains(wave.value) && !unreadable.mayDeclare(.wave, named: wave.value) {
+            if wave.value == declaredWave {
+                // declared: checked on an earlier instance
+            } else if waveNames.contains(wave.value) {
+                declaredWave = wave.value
+            } else if !unreadable.mayDeclare(.wave, named: wave.value) {
                 found.diagnostics.append(Diagnostic(.danglingReference, at: wave.location,
                                                     "instance '\(instances[index].name)' is in wave '\(wave.value)', which is not a declared Wave",
                                                     hint: Spelling.closest(to: wave.value, among: Array(waveNames)).map { "did you mean '\($0)'?" }))
@@ -89,7 +96,7 @@ extension FleetValidator {
             }
             for (position, ip) in instances[index].sendingIPs.enumerated() {
                 found.ips.append(ListedIP(address: ip.value, instance: Int32(index), position: Int32(position)))
-                if let prefix = prefixes.prefix(containing: ip.value) {
+                if let prefix = prefixes.prefix(containing: ip.value, hint: &hint) {
                     _ = found.prefixes.insertInOpenList(prefix)
                 } else if !unreadable.mayDeclareAny(.addressPrefix) {
                     found.diagnostics.append(Diagnostic(.ipOutsidePrefix, at: ip.location,
@@ -110,10 +117,9 @@ extension FleetValidator {
         owners.reserveCapacity(instances.count)
         for part in listed {
             for ip in part where ip.address.lowestBit == half {
-                guard let owner = owners[ip.address] else {
-                    owners[ip.address] = ip.instance
-                    continue
-                }
+                // One hash per address: the first owner is put back on the rare repeat.
+                guard let owner = owners.updateValue(ip.instance, forKey: ip.address) else { continue }
+                owners[ip.address] = owner
                 let index = Int(ip.instance)
                 let message = owner == ip.instance
                     ? "IP \(ip.address) is listed twice on instance '\(instances[index].name)'"

@@ -53,10 +53,10 @@ public enum FleetValidator {
     /// Instances by name; files are usually written in name order, so check before sorting.
     /// `distinct` is true when they came strictly ascending: no name repeats, nothing to look for.
     static func sortedByName(_ instances: [Instance]) -> (instances: [Instance], distinct: Bool) {
-        for index in instances.indices.dropFirst() where instances[index - 1].name >= instances[index].name {
-            return (instances.sorted { $0.name < $1.name }, false)
+        let ascending = OrderedChunks.ranges(count: instances.count, minimumPerChunk: 8192) { range in
+            range.allSatisfy { $0 == 0 || instances[$0 - 1].name < instances[$0].name }
         }
-        return (instances, true)
+        return ascending.allSatisfy { $0 } ? (instances, true) : (instances.sorted { $0.name < $1.name }, false)
     }
 
     /// Names sorted, so duplicates are neighbours; each repeat is reported against the first
@@ -129,8 +129,29 @@ public enum FleetValidator {
         var byNetwork: [AddressBlock: Int] = [:]
 
         func prefix(containing address: IPAddress) -> Int? {
+            var hint: Hit?
+            return prefix(containing: address, hint: &hint)
+        }
+
+        /// A prefix found at the most specific length declared for its family: any address it
+        /// holds is in no other (more specific) prefix, so the next lookup can try it first.
+        struct Hit {
+            var block: AddressBlock
+            var index: Int
+        }
+
+        /// The most specific prefix holding `address`; `hint` (an earlier answer, updated here)
+        /// saves the hashing when neighbouring addresses share a prefix, as they usually do.
+        func prefix(containing address: IPAddress, hint: inout Hit?) -> Int? {
+            if let hint, hint.block.contains(address) { return hint.index }
+            var mostSpecific = true
             for length in lengths where length <= address.bitWidth {
-                if let index = byNetwork[AddressBlock(network: address, length: length)] { return index }
+                let block = AddressBlock(network: address, length: length)
+                if let index = byNetwork[block] {
+                    hint = mostSpecific ? Hit(block: block, index: index) : nil
+                    return index
+                }
+                mostSpecific = false
             }
             return nil
         }

@@ -30,6 +30,7 @@ public enum AWSRegion {
 /// DNS-label names (RFC 1123): lowercase letters, digits and '-', 1 to 63 characters,
 /// starting and ending with a letter or digit.
 public enum DNSLabel {
+    @inlinable
     public static func isValid(_ bytes: some Collection<UInt8>) -> Bool {
         guard !bytes.isEmpty, bytes.count <= 63 else { return false }
         guard let first = bytes.first, first != 0x2D else { return false }
