@@ -1,4 +1,4 @@
-import SendpathCore
+@testable import SendpathCore
 import Testing
 
 /// Work spread over the cores comes back exactly as one thread would have made it.
@@ -9,6 +9,14 @@ import Testing
         let sizes: @Sendable (Int) -> Int = { $0 % 4 }
         #expect(OrderedChunks.flatMap(count: count, minimumPerChunk: 1) { index in Array(repeating: "\(index)", count: sizes(index)) }
                 == (0..<count).flatMap { index in Array(repeating: "\(index)", count: sizes(index)) })
+    }
+
+    @Test(arguments: [0, 1, 2, 3, 64, 10_007])
+    func rangesCoverEveryIndexOnceInOrder(count: Int) {
+        let ranges = OrderedChunks.ranges(count: count, minimumPerChunk: 1) { $0 }
+        #expect(ranges.flatMap { Array($0) } == Array(0..<count))
+        // One range per chunk: on a machine with two cores or more, 10,007 items make four.
+        #expect(ranges.count == OrderedChunks.chunkCount(count: count, minimumPerChunk: 1))
     }
 
     @Test(arguments: [0, 1, 17, 5000])
