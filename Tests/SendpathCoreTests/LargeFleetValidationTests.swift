@@ -3,7 +3,7 @@ import Testing
 
 /// The rules across documents run over the cores in chunks once a fleet has thousands of
 /// instances (small fleets stay on one thread): problems planted far apart, across chunk
-/// boundaries and in both halves of the address space, are each reported exactly as one
+/// boundaries and in different prefixes, are each reported exactly as one
 /// thread reports them, and groups that span chunks come out whole.
 @Suite struct LargeFleetValidationTests {
     static let count = 10_000
@@ -50,21 +50,33 @@ import Testing
 
     @Test func problemsFarApartAreEachReportedOnce() {
         let result = FleetValidator.validate(Self.documents { instances in
-            // Repeats of an odd and an even address, each far from its first owner.
+            // Repeats of addresses in two prefixes, each far from its first owner.
             instances[9_990] = Self.instance(9_990, ips: ["10.0.0.1", "10.3.231.2"])   // instance 0's .1 (odd)
             instances[6_001] = Self.instance(6_001, ips: [Self.ips(6_001)[0], "10.0.0.4"])  // instance 1's .4 (even)
             instances[7_777] = Self.instance(7_777, wave: "nowhere")
             instances[5_003] = Self.instance(5_003, ips: ["192.0.2.7"])
             instances[2_049] = Self.instance(2_049, wave: "v")
+            // Three listings of one address; one address twice on one instance; a repeat outside every prefix.
+            instances[3_005] = Self.instance(3_005, ips: [Self.ips(3_000)[0], Self.ips(3_005)[1]])
+            instances[3_009] = Self.instance(3_009, ips: [Self.ips(3_009)[0], Self.ips(3_000)[0]])
+            instances[4_000] = Self.instance(4_000, ips: [Self.ips(4_000)[0], Self.ips(4_000)[0]])
+            instances[8_000] = Self.instance(8_000, ips: ["192.0.2.99"])
+            instances[8_500] = Self.instance(8_500, ips: ["192.0.2.99"])
         })
         #expect(result.fleet == nil)
         let found = result.diagnostics.filter { $0.severity == .error }.map { "\($0.location.line) \($0.rule.rawValue): \($0.message)" }
         #expect(found == [
             "\(2_049 * 20 + 13) prefix-split: instance 'i-02049' is in wave 'v' but shares prefix 'p-0204' with 'i-02040' in wave 'w'",
+            "\(3_005 * 20 + 10) duplicate-ip: IP 10.1.44.1 is declared on both 'i-03000' and 'i-03005'",
+            "\(3_009 * 20 + 11) duplicate-ip: IP 10.1.44.1 is declared on both 'i-03000' and 'i-03009'",
+            "\(4_000 * 20 + 11) duplicate-ip: IP 10.1.144.1 is listed twice on instance 'i-04000'",
             "\(5_003 * 20 + 10) ip-outside-prefix: IP 192.0.2.7 of instance 'i-05003' is in no declared AddressPrefix",
             "\(6_001 * 20 + 11) duplicate-ip: IP 10.0.0.4 is declared on both 'i-00001' and 'i-06001'",
             "\(7_777 * 20 + 13) dangling-reference: instance 'i-07777' is in wave 'nowhere', which is not a declared Wave",
             "\(7_777 * 20 + 13) prefix-split: instance 'i-07777' is in wave 'nowhere' but shares prefix 'p-0777' with 'i-07770' in wave 'w'",
+            "\(8_000 * 20 + 10) ip-outside-prefix: IP 192.0.2.99 of instance 'i-08000' is in no declared AddressPrefix",
+            "\(8_500 * 20 + 10) duplicate-ip: IP 192.0.2.99 is declared on both 'i-08000' and 'i-08500'",
+            "\(8_500 * 20 + 10) ip-outside-prefix: IP 192.0.2.99 of instance 'i-08500' is in no declared AddressPrefix",
             "\(9_990 * 20 + 10) duplicate-ip: IP 10.0.0.1 is declared on both 'i-00000' and 'i-09990'",
         ])
     }

@@ -40,25 +40,23 @@ extension FleetValidator {
         var ips: [ListedIP] = []
     }
 
-    /// One entry of an instance's `sendingIPs`.
+    /// One entry of an instance's `sendingIPs`, with the prefix it falls in (-1: none).
     private struct ListedIP: Sendable {
         var address: IPAddress
         var instance: Int32
         var position: Int32
+        var prefix: Int32
     }
 
     /// Each instance's wave, target and prefixes, then IPs across instances. Instances are
-    /// checked in chunks over the cores, and IPs in two halves of the address space side by side;
-    /// diagnostics are sorted by location afterwards, so the split does not show.
+    /// checked in chunks over the cores, and repeated IPs prefix by prefix (equal addresses fall
+    /// in the same prefix); diagnostics are sorted by location afterwards, so the split does not show.
     static func checkInstances(_ instances: [Instance], waveNames: Set<String>, prefixes: PrefixTable,
                                unreadable: UnreadableDocuments, into diagnostics: inout [Diagnostic]) -> Membership {
         let parts = OrderedChunks.ranges(count: instances.count, minimumPerChunk: 2048) { range in
             findings(of: instances, range, waveNames: waveNames, prefixes: prefixes, unreadable: unreadable)
         }
-        let listed = parts.map(\.ips)
-        for half in OrderedChunks.map(count: 2, minimumPerChunk: 1, { half in duplicateIPs(in: listed, of: instances, half: half) }) {
-            diagnostics += half
-        }
+        diagnostics += duplicateIPs(in: parts.map(\.ips), of: instances, prefixCount: prefixes.count)
         var membership = Membership()
         membership.instancesByPrefix = Array(repeating: [], count: prefixes.count)
         for part in parts {
@@ -95,8 +93,10 @@ extension FleetValidator {
                                                     hint: "on-premise instances are not migrated; target adobe-dc or remove the instance"))
             }
             for (position, ip) in instances[index].sendingIPs.enumerated() {
-                found.ips.append(ListedIP(address: ip.value, instance: Int32(index), position: Int32(position)))
-                if let prefix = prefixes.prefix(containing: ip.value, hint: &hint) {
+                let prefix = prefixes.prefix(containing: ip.value, hint: &hint)
+                found.ips.append(ListedIP(address: ip.value, instance: Int32(index), position: Int32(position),
+                                          prefix: Int32(prefix ?? -1)))
+                if let prefix {
                     _ = found.prefixes.insertInOpenList(prefix)
                 } else if !unreadable.mayDeclareAny(.addressPrefix) {
                     found.diagnostics.append(Diagnostic(.ipOutsidePrefix, at: ip.location,
@@ -109,35 +109,47 @@ extension FleetValidator {
         return found
     }
 
-    /// An IP listed twice, on one instance or on two, among the addresses whose lowest bit is
-    /// `half`: each repeat is reported against the first instance (by name) that lists it.
-    private static func duplicateIPs(in listed: [[ListedIP]], of instances: [Instance], half: Int) -> [Diagnostic] {
-        var diagnostics: [Diagnostic] = []
-        var owners: [IPAddress: Int32] = [:]
-        owners.reserveCapacity(instances.count)
-        for part in listed {
-            for ip in part where ip.address.lowestBit == half {
-                // One hash per address: the first owner is put back on the rare repeat.
-                guard let owner = owners.updateValue(ip.instance, forKey: ip.address) else { continue }
-                owners[ip.address] = owner
-                let index = Int(ip.instance)
-                let message = owner == ip.instance
-                    ? "IP \(ip.address) is listed twice on instance '\(instances[index].name)'"
-                    : "IP \(ip.address) is declared on both '\(instances[Int(owner)].name)' and '\(instances[index].name)'"
-                diagnostics.append(Diagnostic(.duplicateIP, at: instances[index].sendingIPs[Int(ip.position)].location, message,
-                                              hint: "an IP sends for exactly one instance"))
+    /// IPs listed twice, on one instance or on two: each repeat is reported against the first
+    /// instance (by name) that lists it. Equal addresses fall in the same prefix (or in none), so
+    /// the entries are put in buckets by prefix, in listing order, and each bucket (a few hundred
+    /// entries) is sorted on its own, over the cores: no hashing of every address.
+    private static func duplicateIPs(in listed: [[ListedIP]], of instances: [Instance], prefixCount: Int) -> [Diagnostic] {
+        let all = Array(listed.joined())
+        // Bucket `prefixCount` holds the addresses outside every prefix.
+        var offsets = [Int](repeating: 0, count: prefixCount + 2)
+        for entry in all { offsets[Int(entry.prefix < 0 ? Int32(prefixCount) : entry.prefix) + 1] += 1 }
+        for bucket in 0...prefixCount { offsets[bucket + 1] += offsets[bucket] }
+        var next = offsets
+        var order = [Int32](repeating: 0, count: all.count)
+        for (index, entry) in all.enumerated() {
+            let bucket = entry.prefix < 0 ? prefixCount : Int(entry.prefix)
+            order[next[bucket]] = Int32(index)
+            next[bucket] += 1
+        }
+        let found = OrderedChunks.ranges(count: prefixCount + 1, minimumPerChunk: 64) { [order, offsets] buckets in
+            var diagnostics: [Diagnostic] = []
+            for bucket in buckets where offsets[bucket + 1] - offsets[bucket] > 1 {
+                // By address, then by listing order: the first of each run of equals owns it.
+                let entries = order[offsets[bucket]..<offsets[bucket + 1]].sorted {
+                    all[Int($0)].address != all[Int($1)].address ? all[Int($0)].address < all[Int($1)].address : $0 < $1
+                }
+                var owner = 0
+                for place in entries.indices {
+                    let ip = all[Int(entries[place])]
+                    guard place > 0, ip.address == all[Int(entries[place - 1])].address else {
+                        owner = Int(ip.instance)
+                        continue
+                    }
+                    let index = Int(ip.instance)
+                    let message = owner == index
+                        ? "IP \(ip.address) is listed twice on instance '\(instances[index].name)'"
+                        : "IP \(ip.address) is declared on both '\(instances[owner].name)' and '\(instances[index].name)'"
+                    diagnostics.append(Diagnostic(.duplicateIP, at: instances[index].sendingIPs[Int(ip.position)].location, message,
+                                                  hint: "an IP sends for exactly one instance"))
+                }
             }
+            return diagnostics
         }
-        return diagnostics
-    }
-}
-
-extension IPAddress {
-    /// The address's last bit, 0 or 1: splits addresses into two halves of about equal size.
-    var lowestBit: Int {
-        switch self {
-        case .v4(let value): Int(value & 1)
-        case .v6(_, let low): Int(low & 1)
-        }
+        return Array(found.joined())
     }
 }
