@@ -398,7 +398,7 @@ extension ManifestFileDecoder {
                 ok = false
                 continue
             }
-            if values[name] != nil {
+            if !values.isEmpty, values[name] != nil {
                 report(.duplicateKey, at: key, "duplicate key '\(Escaped.value(name))' in '\(field)'")
                 ok = false
                 continue
