@@ -4,7 +4,7 @@ import SendpathCore
 /// `diesAt` picks on, every write fails (the write itself included, unless `afterWrite`),
 /// as if the reconciler had been killed there. Reads go on working, so the run winds down;
 /// what is in the journal is exactly what a killed process would have left.
-actor DyingStore: StateStore {
+actor DyingStore: ForwardingStateStore {
     enum Write: Sendable {
         case append(JournalEntry)
         case finish(id: String, outcome: CutoverOutcome)
@@ -33,6 +33,7 @@ actor DyingStore: StateStore {
     }
 
     nonisolated var sharesWork: Bool { inner.sharesWork }
+    nonisolated var forwardee: any StateStore { inner }
 
     private func write(_ write: Write, _ body: () async throws -> Void) async throws {
         if dead && !once { throw Killed() }
@@ -59,31 +60,10 @@ actor DyingStore: StateStore {
         try await inner.beginCutover(record)
     }
 
-    func acquireLease(scope: String, holder: LeaseHolder, ttl: Duration, now: Timestamp) async throws -> Lease {
-        try await inner.acquireLease(scope: scope, holder: holder, ttl: ttl, now: now)
-    }
-
-    func renewLease(_ lease: Lease, ttl: Duration, now: Timestamp) async throws -> Lease {
-        try await inner.renewLease(lease, ttl: ttl, now: now)
-    }
-
-    func raiseTokenFloor(above token: FencingToken) async throws { try await inner.raiseTokenFloor(above: token) }
-    func releaseLease(_ lease: Lease) async throws { try await inner.releaseLease(lease) }
-    func breakLease(scope: String, token: FencingToken) async throws { try await inner.breakLease(scope: scope, token: token) }
-    func currentLease(scope: String) async throws -> Lease? { try await inner.currentLease(scope: scope) }
-    func cutovers(groups: Set<String>?) async throws -> [CutoverRecord] { try await inner.cutovers(groups: groups) }
-    func preparations(groups: Set<String>?) async throws -> [JournalEntry] { try await inner.preparations(groups: groups) }
-    func recordNotice(_ notice: NoticeRecord) async throws { try await inner.recordNotice(notice) }
-    func notices() async throws -> [String: NoticeRecord] { try await inner.notices() }
     func recordRun(_ run: RunRecord) async throws {
         if dead && !once { throw Killed() }
         try await inner.recordRun(run)
     }
-    func recentRuns(limit: Int) async throws -> [RunRecord] { try await inner.recentRuns(limit: limit) }
-    func recordDelivery(_ delivery: NoticeDelivery) async throws { try await inner.recordDelivery(delivery) }
-    func deliveries(wave: String) async throws -> [NoticeDelivery] { try await inner.deliveries(wave: wave) }
-    func recordControl(_ control: ControlRecord) async throws { try await inner.recordControl(control) }
-    func controls() async throws -> [ControlRecord] { try await inner.controls() }
 }
 
 extension DyingStore.Write {

@@ -56,8 +56,9 @@ struct OneShotJournalTests {
 }
 
 /// A store that counts its reads of the whole journal (`cutovers(groups: nil)`) and of pages.
-actor PageCountingStore: StateStore, JournalCursorReading {
+actor PageCountingStore: ForwardingStateStore, JournalCursorReading {
     let inner: any StateStore & JournalCursorReading
+    nonisolated var forwardee: any StateStore { inner }
     private(set) var wholeReads = 0
     private(set) var pages = 0
 
@@ -77,29 +78,4 @@ actor PageCountingStore: StateStore, JournalCursorReading {
         pages += 1
         return try await inner.cutoverHeaders(after: sequence, including: including, limit: limit)
     }
-
-    func acquireLease(scope: String, holder: LeaseHolder, ttl: Duration, now: Timestamp) async throws -> Lease {
-        try await inner.acquireLease(scope: scope, holder: holder, ttl: ttl, now: now)
-    }
-    func renewLease(_ lease: Lease, ttl: Duration, now: Timestamp) async throws -> Lease {
-        try await inner.renewLease(lease, ttl: ttl, now: now)
-    }
-    func raiseTokenFloor(above token: FencingToken) async throws { try await inner.raiseTokenFloor(above: token) }
-    func releaseLease(_ lease: Lease) async throws { try await inner.releaseLease(lease) }
-    func breakLease(scope: String, token: FencingToken) async throws { try await inner.breakLease(scope: scope, token: token) }
-    func currentLease(scope: String) async throws -> Lease? { try await inner.currentLease(scope: scope) }
-    func beginCutover(_ record: CutoverRecord) async throws { try await inner.beginCutover(record) }
-    func append(_ entry: JournalEntry) async throws { try await inner.append(entry) }
-    func finishCutover(id: String, outcome: CutoverOutcome, reason: String?, at: Timestamp) async throws {
-        try await inner.finishCutover(id: id, outcome: outcome, reason: reason, at: at)
-    }
-    func preparations(groups: Set<String>?) async throws -> [JournalEntry] { try await inner.preparations(groups: groups) }
-    func recordNotice(_ notice: NoticeRecord) async throws { try await inner.recordNotice(notice) }
-    func notices() async throws -> [String: NoticeRecord] { try await inner.notices() }
-    func recordRun(_ run: RunRecord) async throws { try await inner.recordRun(run) }
-    func recentRuns(limit: Int) async throws -> [RunRecord] { try await inner.recentRuns(limit: limit) }
-    func recordDelivery(_ delivery: NoticeDelivery) async throws { try await inner.recordDelivery(delivery) }
-    func deliveries(wave: String) async throws -> [NoticeDelivery] { try await inner.deliveries(wave: wave) }
-    func recordControl(_ control: ControlRecord) async throws { try await inner.recordControl(control) }
-    func controls() async throws -> [ControlRecord] { try await inner.controls() }
 }

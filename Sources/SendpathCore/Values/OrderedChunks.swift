@@ -14,16 +14,11 @@ public enum OrderedChunks {
     /// `transform` applied to every index of `0..<count`, concatenated in index order.
     public static func flatMap<Element: Sendable>(count: Int, minimumPerChunk: Int = 64,
                                                   _ transform: @Sendable (Int) -> [Element]) -> [Element] {
-        let chunks = chunkCount(count: count, minimumPerChunk: minimumPerChunk)
-        guard chunks > 1 else { return (0..<count).flatMap(transform) }
-        let results = Slots<[Element]>(count: chunks)
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let range = bounds(chunk, of: chunks, count: count)
-            results.store(range.flatMap(transform), at: chunk)
-        }
+        let parts = ranges(count: count, minimumPerChunk: minimumPerChunk) { $0.flatMap(transform) }
+        guard parts.count > 1 else { return parts[0] }
         var all: [Element] = []
         all.reserveCapacity(count)
-        for part in results.take() { all += part }
+        for part in parts { all += part }
         return all
     }
 
